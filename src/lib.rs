@@ -1,0 +1,1 @@
+//! gradlang: tensor programs and their derivatives.
