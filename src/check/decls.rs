@@ -1,0 +1,399 @@
+//! Declarations: `input`/`param` with their shapes and initializers, and the
+//! conversion of dimension expressions (`[N, H * W]`) to canonical polynomials.
+
+use super::dims::{DimKind, Poly};
+use super::types::{Elem, Shape, TensorTy};
+use super::{Checker, Entity, Role};
+use crate::diagnostics::{Code, Diagnostic, Span};
+use crate::syntax::ast::{BinOp, Expr, ExprKind, TensorDecl, TensorRole};
+
+impl Checker<'_> {
+    pub(crate) fn tensor_decl(&mut self, d: &TensorDecl) {
+        let shape = self.shape_of(&d.shape, false);
+        let elem = if d.is_int { Elem::Int } else { Elem::Float };
+        if d.is_int && d.role == TensorRole::Param {
+            self.report(
+                Diagnostic::error(
+                    Code::E0312,
+                    d.name.span,
+                    format!("param `{}` cannot be `int`", d.name.name),
+                )
+                .with_primary_label("parameters are trainable, so they are float tensors")
+                .with_help("labels are inputs: `input t: [N] int`"),
+            );
+        }
+        match &d.init {
+            None if d.role == TensorRole::Param => self.report(
+                Diagnostic::error(
+                    Code::E0105,
+                    d.name.span,
+                    format!("param `{}` needs an initializer", d.name.name),
+                )
+                .with_primary_label("no initializer")
+                .with_help(format!(
+                    "add one, for example `param {}: {} = normal(0, 0.01)` or `= zeros`",
+                    d.name.name,
+                    self.snippet(d.shape.span).unwrap_or("[...]")
+                )),
+            ),
+            None => {}
+            Some(init) => self.initializer(init, shape.as_ref(), elem, &d.name.name),
+        }
+        let Some(shape) = shape else {
+            self.bind(&d.name.name, d.name.span, Entity::Poisoned);
+            return;
+        };
+        let ty = TensorTy { shape, elem };
+        let id = self.new_tensor(Vec::new());
+        let role = Role::from(d.role);
+        self.record_decl(d.name.name.clone(), role, ty.clone(), d.name.span);
+        self.out.references.push((d.name.span, d.name.span));
+        self.bind(
+            &d.name.name,
+            d.name.span,
+            Entity::Tensor {
+                ty,
+                id,
+                span: d.name.span,
+            },
+        );
+    }
+
+    /// Checks an initializer: a number, `zeros`, `ones`, `normal(m, s)`,
+    /// `uniform(lo, hi)`, a tensor literal, or a scalar expression of numbers and
+    /// dimensions.
+    fn initializer(&mut self, init: &Expr, shape: Option<&Shape>, elem: Elem, name: &str) {
+        let e = init.strip_parens();
+        match &e.kind {
+            ExprKind::Name(n) if n == "zeros" || n == "ones" => {}
+            ExprKind::Call { callee, args } if matches!(&callee.kind, ExprKind::Name(n) if n == "normal" || n == "uniform") =>
+            {
+                let fname = self.snippet(callee.span).unwrap_or("normal");
+                if elem == Elem::Int {
+                    self.report(
+                        Diagnostic::error(
+                            Code::E0312,
+                            e.span,
+                            format!("`{fname}` cannot initialize the int tensor `{name}`"),
+                        )
+                        .with_primary_label("random values are floats")
+                        .with_help("give labels as a literal or from a file"),
+                    );
+                    return;
+                }
+                let positional: Vec<&Expr> = args
+                    .iter()
+                    .filter(|a| a.name.is_none())
+                    .map(|a| &a.value)
+                    .collect();
+                if positional.len() != 2 || args.iter().any(|a| a.name.is_some()) {
+                    let what = if fname == "uniform" {
+                        "uniform(low, high)"
+                    } else {
+                        "normal(mean, std)"
+                    };
+                    self.report(
+                        Diagnostic::error(
+                            Code::E0206,
+                            e.span,
+                            format!("`{fname}` takes two arguments: {what}"),
+                        )
+                        .with_primary_label(format!("{} given", args.len())),
+                    );
+                    return;
+                }
+                for a in positional {
+                    self.scalar_constant(a);
+                }
+            }
+            ExprKind::List(_) => self.literal(e, shape, elem, name),
+            _ => self.scalar_constant(e),
+        }
+    }
+
+    /// A scalar expression of numbers, dimension names, `sqrt` and arithmetic.
+    fn scalar_constant(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Number(_) => {}
+            ExprKind::Paren(inner) | ExprKind::Neg(inner) => self.scalar_constant(inner),
+            ExprKind::Binary { op, lhs, rhs, .. } if *op != BinOp::MatMul => {
+                self.scalar_constant(lhs);
+                self.scalar_constant(rhs);
+            }
+            ExprKind::Name(n) => match self.lookup(n) {
+                Some(Entity::Dim(_)) => self.reference(n, e.span),
+                Some(Entity::Poisoned) => {}
+                _ => self.report(
+                    Diagnostic::error(Code::E0312, e.span, format!("`{n}` cannot be used in an initializer"))
+                        .with_primary_label("not a dimension")
+                        .with_help("initializer arguments use numbers, dimension names, `sqrt` and `+ - * /`"),
+                ),
+            },
+            ExprKind::Call { callee, args }
+                if matches!(&callee.kind, ExprKind::Name(n) if n == "sqrt") && args.len() == 1 && args[0].name.is_none() =>
+            {
+                self.scalar_constant(&args[0].value)
+            }
+            _ => self.report(
+                Diagnostic::error(Code::E0312, e.span, "this is not a valid initializer")
+                    .with_primary_label("not a constant")
+                    .with_help(
+                        "an initializer is a number, `zeros`, `ones`, `normal(mean, std)`, `uniform(low, high)` \
+                         or a tensor literal; arguments use numbers, dimension names, `sqrt` and `+ - * /`",
+                    ),
+            ),
+        }
+    }
+
+    fn literal(&mut self, e: &Expr, shape: Option<&Shape>, elem: Elem, name: &str) {
+        let lit_shape = match literal_shape(e, elem) {
+            Ok(s) => s,
+            Err((span, msg)) => {
+                self.report(
+                    Diagnostic::error(Code::E0312, span, msg)
+                        .with_primary_label("in this tensor literal"),
+                );
+                return;
+            }
+        };
+        let Some(shape) = shape else { return };
+        let shown = self.show(&TensorTy::float(shape.clone()));
+        let lit_text = format!(
+            "[{}]",
+            lit_shape
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if lit_shape.len() != shape.len() {
+            self.report(
+                Diagnostic::error(
+                    Code::E0312,
+                    e.span,
+                    format!("the literal has shape {lit_text} but `{name}` is declared {shown}"),
+                )
+                .with_primary_label(format!(
+                    "{} axes here, {} declared",
+                    lit_shape.len(),
+                    shape.len()
+                )),
+            );
+            return;
+        }
+        for (axis, (d, n)) in shape.iter().zip(&lit_shape).enumerate() {
+            if let Some(c) = d.as_const() {
+                if c != *n as i64 {
+                    self.report(
+                        Diagnostic::error(
+                            Code::E0312,
+                            e.span,
+                            format!(
+                                "the literal has shape {lit_text} but `{name}` is declared {shown}"
+                            ),
+                        )
+                        .with_primary_label(format!("axis {axis} has {n} elements, {c} declared")),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A list of dimension expressions (`[N, H * W]`) as a shape.
+    /// `create_generic`: unknown names become per-call generic dimensions (layer signatures).
+    pub(crate) fn shape_of(&mut self, e: &Expr, create_generic: bool) -> Option<Shape> {
+        let ExprKind::List(items) = &e.strip_parens().kind else {
+            self.report(
+                Diagnostic::error(Code::E0313, e.span, "expected a shape such as `[N, D]`")
+                    .with_primary_label("not a list of dimensions"),
+            );
+            return None;
+        };
+        let mut shape = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items {
+            match self.dim_expr(item, create_generic) {
+                Some(p) => shape.push(p),
+                None => ok = false,
+            }
+        }
+        ok.then_some(shape)
+    }
+
+    /// One dimension expression: integers, dimension names, `+`, `-`, `*`.
+    pub(crate) fn dim_expr(&mut self, e: &Expr, create_generic: bool) -> Option<Poly> {
+        let overflow = |c: &mut Self| {
+            c.report(
+                Diagnostic::error(Code::E0313, e.span, "dimension arithmetic overflows")
+                    .with_primary_label("too large"),
+            );
+            None
+        };
+        match &e.kind {
+            ExprKind::Number(v) => {
+                if v.fract() != 0.0 || *v < 0.0 || *v > 9.0e15 {
+                    self.report(
+                        Diagnostic::error(
+                            Code::E0313,
+                            e.span,
+                            format!(
+                                "`{}` is not a valid dimension",
+                                self.snippet(e.span).unwrap_or("this")
+                            ),
+                        )
+                        .with_primary_label("dimensions are non-negative integers"),
+                    );
+                    return None;
+                }
+                let c = *v as i64;
+                self.warn_literal_dim(c, e.span);
+                Some(Poly::constant(c))
+            }
+            ExprKind::Name(n) => match self.lookup(n) {
+                Some(Entity::Dim(id)) => {
+                    self.reference(n, e.span);
+                    Some(Poly::var(id))
+                }
+                Some(Entity::Poisoned) => None,
+                Some(_) => {
+                    self.report(
+                        Diagnostic::error(Code::E0204, e.span, format!("`{n}` is not a dimension"))
+                            .with_primary_label("used as a dimension here")
+                            .with_label(self.decl_span(n).unwrap_or(e.span), "declared here")
+                            .with_help("shapes are made of dimension names (`dim N`) and integers"),
+                    );
+                    None
+                }
+                None if create_generic => {
+                    let id = self.dims.add(n, DimKind::Generic, e.span);
+                    self.bind(n, e.span, Entity::Dim(id));
+                    Some(Poly::var(id))
+                }
+                None => {
+                    self.unknown_name(n, e.span, "dimension");
+                    None
+                }
+            },
+            ExprKind::Paren(inner) => self.dim_expr(inner, create_generic),
+            ExprKind::Binary { op, lhs, rhs, .. }
+                if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul) =>
+            {
+                let a = self.dim_expr(lhs, create_generic);
+                let b = self.dim_expr(rhs, create_generic);
+                let (a, b) = (a?, b?);
+                let r = match op {
+                    BinOp::Add => a.add(&b),
+                    BinOp::Sub => a.sub(&b),
+                    _ => a.mul(&b),
+                };
+                r.or_else(|| overflow(self))
+            }
+            _ => {
+                self.report(
+                    Diagnostic::error(Code::E0313, e.span, "this is not a dimension expression")
+                        .with_primary_label("not a dimension")
+                        .with_help("dimension expressions use names, integers, `+`, `-` and `*`: `[N, H * W]`, `[T + 1]`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// W0004: a literal that equals the default of a named dimension.
+    fn warn_literal_dim(&mut self, c: i64, span: Span) {
+        if c <= 1 {
+            return;
+        }
+        let names = self.dims.globals_with_default(c);
+        if let [name] = names.as_slice() {
+            let name = name.to_string();
+            self.report(
+                Diagnostic::warning(Code::W0004, span, format!("the literal {c} is the default of dimension `{name}`"))
+                    .with_primary_label(format!("write `{name}`?"))
+                    .with_help(format!(
+                        "write {name} instead of {c}: a literal never equals a named dimension, so [{c}] and [{name}] do not match"
+                    )),
+            );
+        }
+    }
+
+    /// E0201 with a "did you mean" among visible names.
+    pub(crate) fn unknown_name(&mut self, name: &str, span: Span, what: &str) {
+        if let Some(later) = self.scopes.last().and_then(|s| s.later.get(name)).copied() {
+            self.report(
+                Diagnostic::error(
+                    Code::E0202,
+                    span,
+                    format!("`{name}` is used before it is bound"),
+                )
+                .with_primary_label("used here")
+                .with_label(later, "bound later, here")
+                .with_help("move the binding above its first use"),
+            );
+            return;
+        }
+        if self.in_layer() {
+            if let Some(Entity::Tensor { .. } | Entity::Instance(_)) =
+                self.scopes[0].names.get(name)
+            {
+                let def = self.scopes[0].decl_spans.get(name).copied().unwrap_or(span);
+                self.report(
+                    Diagnostic::error(Code::E0201, span, format!("`{name}` is not visible inside a layer"))
+                        .with_primary_label("declared outside this layer")
+                        .with_label(def, "declared here")
+                        .with_help("a layer sees only its arguments, its params and dimensions; pass the value as an argument"),
+                );
+                return;
+            }
+        }
+        let names = self.visible_names();
+        let builtins = super::builtins::BUILTIN_NAMES;
+        let candidates = names
+            .iter()
+            .map(String::as_str)
+            .chain(builtins.iter().copied());
+        let mut d = Diagnostic::error(Code::E0201, span, format!("unknown {what} `{name}`"))
+            .with_primary_label("not found in this scope");
+        if let Some(best) = super::suggest::closest(name, candidates) {
+            d = d.with_help(format!("did you mean `{best}`?"));
+        }
+        self.report(d);
+    }
+}
+
+/// The shape of a nested tensor literal, checking it is rectangular and numeric.
+fn literal_shape(e: &Expr, elem: Elem) -> Result<Vec<usize>, (Span, String)> {
+    match &e.strip_parens().kind {
+        ExprKind::List(items) => {
+            let mut inner: Option<Vec<usize>> = None;
+            for item in items {
+                let s = literal_shape(item, elem)?;
+                match &inner {
+                    None => inner = Some(s),
+                    Some(prev) if *prev != s => {
+                        return Err((
+                            item.span,
+                            "the rows of this tensor literal have different lengths".to_string(),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            let mut shape = vec![items.len()];
+            shape.extend(inner.unwrap_or_default());
+            Ok(shape)
+        }
+        ExprKind::Number(v) => {
+            if elem == Elem::Int && v.fract() != 0.0 {
+                Err((e.span, "an int tensor literal holds integers".to_string()))
+            } else {
+                Ok(Vec::new())
+            }
+        }
+        ExprKind::Neg(inner) if matches!(inner.kind, ExprKind::Number(_)) => {
+            literal_shape(inner, elem)
+        }
+        _ => Err((e.span, "a tensor literal holds numbers only".to_string())),
+    }
+}

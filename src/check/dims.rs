@@ -1,0 +1,269 @@
+//! Symbolic dimensions and their canonical polynomial form.
+//!
+//! Dimensions compare by name: `D` and `M` are different symbols even when both
+//! default to 4096, and a literal never equals a named dimension. Dimension
+//! expressions (`H * W`, `T + 1`) are kept as polynomials with integer
+//! coefficients in a canonical order, so `H * W` equals `W * H`.
+
+use crate::diagnostics::Span;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DimId(pub u32);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DimKind {
+    /// Declared with `dim`; bound at run time, maybe with a default.
+    Global { default: Option<i64> },
+    /// A layer's dimension parameter (`I` in `layer Dense[I, O]`).
+    LayerParam,
+    /// A dimension in a layer signature inferred per call (`B`).
+    Generic,
+}
+
+#[derive(Clone, Debug)]
+pub struct DimInfo {
+    pub name: String,
+    pub kind: DimKind,
+    /// Where it is declared (first mention for generic dimensions).
+    pub span: Span,
+}
+
+/// The table of every dimension symbol of a program.
+#[derive(Clone, Debug, Default)]
+pub struct Dims {
+    infos: Vec<DimInfo>,
+}
+
+impl Dims {
+    pub fn add(&mut self, name: &str, kind: DimKind, span: Span) -> DimId {
+        self.infos.push(DimInfo {
+            name: name.to_string(),
+            kind,
+            span,
+        });
+        DimId(self.infos.len() as u32 - 1)
+    }
+
+    pub fn info(&self, id: DimId) -> &DimInfo {
+        &self.infos[id.0 as usize]
+    }
+
+    pub fn name(&self, id: DimId) -> &str {
+        &self.infos[id.0 as usize].name
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (DimId, &DimInfo)> {
+        self.infos
+            .iter()
+            .enumerate()
+            .map(|(i, info)| (DimId(i as u32), info))
+    }
+
+    /// Global dimensions whose default equals `value` (for "write C instead of 10").
+    pub fn globals_with_default(&self, value: i64) -> Vec<&str> {
+        self.infos
+            .iter()
+            .filter(|d| {
+                d.kind
+                    == DimKind::Global {
+                        default: Some(value),
+                    }
+            })
+            .map(|d| d.name.as_str())
+            .collect()
+    }
+}
+
+/// A monomial: the product of its (sorted) symbols; empty for the constant term.
+type Monomial = Vec<DimId>;
+
+/// A dimension expression in canonical form: a sum of monomials with non-zero
+/// integer coefficients, sorted by monomial.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Poly {
+    terms: Vec<(Monomial, i64)>,
+}
+
+impl Poly {
+    pub fn constant(c: i64) -> Poly {
+        Poly::normalized(vec![(Vec::new(), c)])
+    }
+
+    pub fn var(d: DimId) -> Poly {
+        Poly {
+            terms: vec![(vec![d], 1)],
+        }
+    }
+
+    fn normalized(mut terms: Vec<(Monomial, i64)>) -> Poly {
+        for (m, _) in &mut terms {
+            m.sort_unstable();
+        }
+        terms.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Monomial, i64)> = Vec::with_capacity(terms.len());
+        for (m, c) in terms {
+            match out.last_mut() {
+                Some((last, lc)) if *last == m => *lc += c,
+                _ => out.push((m, c)),
+            }
+        }
+        out.retain(|(_, c)| *c != 0);
+        Poly { terms: out }
+    }
+
+    pub fn add(&self, other: &Poly) -> Option<Poly> {
+        let mut terms = self.terms.clone();
+        terms.extend(other.terms.iter().cloned());
+        Self::checked(terms)
+    }
+
+    pub fn sub(&self, other: &Poly) -> Option<Poly> {
+        let mut terms = self.terms.clone();
+        for (m, c) in &other.terms {
+            terms.push((m.clone(), c.checked_neg()?));
+        }
+        Self::checked(terms)
+    }
+
+    pub fn mul(&self, other: &Poly) -> Option<Poly> {
+        let mut terms = Vec::with_capacity(self.terms.len() * other.terms.len());
+        for (ma, ca) in &self.terms {
+            for (mb, cb) in &other.terms {
+                let mut m = ma.clone();
+                m.extend_from_slice(mb);
+                terms.push((m, ca.checked_mul(*cb)?));
+            }
+        }
+        Self::checked(terms)
+    }
+
+    /// Normalizes, refusing coefficient overflow.
+    fn checked(terms: Vec<(Monomial, i64)>) -> Option<Poly> {
+        // Sum coefficients in i128 to detect overflow, then narrow.
+        let mut wide: Vec<(Monomial, i128)> =
+            terms.into_iter().map(|(m, c)| (m, c as i128)).collect();
+        for (m, _) in &mut wide {
+            m.sort_unstable();
+        }
+        wide.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Monomial, i64)> = Vec::new();
+        let mut acc: Option<(Monomial, i128)> = None;
+        for (m, c) in wide {
+            match &mut acc {
+                Some((am, ac)) if *am == m => *ac += c,
+                _ => {
+                    if let Some((am, ac)) = acc.take() {
+                        out.push((am, i64::try_from(ac).ok()?));
+                    }
+                    acc = Some((m, c));
+                }
+            }
+        }
+        if let Some((am, ac)) = acc {
+            out.push((am, i64::try_from(ac).ok()?));
+        }
+        out.retain(|(_, c)| *c != 0);
+        Some(Poly { terms: out })
+    }
+
+    pub fn as_const(&self) -> Option<i64> {
+        match self.terms.as_slice() {
+            [] => Some(0),
+            [(m, c)] if m.is_empty() => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// `Some(d)` when the polynomial is exactly the symbol `d`.
+    pub fn as_var(&self) -> Option<DimId> {
+        match self.terms.as_slice() {
+            [(m, 1)] if m.len() == 1 => Some(m[0]),
+            _ => None,
+        }
+    }
+
+    pub fn is_one(&self) -> bool {
+        self.as_const() == Some(1)
+    }
+
+    pub fn vars(&self) -> impl Iterator<Item = DimId> + '_ {
+        self.terms.iter().flat_map(|(m, _)| m.iter().copied())
+    }
+
+    /// Replaces symbols by polynomials (`None` from `f` keeps the symbol).
+    pub fn subst(&self, f: &dyn Fn(DimId) -> Option<Poly>) -> Option<Poly> {
+        let mut total = Poly::constant(0);
+        for (m, c) in &self.terms {
+            let mut term = Poly::constant(*c);
+            for d in m {
+                let factor = f(*d).unwrap_or_else(|| Poly::var(*d));
+                term = term.mul(&factor)?;
+            }
+            total = total.add(&term)?;
+        }
+        Some(total)
+    }
+
+    /// The value under an assignment of symbols, if every symbol has one.
+    pub fn eval(&self, f: &dyn Fn(DimId) -> Option<i64>) -> Option<i128> {
+        let mut total: i128 = 0;
+        for (m, c) in &self.terms {
+            let mut term = *c as i128;
+            for d in m {
+                term = term.checked_mul(f(*d)? as i128)?;
+            }
+            total = total.checked_add(term)?;
+        }
+        Some(total)
+    }
+
+    /// `N`, `H * W`, `T + 1`, `2 * N - 1`.
+    pub fn display(&self, dims: &Dims) -> String {
+        if self.terms.is_empty() {
+            return "0".to_string();
+        }
+        // Highest degree first; the constant last.
+        let mut terms: Vec<&(Monomial, i64)> = self.terms.iter().collect();
+        terms.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        let mut out = String::new();
+        for (i, (m, c)) in terms.iter().enumerate() {
+            let negative = *c < 0;
+            let magnitude = c.unsigned_abs();
+            if i == 0 {
+                if negative {
+                    out.push('-');
+                }
+            } else {
+                out.push_str(if negative { " - " } else { " + " });
+            }
+            let names: Vec<&str> = m.iter().map(|d| dims.name(*d)).collect();
+            if m.is_empty() {
+                out.push_str(&magnitude.to_string());
+            } else if magnitude == 1 {
+                out.push_str(&names.join(" * "));
+            } else {
+                out.push_str(&format!("{magnitude} * {}", names.join(" * ")));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_commute_and_constants_fold() {
+        let mut dims = Dims::default();
+        let h = Poly::var(dims.add("H", DimKind::Global { default: None }, Span::default()));
+        let w = Poly::var(dims.add("W", DimKind::Global { default: None }, Span::default()));
+        assert_eq!(h.mul(&w), w.mul(&h));
+        let t1 = h.add(&Poly::constant(1)).unwrap();
+        assert_eq!(t1.display(&dims), "H + 1");
+        assert_eq!(t1.sub(&Poly::constant(1)).unwrap(), h);
+        assert_eq!(w.mul(&h).unwrap().display(&dims), "H * W");
+        assert_eq!(Poly::constant(2).mul(&h).unwrap().display(&dims), "2 * H");
+        assert!(Poly::constant(i64::MAX).mul(&Poly::constant(2)).is_none());
+    }
+}

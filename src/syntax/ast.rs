@@ -1,0 +1,168 @@
+//! The syntax tree. It knows nothing of shapes or values; every node has a span.
+
+use crate::diagnostics::Span;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    MatMul,
+    Pow,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::MatMul => "@",
+            BinOp::Pow => "**",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Number(f64),
+    Bool(bool),
+    Name(String),
+    /// `[a, b, c]`: a shape, an axis list or a tensor literal, by context.
+    List(Vec<Expr>),
+    Neg(Box<Expr>),
+    Binary {
+        op: BinOp,
+        /// Span of the operator token.
+        op_span: Span,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Call {
+        callee: Box<Expr>,
+        args: Vec<Arg>,
+    },
+    /// `a.b`; `x.T` is a transpose, anything else an instance member.
+    Member {
+        base: Box<Expr>,
+        member: Ident,
+    },
+    /// `(e)`: kept so spans and formatting round-trip.
+    Paren(Box<Expr>),
+}
+
+impl Expr {
+    /// The expression without enclosing parentheses.
+    pub fn strip_parens(&self) -> &Expr {
+        match &self.kind {
+            ExprKind::Paren(inner) => inner.strip_parens(),
+            _ => self,
+        }
+    }
+
+    /// `fc1.inner.W` as `[("fc1", span), ("inner", span), ("W", span)]`, for names
+    /// and member chains; `None` for any other expression.
+    pub fn as_path(&self) -> Option<Vec<(&str, Span)>> {
+        match &self.kind {
+            ExprKind::Name(n) => Some(vec![(n.as_str(), self.span)]),
+            ExprKind::Member { base, member } => {
+                let mut path = base.as_path()?;
+                path.push((member.name.as_str(), member.span));
+                Some(path)
+            }
+            ExprKind::Paren(inner) => inner.as_path(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    pub name: Option<Ident>,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorRole {
+    Input,
+    Param,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DimItem {
+    pub name: Ident,
+    pub default: Option<Expr>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorDecl {
+    pub role: TensorRole,
+    pub name: Ident,
+    /// Always a `List` expression of dimension expressions.
+    pub shape: Expr,
+    pub is_int: bool,
+    pub init: Option<Expr>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerParam {
+    pub name: Ident,
+    pub shape: Expr,
+    pub is_int: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerDecl {
+    pub name: Ident,
+    pub dim_params: Vec<Ident>,
+    pub params: Vec<LayerParam>,
+    pub ret: Expr,
+    pub body: Vec<Stmt>,
+    /// From `layer` to the opening `{`.
+    pub header_span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    Dim(Vec<DimItem>),
+    Tensor(TensorDecl),
+    Binding {
+        name: Ident,
+        value: Expr,
+        is_loss: bool,
+    },
+    Instance {
+        name: Ident,
+        layer: Ident,
+        args: Vec<Arg>,
+    },
+    Assert(Expr),
+    Return(Expr),
+    Layer(LayerDecl),
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Program {
+    pub stmts: Vec<Stmt>,
+}

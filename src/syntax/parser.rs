@@ -1,0 +1,857 @@
+//! The parser driver: source text to [`Program`] plus diagnostics.
+//!
+//! Invariant: parsing never fails and never panics. The grammar
+//! (`grammar/gradlang.pest`) is applied one statement at a time; a statement that
+//! does not parse becomes an E01xx diagnostic and parsing resumes at the next line
+//! that starts a statement. Deeply nested input is refused (E0104) before pest or
+//! the tree conversion could recurse too far.
+
+use super::ast::*;
+use crate::diagnostics::{Code, Diagnostic, Span};
+use pest::error::InputLocation;
+use pest::iterators::{Pair, Pairs};
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use pest::Parser as _;
+use std::sync::LazyLock;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/gradlang.pest"]
+struct GradParser;
+
+/// Brackets nested deeper than this are refused (E0104).
+pub const MAX_BRACKET_DEPTH: usize = 64;
+/// Expression trees deeper than this are refused (E0104).
+pub const MAX_EXPR_DEPTH: usize = 256;
+/// Statements with more operators than this are refused (E0104): the Pratt parser
+/// recurses once per prefix `-` and per `**`.
+const MAX_OPERATORS_PER_STATEMENT: usize = 4096;
+
+const KEYWORDS: &[&str] = &[
+    "dim", "input", "param", "layer", "return", "loss", "assert", "int", "true", "false",
+];
+
+pub struct Parsed {
+    pub program: Program,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses a whole file. Never fails: problems are diagnostics.
+pub fn parse(src: &str) -> Parsed {
+    // Track literal tokens too, so messages can say "expected `)`".
+    pest::set_error_detail(true);
+    let mut p = Driver {
+        src,
+        diagnostics: Vec::new(),
+        last_stmt: None,
+    };
+    let mut stmts = Vec::new();
+    let mut pos = skip_trivia(src, 0);
+    while pos < src.len() {
+        if starts_keyword(src, pos, "layer") {
+            let (layer, next) = p.layer(pos);
+            stmts.extend(layer);
+            pos = next;
+        } else if src[pos..].starts_with('}') {
+            p.diagnostics.push(
+                Diagnostic::error(Code::E0101, Span::new(pos, pos + 1), "unmatched `}`")
+                    .with_primary_label("no layer body is open here"),
+            );
+            pos = skip_trivia(src, pos + 1);
+        } else {
+            let (stmt, next) = p.statement(pos);
+            stmts.extend(stmt);
+            pos = next;
+        }
+    }
+    Parsed {
+        program: Program { stmts },
+        diagnostics: p.diagnostics,
+    }
+}
+
+struct Driver<'s> {
+    src: &'s str,
+    diagnostics: Vec<Diagnostic>,
+    /// Span of the last statement that parsed, to explain errors right after it.
+    last_stmt: Option<Span>,
+}
+
+/// Why building a tree failed (the diagnostic is already recorded or is returned).
+struct Failed;
+
+impl<'s> Driver<'s> {
+    /// Parses one statement at `pos`; returns it (if it parsed) and where to go on.
+    fn statement(&mut self, pos: usize) -> (Option<Stmt>, usize) {
+        let region_end = next_statement_start(self.src, pos);
+        if let Some(diag) = check_nesting(self.src, pos, region_end) {
+            self.diagnostics.push(diag);
+            return (None, region_end);
+        }
+        match GradParser::parse(Rule::stmt, &self.src[pos..]) {
+            Ok(mut pairs) => {
+                let Some(pair) = pairs.next() else {
+                    return (None, region_end);
+                };
+                let end = pos + pair.as_span().end();
+                // A trailing `;` is matched by `stmt` but not part of the inner pair.
+                let consumed = pos + pairs_end(&pair, &self.src[pos..]);
+                let stmt = self.convert_stmt(pair, pos).ok();
+                self.last_stmt = stmt.as_ref().map(|s| s.span);
+                let next = skip_trivia(self.src, consumed.max(end));
+                (stmt, next.max(pos + 1).min(self.src.len()))
+            }
+            Err(err) => {
+                let mut diag = self.syntax_error(&err, pos);
+                if let Some(prev) = self.last_stmt.filter(|_| starts_mid_line(self.src, pos)) {
+                    diag = diag.with_label(prev, "the previous statement was read up to here").with_help(
+                        "a statement starts on a new line or after `;`; if the previous line ends with an operator, it continues onto the next line",
+                    );
+                }
+                self.diagnostics.push(diag);
+                (None, region_end)
+            }
+        }
+    }
+
+    /// Parses `layer Name[..](..) -> [..] { body }` at `pos`.
+    fn layer(&mut self, pos: usize) -> (Option<Stmt>, usize) {
+        let header_limit = next_statement_start(self.src, pos);
+        if let Some(diag) = check_nesting(self.src, pos, header_limit) {
+            self.diagnostics.push(diag);
+            return (None, skip_block(self.src, pos));
+        }
+        let header = match GradParser::parse(Rule::layer_header, &self.src[pos..]) {
+            Ok(mut pairs) => match pairs.next() {
+                Some(h) => h,
+                None => return (None, skip_block(self.src, pos)),
+            },
+            Err(err) => {
+                self.diagnostics.push(self.syntax_error(&err, pos));
+                return (None, skip_block(self.src, pos));
+            }
+        };
+        let header_span = span_of(&header, pos);
+        let mut name = None;
+        let mut dim_params = Vec::new();
+        let mut params = Vec::new();
+        let mut ret = None;
+        for part in header.into_inner() {
+            match part.as_rule() {
+                Rule::ident => name = Some(ident(&part, pos)),
+                Rule::dim_params => {
+                    dim_params = part.into_inner().map(|p| ident(&p, pos)).collect()
+                }
+                Rule::layer_param => {
+                    let mut inner = part.into_inner();
+                    let (Some(n), Some(shape)) = (inner.next(), inner.next()) else {
+                        continue;
+                    };
+                    let Ok(shape) = self.expr_like(shape, pos) else {
+                        continue;
+                    };
+                    params.push(LayerParam {
+                        name: ident(&n, pos),
+                        shape,
+                        is_int: inner.next().is_some(),
+                    });
+                }
+                Rule::list => ret = self.expr_like(part, pos).ok(),
+                _ => {}
+            }
+        }
+        // Body: statements until the closing brace.
+        let mut body = Vec::new();
+        let mut at = skip_trivia(self.src, header_span.end);
+        let mut closed = false;
+        while at < self.src.len() {
+            if self.src[at..].starts_with('}') {
+                at = skip_trivia(self.src, at + 1);
+                closed = true;
+                break;
+            }
+            if starts_keyword(self.src, at, "layer") {
+                // A `layer` inside a body: most likely the `}` is missing.
+                break;
+            }
+            let (stmt, next) = self.statement(at);
+            body.extend(stmt);
+            at = next;
+        }
+        let end = if closed { at } else { self.src.len().min(at) };
+        if !closed {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    Code::E0101,
+                    header_span,
+                    format!(
+                        "the body of layer `{}` is not closed",
+                        name.as_ref()
+                            .map(|n: &Ident| n.name.as_str())
+                            .unwrap_or("?")
+                    ),
+                )
+                .with_primary_label("this `{` has no matching `}`")
+                .with_help("add `}` after the layer's `return` statement"),
+            );
+        }
+        let (Some(name), Some(ret)) = (name, ret) else {
+            return (None, end);
+        };
+        let span = Span::new(pos, last_non_trivia_end(self.src, pos, end));
+        let stmt = Stmt {
+            kind: StmtKind::Layer(LayerDecl {
+                name,
+                dim_params,
+                params,
+                ret,
+                body,
+                header_span,
+            }),
+            span,
+        };
+        (Some(stmt), end)
+    }
+
+    fn convert_stmt(&mut self, pair: Pair<'_, Rule>, base: usize) -> Result<Stmt, Failed> {
+        let span = span_of(&pair, base);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        let kind = match rule {
+            Rule::dim_stmt => {
+                let mut items = Vec::new();
+                for item in inner {
+                    let mut parts = item.into_inner();
+                    let name = ident(&parts.next().ok_or(Failed)?, base);
+                    let default = match parts.next() {
+                        Some(e) => Some(self.expr(e, base)?),
+                        None => None,
+                    };
+                    items.push(DimItem { name, default });
+                }
+                StmtKind::Dim(items)
+            }
+            Rule::tensor_decl => {
+                let role = match inner.next().ok_or(Failed)?.as_str() {
+                    "input" => TensorRole::Input,
+                    _ => TensorRole::Param,
+                };
+                let name = ident(&inner.next().ok_or(Failed)?, base);
+                let shape = self.expr_like(inner.next().ok_or(Failed)?, base)?;
+                let mut is_int = false;
+                let mut init = None;
+                for rest in inner {
+                    match rest.as_rule() {
+                        Rule::kw_int => is_int = true,
+                        _ => init = Some(self.expr(rest, base)?),
+                    }
+                }
+                StmtKind::Tensor(TensorDecl {
+                    role,
+                    name,
+                    shape,
+                    is_int,
+                    init,
+                })
+            }
+            Rule::binding | Rule::loss_stmt => {
+                let name = ident(&inner.next().ok_or(Failed)?, base);
+                let value = self.expr(inner.next().ok_or(Failed)?, base)?;
+                StmtKind::Binding {
+                    name,
+                    value,
+                    is_loss: rule == Rule::loss_stmt,
+                }
+            }
+            Rule::instance_decl => {
+                let name = ident(&inner.next().ok_or(Failed)?, base);
+                let layer = ident(&inner.next().ok_or(Failed)?, base);
+                let args_pair = inner.next().ok_or(Failed)?;
+                let args = self.args(args_pair.into_inner(), base)?;
+                StmtKind::Instance { name, layer, args }
+            }
+            Rule::assert_stmt => StmtKind::Assert(self.expr(inner.next().ok_or(Failed)?, base)?),
+            Rule::return_stmt => StmtKind::Return(self.expr(inner.next().ok_or(Failed)?, base)?),
+            _ => return Err(Failed),
+        };
+        Ok(Stmt { kind, span })
+    }
+
+    fn args(&mut self, pairs: Pairs<'_, Rule>, base: usize) -> Result<Vec<Arg>, Failed> {
+        let mut args = Vec::new();
+        for a in pairs {
+            let span = span_of(&a, base);
+            if a.as_rule() == Rule::named_arg {
+                let mut parts = a.into_inner();
+                let name = ident(&parts.next().ok_or(Failed)?, base);
+                let value = self.expr(parts.next().ok_or(Failed)?, base)?;
+                args.push(Arg {
+                    name: Some(name),
+                    value,
+                    span,
+                });
+            } else {
+                let value = self.expr(a, base)?;
+                args.push(Arg {
+                    name: None,
+                    value,
+                    span,
+                });
+            }
+        }
+        Ok(args)
+    }
+
+    /// Converts an `expr` pair, or a primary such as a `list`, into an [`Expr`].
+    fn expr_like(&mut self, pair: Pair<'_, Rule>, base: usize) -> Result<Expr, Failed> {
+        match pair.as_rule() {
+            Rule::expr => self.expr(pair, base),
+            _ => self.primary(pair, base).map(|(e, _)| e),
+        }
+    }
+
+    fn expr(&mut self, pair: Pair<'_, Rule>, base: usize) -> Result<Expr, Failed> {
+        let span = span_of(&pair, base);
+        let (e, depth) = self.expr_with_depth(pair, base)?;
+        if depth > MAX_EXPR_DEPTH {
+            self.diagnostics.push(too_deep(span));
+            return Err(Failed);
+        }
+        Ok(e)
+    }
+
+    /// Applies precedence to the flat operand/operator sequence of an `expr`.
+    fn expr_with_depth(
+        &mut self,
+        pair: Pair<'_, Rule>,
+        base: usize,
+    ) -> Result<(Expr, usize), Failed> {
+        let span = span_of(&pair, base);
+        // The Pratt closures cannot borrow `self` mutably together, so nested
+        // expressions are parsed into a local driver whose diagnostics we keep.
+        let src = self.src;
+        let diags = std::cell::RefCell::new(Vec::new());
+        let result = PRATT
+            .map_primary(|p| {
+                let mut sub = Driver {
+                    src,
+                    diagnostics: Vec::new(),
+                    last_stmt: None,
+                };
+                let r = sub.primary(p, base);
+                diags.borrow_mut().extend(sub.diagnostics);
+                r
+            })
+            .map_prefix(|op, rhs| {
+                let (rhs, d) = rhs?;
+                let op_span = span_of(&op, base);
+                let span = op_span.to(rhs.span);
+                deepen(
+                    Expr {
+                        kind: ExprKind::Neg(Box::new(rhs)),
+                        span,
+                    },
+                    d,
+                    span,
+                )
+            })
+            .map_postfix(|lhs, op| {
+                let (lhs, d) = lhs?;
+                let op_span = span_of(&op, base);
+                let span = lhs.span.to(op_span);
+                let kind = match op.as_rule() {
+                    Rule::call => {
+                        let mut sub = Driver {
+                            src,
+                            diagnostics: Vec::new(),
+                            last_stmt: None,
+                        };
+                        let args = sub.args(op.into_inner(), base);
+                        diags.borrow_mut().extend(sub.diagnostics);
+                        ExprKind::Call {
+                            callee: Box::new(lhs),
+                            args: args?,
+                        }
+                    }
+                    _ => {
+                        let member = op.into_inner().next().ok_or(Failed)?;
+                        ExprKind::Member {
+                            base: Box::new(lhs),
+                            member: ident(&member, base),
+                        }
+                    }
+                };
+                deepen(Expr { kind, span }, d, span)
+            })
+            .map_infix(|lhs, op, rhs| {
+                let (lhs, dl) = lhs?;
+                let (rhs, dr) = rhs?;
+                let op_kind = match op.as_rule() {
+                    Rule::add => BinOp::Add,
+                    Rule::sub => BinOp::Sub,
+                    Rule::mul => BinOp::Mul,
+                    Rule::div => BinOp::Div,
+                    Rule::matmul => BinOp::MatMul,
+                    _ => BinOp::Pow,
+                };
+                let span = lhs.span.to(rhs.span);
+                deepen(
+                    Expr {
+                        kind: ExprKind::Binary {
+                            op: op_kind,
+                            op_span: span_of(&op, base),
+                            lhs: Box::new(lhs),
+                            rhs: Box::new(rhs),
+                        },
+                        span,
+                    },
+                    dl.max(dr),
+                    span,
+                )
+            })
+            .parse(pair.into_inner());
+        self.diagnostics.extend(diags.into_inner());
+        match result {
+            Ok(r) => Ok(r),
+            Err(Failed) => {
+                if self.diagnostics.is_empty() {
+                    self.diagnostics.push(too_deep(span));
+                }
+                Err(Failed)
+            }
+        }
+    }
+
+    fn primary(&mut self, pair: Pair<'_, Rule>, base: usize) -> Result<(Expr, usize), Failed> {
+        let span = span_of(&pair, base);
+        match pair.as_rule() {
+            Rule::number => {
+                let text = pair.as_str();
+                match text.parse::<f64>() {
+                    Ok(v) if v.is_finite() => Ok((
+                        Expr {
+                            kind: ExprKind::Number(v),
+                            span,
+                        },
+                        1,
+                    )),
+                    _ => {
+                        self.diagnostics.push(
+                            Diagnostic::error(
+                                Code::E0106,
+                                span,
+                                format!("the number `{text}` is out of range"),
+                            )
+                            .with_primary_label("not representable as a finite 64-bit float"),
+                        );
+                        Err(Failed)
+                    }
+                }
+            }
+            Rule::boolean => Ok((
+                Expr {
+                    kind: ExprKind::Bool(pair.as_str() == "true"),
+                    span,
+                },
+                1,
+            )),
+            Rule::ident => Ok((
+                Expr {
+                    kind: ExprKind::Name(pair.as_str().to_string()),
+                    span,
+                },
+                1,
+            )),
+            Rule::paren => {
+                let inner = pair.into_inner().next().ok_or(Failed)?;
+                let (e, d) = self.expr_with_depth(inner, base)?;
+                deepen(
+                    Expr {
+                        kind: ExprKind::Paren(Box::new(e)),
+                        span,
+                    },
+                    d,
+                    span,
+                )
+            }
+            Rule::list => {
+                let mut items = Vec::new();
+                let mut depth = 0;
+                for item in pair.into_inner() {
+                    let (e, d) = self.expr_with_depth(item, base)?;
+                    depth = depth.max(d);
+                    items.push(e);
+                }
+                deepen(
+                    Expr {
+                        kind: ExprKind::List(items),
+                        span,
+                    },
+                    depth,
+                    span,
+                )
+            }
+            Rule::expr => self.expr_with_depth(pair, base),
+            _ => Err(Failed),
+        }
+    }
+
+    /// Turns a pest error into an E01xx diagnostic with "expected ..., found ...".
+    fn syntax_error(&self, err: &pest::error::Error<Rule>, base: usize) -> Diagnostic {
+        let at = base
+            + match err.location {
+                InputLocation::Pos(p) => p,
+                InputLocation::Span((s, _)) => s,
+            };
+        let at = at.min(self.src.len());
+        let found = token_at(self.src, at);
+        let found_span = Span::new(at, (at + found.len()).min(self.src.len()));
+        let expected = expected_list(err);
+        let first = token_at(self.src, base);
+        if KEYWORDS.contains(&first) {
+            let after = skip_inline_space(self.src, base + first.len());
+            if token_at(self.src, after) == "=" {
+                return Diagnostic::error(
+                    Code::E0102,
+                    Span::new(base, base + first.len()),
+                    format!("`{first}` is a keyword and cannot be used as a name"),
+                )
+                .with_primary_label("reserved keyword")
+                .with_help(format!("rename it, for example `{first}_`"));
+            }
+        }
+        if KEYWORDS.contains(&found) && expected.iter().any(|e| e == "a name") {
+            return Diagnostic::error(
+                Code::E0102,
+                found_span,
+                format!("`{found}` is a keyword and cannot be used as a name"),
+            )
+            .with_primary_label("reserved keyword")
+            .with_help(format!("rename it, for example `{found}_`"));
+        }
+        let found_text = if found.is_empty() {
+            "end of file".to_string()
+        } else {
+            format!("`{found}`")
+        };
+        let message = if expected.is_empty() {
+            format!("unexpected {found_text}")
+        } else {
+            format!("expected {}, found {found_text}", join_or(&expected))
+        };
+        let mut d = Diagnostic::error(Code::E0101, found_span, message).with_primary_label(
+            if expected.is_empty() {
+                "unexpected here".to_string()
+            } else {
+                format!("expected {}", join_or(&expected))
+            },
+        );
+        if found == "=" && expected.iter().any(|e| e.contains("operator")) {
+            d = d.with_help("a statement must start on its own line or after `;`; `==` comparisons do not exist");
+        } else if at > base && token_at(self.src, base) == "let" {
+            d = d.with_help("bindings need no keyword: write `name = expression`");
+        }
+        d
+    }
+}
+
+static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
+    PrattParser::new()
+        .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
+        .op(Op::infix(Rule::mul, Assoc::Left)
+            | Op::infix(Rule::div, Assoc::Left)
+            | Op::infix(Rule::matmul, Assoc::Left))
+        .op(Op::prefix(Rule::neg))
+        .op(Op::infix(Rule::pow, Assoc::Right))
+        .op(Op::postfix(Rule::call) | Op::postfix(Rule::member))
+});
+
+fn deepen(e: Expr, child_depth: usize, _span: Span) -> Result<(Expr, usize), Failed> {
+    let depth = child_depth + 1;
+    if depth > MAX_EXPR_DEPTH {
+        // Dropping `e` here is fine: it is at most MAX_EXPR_DEPTH deep.
+        return Err(Failed);
+    }
+    Ok((e, depth))
+}
+
+fn too_deep(span: Span) -> Diagnostic {
+    Diagnostic::error(Code::E0104, span, "expression is nested too deeply")
+        .with_primary_label(format!("more than {MAX_EXPR_DEPTH} levels"))
+        .with_help("split it into several bindings")
+}
+
+fn span_of(pair: &Pair<'_, Rule>, base: usize) -> Span {
+    let s = pair.as_span();
+    Span::new(base + s.start(), base + s.end())
+}
+
+fn ident(pair: &Pair<'_, Rule>, base: usize) -> Ident {
+    Ident {
+        name: pair.as_str().to_string(),
+        span: span_of(pair, base),
+    }
+}
+
+/// End (relative to the slice) of a parsed statement including a trailing `;`.
+fn pairs_end(pair: &Pair<'_, Rule>, slice: &str) -> usize {
+    let end = pair.as_span().end();
+    let rest = &slice[end..];
+    let trimmed = rest.trim_start_matches([' ', '\t']);
+    if trimmed.starts_with(';') {
+        end + (rest.len() - trimmed.len()) + 1
+    } else {
+        end
+    }
+}
+
+/// Skips whitespace, comments and stray `;`.
+fn skip_trivia(src: &str, mut pos: usize) -> usize {
+    let bytes = src.as_bytes();
+    while pos < bytes.len() {
+        match bytes[pos] {
+            b' ' | b'\t' | b'\r' | b'\n' | b';' => pos += 1,
+            b'#' => {
+                while pos < bytes.len() && bytes[pos] != b'\n' {
+                    pos += 1;
+                }
+            }
+            _ => break,
+        }
+    }
+    pos
+}
+
+fn last_non_trivia_end(src: &str, start: usize, end: usize) -> usize {
+    let text = &src[start..end];
+    // Trailing comments after the closing brace are not part of the statement.
+    let mut last = text.len();
+    if let Some(brace) = text.rfind('}') {
+        last = brace + 1;
+    }
+    start + last
+}
+
+fn starts_keyword(src: &str, pos: usize, kw: &str) -> bool {
+    let rest = &src[pos..];
+    rest.starts_with(kw)
+        && !rest[kw.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The next place after `pos` where a statement starts: the first token of a
+/// later line, or the token after a `;`, that looks like a statement start.
+fn next_statement_start(src: &str, pos: usize) -> usize {
+    let bytes = src.as_bytes();
+    let mut i = pos;
+    let mut in_comment = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_comment {
+            if b == b'\n' {
+                in_comment = false;
+            } else {
+                i += 1;
+                continue;
+            }
+        }
+        match b {
+            b'#' => in_comment = true,
+            b'\n' | b';' => {
+                let candidate = skip_inline_space(src, i + 1);
+                if candidate < bytes.len() && looks_like_statement_start(src, candidate) {
+                    return candidate;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    src.len()
+}
+
+/// True when something other than whitespace or `;` precedes `pos` on its line.
+fn starts_mid_line(src: &str, pos: usize) -> bool {
+    let line_start = src[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let before = src[line_start..pos].trim();
+    !before.is_empty() && !before.ends_with(';')
+}
+
+fn skip_inline_space(src: &str, mut pos: usize) -> usize {
+    let bytes = src.as_bytes();
+    while pos < bytes.len() && matches!(bytes[pos], b' ' | b'\t' | b'\r') {
+        pos += 1;
+    }
+    pos
+}
+
+fn looks_like_statement_start(src: &str, pos: usize) -> bool {
+    GradParser::parse(Rule::stmt_start, &src[pos..]).is_ok()
+}
+
+/// Skips a layer whose header did not parse: to the `}` matching the first `{`,
+/// or to the next statement if there is no body.
+fn skip_block(src: &str, pos: usize) -> usize {
+    let next = next_statement_start(src, pos);
+    let Some(open) = src[pos..].find('{').map(|o| pos + o) else {
+        return next;
+    };
+    // The `{` must be on the header's lines, before any later `layer`.
+    if let Some(later_layer) = src[pos + 5.min(src.len() - pos)..].find("\nlayer") {
+        if open > pos + 5 + later_layer {
+            return next;
+        }
+    }
+    let mut depth = 0usize;
+    for (i, ch) in src[open..].char_indices() {
+        match ch {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return skip_trivia(src, open + i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    src.len()
+}
+
+/// Refuses statements whose nesting would make the parser recurse too deeply.
+fn check_nesting(src: &str, start: usize, end: usize) -> Option<Diagnostic> {
+    let mut depth = 0usize;
+    let mut operators = 0usize;
+    let mut in_comment = false;
+    for (i, b) in src.as_bytes()[start..end].iter().enumerate() {
+        if in_comment {
+            in_comment = *b != b'\n';
+            continue;
+        }
+        match b {
+            b'#' => in_comment = true,
+            b'(' | b'[' => {
+                depth += 1;
+                if depth > MAX_BRACKET_DEPTH {
+                    let at = start + i;
+                    return Some(
+                        Diagnostic::error(
+                            Code::E0104,
+                            Span::new(at, at + 1),
+                            "brackets are nested too deeply",
+                        )
+                        .with_primary_label(format!(
+                            "more than {MAX_BRACKET_DEPTH} levels open here"
+                        ))
+                        .with_help("split the expression into several bindings"),
+                    );
+                }
+            }
+            b')' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'*' => {
+                operators += 1;
+                if operators > MAX_OPERATORS_PER_STATEMENT {
+                    let at = start + i;
+                    return Some(
+                        Diagnostic::error(
+                            Code::E0104,
+                            Span::new(start, at + 1),
+                            "statement is too long",
+                        )
+                        .with_primary_label(format!(
+                            "more than {MAX_OPERATORS_PER_STATEMENT} operators"
+                        ))
+                        .with_help("split the expression into several bindings"),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The token at `pos` for "found ..." messages ("" at end of input).
+fn token_at(src: &str, pos: usize) -> &str {
+    let rest = &src[pos.min(src.len())..];
+    let mut chars = rest.char_indices();
+    let Some((_, first)) = chars.next() else {
+        return "";
+    };
+    let len = if first.is_ascii_alphanumeric() || first == '_' || first == '.' {
+        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(rest.len())
+    } else if rest.starts_with("**") || rest.starts_with("->") {
+        2
+    } else if first == '\n' {
+        return "end of line";
+    } else {
+        first.len_utf8()
+    };
+    &rest[..len]
+}
+
+fn expected_list(err: &pest::error::Error<Rule>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if let Some(attempts) = err.parse_attempts() {
+        for token in attempts.expected_tokens() {
+            // Only punctuation is worth naming ("expected `)`"); ranges, keywords
+            // and whitespace/comment starts are not what is missing.
+            let token = token.to_string();
+            let punctuation = token
+                .chars()
+                .all(|c| matches!(c, ')' | ']' | '{' | '}' | '=' | ':' | ',' | '>'));
+            if !punctuation || token.is_empty() || token == "-" || token.contains("..") {
+                continue;
+            }
+            let name = format!("`{token}`");
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        for rule in positives {
+            let name = match rule {
+                Rule::ident => "a name",
+                Rule::expr
+                | Rule::number
+                | Rule::boolean
+                | Rule::list
+                | Rule::paren
+                | Rule::neg => "an expression",
+                Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::matmul | Rule::pow => {
+                    "an operator"
+                }
+                Rule::dim_stmt
+                | Rule::tensor_decl
+                | Rule::loss_stmt
+                | Rule::assert_stmt
+                | Rule::return_stmt
+                | Rule::instance_decl
+                | Rule::binding => "a statement",
+                Rule::kw_int => "`int`",
+                Rule::dim_item => "a dimension name",
+                Rule::named_arg => "an argument",
+                Rule::dim_args => "`[`",
+                Rule::dim_params => "`[`",
+                Rule::layer_param => "a parameter",
+                Rule::kw_input | Rule::kw_param => "a statement",
+                _ => continue,
+            };
+            if !out.iter().any(|o| o == name) {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
