@@ -135,7 +135,7 @@ impl Checker<'_> {
                 let (ta, tb) = (ta?, tb?);
                 self.require_float(&ta, a.span, &format!("`{n}`"))?;
                 self.require_float(&tb, b.span, &format!("`{n}`"))?;
-                self.broadcast_binary(&ta, &tb, a.span, b.span, callee.span, span)
+                self.broadcast_binary(&ta, &tb, a.span, b.span, callee.span)
             }
             "sum" | "mean" | "max" | "min" => {
                 let [x] = self.positional::<1>(
@@ -311,11 +311,11 @@ impl Checker<'_> {
                         let la =
                             super::types::shape_display(&ta.shape[ta.rank() - k_val..], &self.dims);
                         let fb = super::types::shape_display(&tb.shape[..k_val], &self.dims);
-                        format!("tensordot contracts the last {k_val} axes of {sa} ({la}) with the first {k_val} of {sb} ({fb}), which differ")
+                        format!("tensordot contracts the last {k_val} {} of {sa} ({la}) with the first {k_val} of {sb} ({fb}), which differ", axes_word(k_val))
                     };
                     self.report(
                         Diagnostic::error(Code::E0311, k.span, msg)
-                            .with_primary_label(format!("{k_val} axes"))
+                            .with_primary_label(format!("{k_val} contracted {}", axes_word(k_val)))
                             .with_label(a.span, format!("{} is {sa}", self.quote(a.span)))
                             .with_label(b.span, format!("{} is {sb}", self.quote(b.span))),
                     );
@@ -549,8 +549,16 @@ impl Checker<'_> {
             let norm = norm as usize;
             if out.contains(&norm) {
                 self.report(
-                    Diagnostic::error(Code::E0304, item.span, format!("axis {k} is listed twice"))
-                        .with_primary_label("repeated axis"),
+                    Diagnostic::error(
+                        Code::E0304,
+                        item.span,
+                        if k < 0 {
+                            format!("axis {k} is axis {norm}, which is already listed")
+                        } else {
+                            format!("axis {k} is listed twice")
+                        },
+                    )
+                    .with_primary_label("repeated axis"),
                 );
                 return None;
             }
@@ -643,11 +651,11 @@ impl Checker<'_> {
         let (sa, sb) = (self.show(a), self.show(b));
         let mut d = Diagnostic::error(
             code,
-            aspan.to(bspan),
+            bspan,
             format!("`{what}` compares {sa} with {sb}: the shapes must be equal"),
         )
-        .with_label(aspan, format!("{} is {sa}", self.quote(aspan)))
-        .with_label(bspan, format!("{} is {sb}", self.quote(bspan)));
+        .with_primary_label(format!("{} is {sb}", self.quote(bspan)))
+        .with_label(aspan, format!("{} is {sa}", self.quote(aspan)));
         if a.rank() == b.rank() && a.shape.iter().rev().eq(b.shape.iter()) && a.rank() >= 2 {
             if let Some(t) = self.snippet(bspan) {
                 d = d.with_help(format!("did you mean `{t}.T`?"));
@@ -936,8 +944,9 @@ impl Checker<'_> {
                 Code::W0003,
                 span,
                 format!(
-                    "this {name} has shape {shown}: {} = {elements} values, {} as f32",
+                    "this {name} has shape {shown}: {} = {} values, {} as f32",
                     factors.join("·"),
+                    thousands(elements),
                     human_bytes(bytes)
                 ),
             )
@@ -988,4 +997,25 @@ pub fn human_bytes(bytes: u128) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+fn axes_word(k: usize) -> &'static str {
+    if k == 1 {
+        "axis"
+    } else {
+        "axes"
+    }
+}
+
+/// `68719476736` as `68,719,476,736`.
+pub fn thousands(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }

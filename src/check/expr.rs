@@ -43,7 +43,7 @@ impl Checker<'_> {
                 op_span,
                 lhs,
                 rhs,
-            } => self.binary(*op, *op_span, lhs, rhs, e.span),
+            } => self.binary(*op, *op_span, lhs, rhs),
             ExprKind::Call { callee, args } => self.call(callee, args, e.span),
             ExprKind::Member { base, member } => self.member(base, member, e.span),
         };
@@ -135,14 +135,7 @@ impl Checker<'_> {
         Some(())
     }
 
-    fn binary(
-        &mut self,
-        op: BinOp,
-        op_span: Span,
-        lhs: &Expr,
-        rhs: &Expr,
-        span: Span,
-    ) -> Option<TensorTy> {
+    fn binary(&mut self, op: BinOp, op_span: Span, lhs: &Expr, rhs: &Expr) -> Option<TensorTy> {
         let a = self.expr(lhs);
         let b = self.expr(rhs);
         let (a, b) = (a?, b?);
@@ -175,7 +168,7 @@ impl Checker<'_> {
                 }
                 Some(a)
             }
-            _ => self.broadcast_binary(&a, &b, lhs.span, rhs.span, op_span, span),
+            _ => self.broadcast_binary(&a, &b, lhs.span, rhs.span, op_span),
         }
     }
 
@@ -187,7 +180,6 @@ impl Checker<'_> {
         lspan: Span,
         rspan: Span,
         op_span: Span,
-        span: Span,
     ) -> Option<TensorTy> {
         match broadcast(&a.shape, &b.shape) {
             Ok(shape) => {
@@ -203,10 +195,10 @@ impl Checker<'_> {
                         self.show(&TensorTy::float(shape.clone())),
                     );
                     self.report(
-                        Diagnostic::warning(Code::W0005, span, format!("broadcasting {sa} with {sb} gives {sr}"))
+                        Diagnostic::warning(Code::W0005, op_span, format!("broadcasting {sa} with {sb} gives {sr}"))
                             .with_primary_label(format!("result is {sr}, larger than either operand"))
-                            .with_label(lspan, format!("{sa}"))
-                            .with_label(rspan, format!("{sb}"))
+                            .with_label(lspan, format!("{} is {sa}", self.quote(lspan)))
+                            .with_label(rspan, format!("{} is {sb}", self.quote(rspan)))
                             .with_help("this is often an accident (a [N, 1] column against a [N] vector); reshape one side if you meant elementwise"),
                     );
                 }

@@ -175,6 +175,8 @@ impl<'a> Checker<'a> {
             );
             ok = false;
         }
+        // A return shape with an uninferable dimension is not compared with the body.
+        let ret = ret.filter(|_| ok);
         ok &= ret.is_some();
         self.layers[i].dim_params = dim_params;
         self.layers[i].args = args;

@@ -87,7 +87,7 @@ impl<'s> Driver<'s> {
             self.diagnostics.push(diag);
             return (None, region_end);
         }
-        match GradParser::parse(Rule::stmt, &self.src[pos..]) {
+        match GradParser::parse(Rule::stmt_complete, &self.src[pos..]) {
             Ok(mut pairs) => {
                 let Some(pair) = pairs.next() else {
                     return (None, region_end);
@@ -545,8 +545,13 @@ impl<'s> Driver<'s> {
                 format!("expected {}", join_or(&expected))
             },
         );
+        if let Some(open) = unclosed_bracket(self.src, base, at) {
+            d = d.with_label(Span::new(open, open + 1), "this bracket is not closed");
+        }
         if found == "=" && expected.iter().any(|e| e.contains("operator")) {
-            d = d.with_help("a statement must start on its own line or after `;`; `==` comparisons do not exist");
+            d = d.with_help(
+                "this `=` starts a new statement, but the one before it is not finished: look for an unclosed bracket or a trailing operator",
+            );
         } else if at > base && token_at(self.src, base) == "let" {
             d = d.with_help("bindings need no keyword: write `name = expression`");
         }
@@ -801,7 +806,7 @@ fn expected_list(err: &pest::error::Error<Rule>) -> Vec<String> {
             let token = token.to_string();
             let punctuation = token
                 .chars()
-                .all(|c| matches!(c, ')' | ']' | '{' | '}' | '=' | ':' | ',' | '>'));
+                .all(|c| matches!(c, ')' | ']' | '{' | '=' | ':' | ',' | '>'));
             if !punctuation || token.is_empty() || token == "-" || token.contains("..") {
                 continue;
             }
@@ -845,7 +850,33 @@ fn expected_list(err: &pest::error::Error<Rule>) -> Vec<String> {
             }
         }
     }
+    // Every expression starts with a name, so "a name or an expression" says
+    // no more than "an expression".
+    if out.iter().any(|o| o == "an expression") {
+        out.retain(|o| o != "a name");
+    }
     out
+}
+
+/// The innermost bracket opened in `[start, end)` and not closed there.
+fn unclosed_bracket(src: &str, start: usize, end: usize) -> Option<usize> {
+    let mut stack = Vec::new();
+    let mut in_comment = false;
+    for (i, b) in src.as_bytes()[start..end.min(src.len())].iter().enumerate() {
+        if in_comment {
+            in_comment = *b != b'\n';
+            continue;
+        }
+        match b {
+            b'#' => in_comment = true,
+            b'(' | b'[' => stack.push(start + i),
+            b')' | b']' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack.last().copied()
 }
 
 fn join_or(items: &[String]) -> String {
