@@ -15,8 +15,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// created); an existing file at `path` is replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let file_name = path.file_name().ok_or_else(|| {
-        DataError::new(DataErrorKind::Io, "cannot write: the path has no file name")
-            .with_path(path)
+        DataError::new(DataErrorKind::Io, "cannot write: the path has no file name").with_path(path)
     })?;
     let dir: PathBuf = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -17,6 +17,12 @@ pub trait NpFloat: Copy + PartialOrd + Display + LowerExp {
     fn lit(x: f64) -> Self;
     fn div(self, other: Self) -> Self;
     fn to_f64(self) -> f64;
+    /// NumPy (>= 2.0) switches to scientific notation at `10**min(8, finfo.precision)`:
+    /// 1e8 for float64, 1e6 for float32.
+    fn exp_cutoff() -> Self;
+    /// Where `str()` of a NumPy scalar switches to scientific notation: 1e16 for
+    /// float64, 1e6 for float32 (`str(np.float32(1e6))` is `1e+06`).
+    fn scalar_cutoff() -> f64;
 }
 
 impl NpFloat for f32 {
@@ -41,6 +47,12 @@ impl NpFloat for f32 {
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
+    fn exp_cutoff() -> Self {
+        1e6
+    }
+    fn scalar_cutoff() -> f64 {
+        1e6
+    }
 }
 
 impl NpFloat for f64 {
@@ -64,6 +76,12 @@ impl NpFloat for f64 {
     }
     fn to_f64(self) -> f64 {
         self
+    }
+    fn exp_cutoff() -> Self {
+        1e8
+    }
+    fn scalar_cutoff() -> f64 {
+        1e16
     }
 }
 
@@ -136,6 +154,21 @@ pub fn scientific<T: NpFloat>(x: T, precision: usize) -> (String, String, i32) {
     (format!("{}{first}", sign(neg)), rest.to_string(), exp)
 }
 
+/// Scientific digits with exactly `digits` fraction digits, as Dragon4 prints them with
+/// `unique=True, precision=min_digits=digits`: the shortest digits when they need
+/// `digits` or more fraction digits (cut at `digits`), otherwise the exact value
+/// rounded (half to even) to `digits` fraction digits.
+pub fn scientific_fixed<T: NpFloat>(x: T, digits: usize) -> (String, String, i32) {
+    let (neg, shortest_digits, _) = shortest(x);
+    if shortest_digits.len() > digits {
+        let (int, frac, exp) = scientific(x, digits);
+        return (int, format!("{frac:0<digits$}"), exp);
+    }
+    let (_, d, exp) = split_exp(&format!("{:.*e}", digits, x));
+    let (first, rest) = d.split_at(1);
+    (format!("{}{first}", sign(neg)), rest.to_string(), exp)
+}
+
 /// An exponent as NumPy writes it: `e+05`, `e-12`, `e+100` (at least `digits` digits).
 pub fn exponent(exp: i32, digits: usize) -> String {
     format!(
@@ -148,18 +181,26 @@ pub fn exponent(exp: i32, digits: usize) -> String {
 
 /// `str()` of a NumPy float scalar (how a 0-d array prints): the full shortest
 /// round-trip repr, positional with at least one fraction digit (`1.0`) when
-/// `1e-4 <= |x| < 1e16` or `x == 0`, else scientific without a trailing `.0` (`1e+20`).
+/// `1e-4 <= |x| < 1e16` (`1e6` for f32) or `x == 0`, else scientific without a trailing `.0` (`1e+20`).
 pub fn scalar_str<T: NpFloat>(x: T) -> String {
     if x.is_nan() {
         return "nan".into();
     }
     if !x.is_finite() {
-        return if x < T::zero() { "-inf".into() } else { "inf".into() };
+        return if x < T::zero() {
+            "-inf".into()
+        } else {
+            "inf".into()
+        };
     }
     let a = x.abs().to_f64();
-    if a == 0.0 || (1e-4..1e16).contains(&a) {
+    if a == 0.0 || (1e-4..T::scalar_cutoff()).contains(&a) {
         let (int, frac) = positional(x, usize::MAX);
-        let frac = if frac.is_empty() { "0".to_string() } else { frac };
+        let frac = if frac.is_empty() {
+            "0".to_string()
+        } else {
+            frac
+        };
         format!("{int}.{frac}")
     } else {
         let (first, frac, exp) = scientific(x, usize::MAX);

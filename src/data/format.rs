@@ -6,9 +6,12 @@
 //! `IntegerFormat`) closely:
 //! - floats: each element is the shortest round-trip string, cut at 8 fraction digits;
 //!   all elements share one layout. Scientific notation is used for all elements when a
-//!   nonzero |x| is `>= 1e8` or `< 1e-4`, or max/min of nonzero |x| exceeds 1000.
+//!   nonzero |x| is `>= 1e8` (`>= 1e6` for f32, as NumPy 2 does) or `< 1e-4`, or
+//!   max/min of nonzero |x| exceeds 1000.
 //!   Positional columns are padded on the left (integer part) and right (fraction);
-//!   scientific ones share a fraction length (zero-padded) and exponent width.
+//!   scientific ones share a fraction length and exponent width (shorter elements get
+//!   more real digits of their exact value, as Dragon4's `min_digits` does, so an f32
+//!   may show digits beyond its shortest repr).
 //!   Whole numbers keep the dot (`1.`); `nan`, `inf`, `-inf` are right-aligned.
 //! - arrays with more than 1000 elements are summarized with `...`, keeping the first
 //!   and last 3 entries of every axis longer than 6; column widths are computed from
@@ -25,7 +28,7 @@
 use ndarray::ArrayViewD;
 
 use super::array::ArrayRef;
-use super::floatfmt::{exponent, positional, scalar_str, scientific, NpFloat};
+use super::floatfmt::{exponent, positional, scalar_str, scientific, scientific_fixed, NpFloat};
 
 const LINE_WIDTH: usize = 75;
 const THRESHOLD: usize = 1000;
@@ -156,7 +159,7 @@ impl FloatFormat {
                     min = x;
                 }
             }
-            sci = max >= T::lit(1e8) || min < T::lit(1e-4) || max.div(min) > T::lit(1000.0);
+            sci = max >= T::exp_cutoff() || min < T::lit(1e-4) || max.div(min) > T::lit(1000.0);
         }
         let mut f = FloatFormat {
             scientific: sci,
@@ -206,12 +209,11 @@ impl FloatFormat {
             return format!("{s:>width$}");
         }
         if self.scientific {
-            let (int, frac, exp) = scientific(x, self.precision);
+            let (int, frac, exp) = scientific_fixed(x, self.precision);
             format!(
-                "{int:>pl$}.{frac:0<p$}{}",
+                "{int:>pl$}.{frac}{}",
                 exponent(exp, self.exp_size),
-                pl = self.pad_left,
-                p = self.precision
+                pl = self.pad_left
             )
         } else {
             let (int, frac) = positional(x, PRECISION);

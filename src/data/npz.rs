@@ -56,7 +56,11 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayData)>, DataError> {
             .with_path(path)
         })?;
         let raw_name = member.name().to_string();
-        let fail = |kind, msg: String| DataError::new(kind, msg).with_path(path).with_member(&raw_name);
+        let fail = |kind, msg: String| {
+            DataError::new(kind, msg)
+                .with_path(path)
+                .with_member(&raw_name)
+        };
         if member.is_dir() {
             return Err(fail(
                 DataErrorKind::Format,
@@ -86,7 +90,11 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayData)>, DataError> {
             ));
         }
         let compressed = member.compressed_size();
-        if declared > compressed.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(4096) {
+        if declared
+            > compressed
+                .saturating_mul(MAX_DEFLATE_RATIO)
+                .saturating_add(4096)
+        {
             return Err(fail(
                 DataErrorKind::TooLarge,
                 format!(
@@ -108,7 +116,11 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayData)>, DataError> {
                 format!(
                     "decompresses to {}{} bytes but declares {declared}",
                     bytes.len(),
-                    if bytes.len() as u64 > declared { " or more" } else { "" }
+                    if bytes.len() as u64 > declared {
+                        " or more"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
