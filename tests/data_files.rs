@@ -607,6 +607,28 @@ proptest! {
 
 // ---------------------------------------------------------------- printing
 
+proptest! {
+    #[test]
+    fn printing_any_values_never_panics_and_fits_75_columns(
+        values in proptest::collection::vec(any::<f64>(), 1..120),
+        cols in 1usize..8,
+    ) {
+        let rows = values.len() / cols;
+        prop_assume!(rows >= 1);
+        let a = ArrayD::from_shape_vec(IxDyn(&[rows, cols]), values[..rows * cols].to_vec()).unwrap();
+        for text in [
+            format_array_f64(&a.view()),
+            format_array_f32(&a.mapv(|x| x as f32).view()),
+            format_array_i64(&a.mapv(|x| x as i64).view()),
+        ] {
+            prop_assert!(text.starts_with("[[") && text.ends_with("]]"), "{}", text);
+            for line in text.lines() {
+                prop_assert!(line.len() <= 75, "line too long: {:?}", line);
+            }
+        }
+    }
+}
+
 #[test]
 fn printing_matches_numpy() {
     let text = std::fs::read_to_string(

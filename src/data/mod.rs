@@ -8,6 +8,23 @@
 //! - [`write_npy_atomic`], [`write_atomic`]: crash-safe writes.
 //! - [`format_array`] and friends: what `print(arr)` shows in NumPy.
 //! - [`array_to_json`]: the JSON value encoding.
+//!
+//! Decisions:
+//! - Byte order `=` and `|` (and no prefix) mean native order. Only `f4 f8 i4 i8` are
+//!   read; anything else (bool, uint, complex, strings, objects, structured) is
+//!   [`DataErrorKind::Unsupported`] with the descr and the supported list in the message.
+//! - The header must have exactly the keys `descr`, `fortran_order`, `shape` (as NumPy
+//!   requires). Data shorter than the shape needs is "truncated data"; longer is an
+//!   error too ("unexpected bytes after the data"): nothing is silently cut.
+//! - `.npz` members must all be `.npy` files (others are an error naming the member);
+//!   names lose the `.npy` suffix; archive order is kept. A member is refused when it
+//!   declares more than [`MAX_NPZ_MEMBER_BYTES`] or more than deflate can produce from
+//!   its compressed size, and is read with a limit of its declared size.
+//! - Writing always produces format 1.0 (2.0 only if the header would not fit), little
+//!   endian, C order, byte-identical to `numpy.save`. `write_atomic` does not create
+//!   missing directories.
+//! - Printing follows NumPy 2.x defaults (checked against NumPy 2.4.6), including the
+//!   float32 thresholds NumPy 2 uses (scientific from 1e6 instead of 1e8).
 
 mod array;
 mod atomic;
