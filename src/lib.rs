@@ -1,1 +1,3 @@
 //! gradlang: tensor programs and their derivatives.
+
+pub mod graph;
