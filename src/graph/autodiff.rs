@@ -276,7 +276,11 @@ impl Graph {
 
     /// Sums a cotangent back to `target` over broadcast axes (and drops added leading
     /// axes). The only place where unbroadcasting happens.
-    pub(crate) fn unbroadcast(&mut self, c: NodeId, target: &[usize]) -> Result<NodeId, GraphError> {
+    pub(crate) fn unbroadcast(
+        &mut self,
+        c: NodeId,
+        target: &[usize],
+    ) -> Result<NodeId, GraphError> {
         let cs = self.shape(c).to_vec();
         if cs == target {
             return Ok(c);
@@ -331,7 +335,9 @@ impl Graph {
     fn extremum_weights(&mut self, n: NodeId) -> Result<NodeId, GraphError> {
         let node = self.node(n).clone();
         let Op::Reduce { axes, .. } = &node.op else {
-            return Err(GraphError::Internal("extremum weights of a non-reduction".into()));
+            return Err(GraphError::Internal(
+                "extremum weights of a non-reduction".into(),
+            ));
         };
         let x = node.inputs[0];
         let kshape = reduced_shape(self.shape(x), axes, true);
@@ -428,7 +434,11 @@ impl Graph {
                         (pa, pb)
                     }
                     BinaryOp::Maximum | BinaryOp::Minimum => {
-                        let (hi, lo) = if b == BinaryOp::Maximum { (a, c) } else { (c, a) };
+                        let (hi, lo) = if b == BinaryOp::Maximum {
+                            (a, c)
+                        } else {
+                            (c, a)
+                        };
                         let gt = self.greater(hi, lo)?;
                         let eq = self.equal(a, c)?;
                         let half = self.scale(eq, 0.5)?;
@@ -525,7 +535,11 @@ impl Graph {
         Ok(VjpOut::Contribs(out))
     }
 
-    fn add_opt(&mut self, a: Option<NodeId>, b: Option<NodeId>) -> Result<Option<NodeId>, GraphError> {
+    fn add_opt(
+        &mut self,
+        a: Option<NodeId>,
+        b: Option<NodeId>,
+    ) -> Result<Option<NodeId>, GraphError> {
         Ok(match (a, b) {
             (Some(a), Some(b)) => Some(self.add(a, b)?),
             (a, None) => a,
@@ -540,7 +554,9 @@ impl Graph {
         let ins = &node.inputs;
         let t = |k: usize| ts.get(k).copied().flatten();
         match &node.op {
-            Op::Leaf { .. } | Op::Seed { .. } | Op::Constant { .. } | Op::Literal { .. } => Ok(None),
+            Op::Leaf { .. } | Op::Seed { .. } | Op::Constant { .. } | Op::Literal { .. } => {
+                Ok(None)
+            }
             Op::Unary(_) | Op::Binary(_) => {
                 let needs: Vec<bool> = ts.iter().map(Option::is_some).collect();
                 let ps = self.elementwise_partials(n, &needs)?;

@@ -320,13 +320,21 @@ impl Graph {
         self.sum(x, &axes, false)
     }
 
-    pub fn mean(&mut self, x: NodeId, axes: &[usize], keepdims: bool) -> Result<NodeId, GraphError> {
+    pub fn mean(
+        &mut self,
+        x: NodeId,
+        axes: &[usize],
+        keepdims: bool,
+    ) -> Result<NodeId, GraphError> {
         let s = self.sum(x, axes, keepdims)?;
         if axes.is_empty() {
             return Ok(s);
         }
         let shape = self.shape(x);
-        let count: usize = axes.iter().map(|&a| shape.get(a).copied().unwrap_or(1)).product();
+        let count: usize = axes
+            .iter()
+            .map(|&a| shape.get(a).copied().unwrap_or(1))
+            .product();
         self.scale(s, 1.0 / count as f64)
     }
 
@@ -379,7 +387,12 @@ impl Graph {
     }
 
     /// Numerically stable `log(sum(exp(x), axis))`.
-    pub fn logsumexp(&mut self, x: NodeId, axis: usize, keepdims: bool) -> Result<NodeId, GraphError> {
+    pub fn logsumexp(
+        &mut self,
+        x: NodeId,
+        axis: usize,
+        keepdims: bool,
+    ) -> Result<NodeId, GraphError> {
         self.check_axis("logsumexp", x, axis)?;
         let (z, m) = self.shifted(x, axis)?;
         let e = self.exp(z)?;

@@ -32,9 +32,15 @@ impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GraphError::UnknownNode(n) => write!(f, "node {n} does not belong to this graph"),
-            GraphError::ShapeMismatch { op, message } => write!(f, "{op}: shape mismatch: {message}"),
-            GraphError::DTypeMismatch { op, message } => write!(f, "{op}: element type mismatch: {message}"),
-            GraphError::InvalidArgument { op, message } => write!(f, "{op}: invalid argument: {message}"),
+            GraphError::ShapeMismatch { op, message } => {
+                write!(f, "{op}: shape mismatch: {message}")
+            }
+            GraphError::DTypeMismatch { op, message } => {
+                write!(f, "{op}: element type mismatch: {message}")
+            }
+            GraphError::InvalidArgument { op, message } => {
+                write!(f, "{op}: invalid argument: {message}")
+            }
             GraphError::NonScalarOutput { op, shape } => write!(
                 f,
                 "{op} requires a scalar output, got shape {shape:?}; use sum(..), vjp or jacobian"
@@ -73,7 +79,11 @@ pub enum EvalError {
         found: DType,
     },
     /// A label outside `0..classes` fed to `one_hot`/`cross_entropy`.
-    LabelOutOfRange { node: NodeId, label: i64, classes: usize },
+    LabelOutOfRange {
+        node: NodeId,
+        label: i64,
+        classes: usize,
+    },
     /// A broken internal invariant (a bug in this module, reported instead of panicking).
     Internal(String),
 }
@@ -113,10 +123,7 @@ impl fmt::Display for EvalError {
                 node,
                 label,
                 classes,
-            } => write!(
-                f,
-                "label {label} out of range 0..{classes} (node {node})"
-            ),
+            } => write!(f, "label {label} out of range 0..{classes} (node {node})"),
             EvalError::Internal(m) => write!(f, "internal error in the evaluator: {m}"),
         }
     }

@@ -177,9 +177,8 @@ impl Plan {
         for (si, step) in self.steps.iter().enumerate() {
             let id = step.node;
             let slot = if step.preset {
-                let v = preset(id).ok_or_else(|| {
-                    EvalError::Internal(format!("no preset value for node {id}"))
-                })?;
+                let v = preset(id)
+                    .ok_or_else(|| EvalError::Internal(format!("no preset value for node {id}")))?;
                 check_value(g, id, v)?;
                 Slot::Borrowed(v)
             } else {

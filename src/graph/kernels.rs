@@ -45,11 +45,10 @@ pub(crate) fn forward<T: Float>(
             return Err(internal("leaves and seeds are bound by the evaluator"))
         }
         Op::Constant { value, .. } => ArrayD::from_elem(IxDyn(shape), T::from_f64(*value)),
-        Op::Literal { data, .. } => ArrayD::from_shape_vec(
-            IxDyn(shape),
-            data.iter().map(|&v| T::from_f64(v)).collect(),
-        )
-        .map_err(|e| internal(format!("literal: {e}")))?,
+        Op::Literal { data, .. } => {
+            ArrayD::from_shape_vec(IxDyn(shape), data.iter().map(|&v| T::from_f64(v)).collect())
+                .map_err(|e| internal(format!("literal: {e}")))?
+        }
         Op::Unary(u) => unary(*u, arg(0)?),
         Op::Binary(b) => binary(*b, arg(0)?, arg(1)?, shape)?,
         Op::MatMul { trans_a, trans_b } => matmul(arg(0)?, arg(1)?, *trans_a, *trans_b, shape)?,
@@ -344,13 +343,21 @@ fn reduce<T: Float>(
     let k = numel(out_shape);
     let (init, f): (T, fn(T, T) -> T) = match kind {
         ReduceOp::Sum => (T::zero(), |a, b| a + b),
-        ReduceOp::Max => (T::neg_infinity(), |a, b| if b.is_nan() || b > a { b } else { a }),
-        ReduceOp::Min => (T::infinity(), |a, b| if b.is_nan() || b < a { b } else { a }),
+        ReduceOp::Max => (
+            T::neg_infinity(),
+            |a, b| if b.is_nan() || b > a { b } else { a },
+        ),
+        ReduceOp::Min => (
+            T::infinity(),
+            |a, b| if b.is_nan() || b < a { b } else { a },
+        ),
     };
     let out: Vec<T> = if r == 0 {
         vec![init; k]
     } else if k > 1 && data.len() >= PAR_MIN {
-        data.par_chunks(r).map(|row| reduce_row(row, init, f)).collect()
+        data.par_chunks(r)
+            .map(|row| reduce_row(row, init, f))
+            .collect()
     } else {
         data.chunks(r).map(|row| reduce_row(row, init, f)).collect()
     };

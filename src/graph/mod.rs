@@ -188,7 +188,12 @@ impl Graph {
         let (shape, dtype) = {
             let ins: Vec<(&[usize], DType)> = inputs
                 .iter()
-                .map(|&i| (self.nodes[i.idx()].shape.as_slice(), self.nodes[i.idx()].dtype))
+                .map(|&i| {
+                    (
+                        self.nodes[i.idx()].shape.as_slice(),
+                        self.nodes[i.idx()].dtype,
+                    )
+                })
                 .collect();
             op::infer(&op, &ins)?
         };

@@ -80,30 +80,53 @@ pub struct JacobianPlan {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// A value supplied at evaluation time (inputs, params).
-    Leaf { name: String, shape: Shape, dtype: DType },
+    Leaf {
+        name: String,
+        shape: Shape,
+        dtype: DType,
+    },
     /// The one-hot placeholder of a jacobian's sub-computation; bound only by the
     /// jacobian kernel.
-    Seed { shape: Shape },
+    Seed {
+        shape: Shape,
+    },
     /// Every element equal to `value`.
-    Constant { value: f64, shape: Shape },
+    Constant {
+        value: f64,
+        shape: Shape,
+    },
     /// A row-major tensor literal.
-    Literal { data: Arc<[f64]>, shape: Shape },
+    Literal {
+        data: Arc<[f64]>,
+        shape: Shape,
+    },
     Unary(UnaryOp),
     Binary(BinaryOp),
     /// Batched matrix product of two operands of rank >= 2, `[.., n, k] @ [.., k, m]`,
     /// batch dimensions broadcast; `trans_a`/`trans_b` swap the last two axes of an
     /// operand (passed to GEMM as strides, never copied).
-    MatMul { trans_a: bool, trans_b: bool },
-    Transpose { perm: Vec<usize> },
-    Reshape { shape: Shape },
-    BroadcastTo { shape: Shape },
+    MatMul {
+        trans_a: bool,
+        trans_b: bool,
+    },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    Reshape {
+        shape: Shape,
+    },
+    BroadcastTo {
+        shape: Shape,
+    },
     Reduce {
         kind: ReduceOp,
         axes: Vec<usize>,
         keepdims: bool,
     },
     /// Int labels `[..]` to float `[.., classes]`.
-    OneHot { classes: usize },
+    OneHot {
+        classes: usize,
+    },
     /// Identity whose derivative is zero.
     StopGradient,
     /// A materialized (generalized) jacobian, shape `y ++ x`.
@@ -164,8 +187,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for (i, o) in out.iter_mut().enumerate() {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         *o = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -283,7 +314,9 @@ pub(crate) fn infer(op: &Op, ins: &[(&[usize], DType)]) -> Result<(Shape, DType)
             if a.len() < 2 || b.len() < 2 {
                 return Err(GraphError::ShapeMismatch {
                     op: name,
-                    message: format!("batched matmul needs rank >= 2 operands, got {a:?} and {b:?}"),
+                    message: format!(
+                        "batched matmul needs rank >= 2 operands, got {a:?} and {b:?}"
+                    ),
                 });
             }
             let (n, k) = mat_dims(a, *trans_a);
@@ -296,12 +329,13 @@ pub(crate) fn infer(op: &Op, ins: &[(&[usize], DType)]) -> Result<(Shape, DType)
                     ),
                 });
             }
-            let batch = broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).ok_or_else(|| {
-                GraphError::ShapeMismatch {
-                    op: name,
-                    message: format!("batch dimensions of {a:?} and {b:?} do not broadcast"),
-                }
-            })?;
+            let batch =
+                broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).ok_or_else(|| {
+                    GraphError::ShapeMismatch {
+                        op: name,
+                        message: format!("batch dimensions of {a:?} and {b:?} do not broadcast"),
+                    }
+                })?;
             let mut out = batch;
             out.push(n);
             out.push(m);

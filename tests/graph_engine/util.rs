@@ -6,7 +6,6 @@ use ndarray::{ArrayD, IxDyn};
 use std::collections::HashMap;
 
 pub type Leaves = HashMap<NodeId, Value<f64>>;
-pub type Res<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 /// xorshift64*: deterministic, dependency-free.
 pub struct Rng(u64);
@@ -139,9 +138,13 @@ pub fn check_fn(
         leaves.insert(n, val);
     }
     for (i, x) in xs.iter().enumerate() {
-        let r = g.vjp(y, *x, v).unwrap_or_else(|e| panic!("{name}: vjp: {e}"));
+        let r = g
+            .vjp(y, *x, v)
+            .unwrap_or_else(|e| panic!("{name}: vjp: {e}"));
         let u = g.leaf(&format!("u{i}"), ins[i].shape.clone(), DType::Float);
-        let t = g.jvp(y, *x, u).unwrap_or_else(|e| panic!("{name}: jvp: {e}"));
+        let t = g
+            .jvp(y, *x, u)
+            .unwrap_or_else(|e| panic!("{name}: jvp: {e}"));
         assert_eq!(g.shape(r), g.shape(*x), "{name}: vjp shape");
         assert_eq!(g.shape(t), ys.as_slice(), "{name}: jvp shape");
         let d = rng.array(&ins[i].shape, -1.0, 1.0);
