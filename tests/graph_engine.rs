@@ -910,3 +910,35 @@ fn errors_are_returned_not_panicked() {
     let e = g.grad(s, t).unwrap_err();
     assert!(e.to_string().contains("int"));
 }
+
+#[test]
+fn jacobian_edge_cases() {
+    let mut g = Graph::new();
+    let x = g.leaf("x", vec![2, 2], DType::Float);
+    let a = g.leaf("a", vec![2, 2], DType::Float);
+    let id = g.jacobian(x, x).unwrap();
+    let ax = g.mul(a, x).unwrap();
+    let l = g.sum_all(ax).unwrap();
+    let h = g.hessian(l, x).unwrap(); // linear in x: zero hessian
+    let ja = g.jacobian(a, x).unwrap(); // independent: zeros
+    let mut leaves = Leaves::new();
+    leaves.insert(x, fval(arr(&[2, 2], &[1., 2., 3., 4.])));
+    leaves.insert(a, fval(arr(&[2, 2], &[5., 6., 7., 8.])));
+    let r = eval(&g, &leaves, &[id, h, ja]);
+    let mut eye = ArrayD::zeros(IxDyn(&[2, 2, 2, 2]));
+    for i in 0..2 {
+        for j in 0..2 {
+            eye[[i, j, i, j]] = 1.0;
+        }
+    }
+    assert_eq!(r[0], eye);
+    assert!(r[1].iter().all(|&v| v == 0.0));
+    assert!(r[2].iter().all(|&v| v == 0.0));
+    // the jacobian is bit-identical across thread counts
+    let sx = g.sin(x).unwrap();
+    let y = g.matmul(sx, a).unwrap();
+    let j = g.jacobian(y, x).unwrap();
+    let r1 = in_pool(1, || eval1(&g, &leaves, j));
+    let r2 = in_pool(2, || eval1(&g, &leaves, j));
+    assert_eq!(r1, r2);
+}
