@@ -180,10 +180,12 @@ impl Plan {
         }
         // ...except that constants are materialized just before their first use
         for i in 0..=top {
-            if need[i] && !preset[i] && g.inputs(NodeId(i as u32)).is_empty() {
-                if min_consumer[i] != usize::MAX {
-                    level[i] = min_consumer[i].saturating_sub(1);
-                }
+            if need[i]
+                && !preset[i]
+                && g.inputs(NodeId(i as u32)).is_empty()
+                && min_consumer[i] != usize::MAX
+            {
+                level[i] = min_consumer[i].saturating_sub(1);
             }
         }
         let mut order: Vec<usize> = (0..=top).filter(|&i| need[i]).collect();
@@ -264,8 +266,7 @@ impl Plan {
         let mut computed: Vec<usize> = Vec::new();
         for lv in &self.levels {
             computed.clear();
-            for si in lv.start..lv.end {
-                let step = &self.steps[si];
+            for (si, step) in self.steps.iter().enumerate().take(lv.end).skip(lv.start) {
                 let id = step.node;
                 if step.preset {
                     let v = preset(id).ok_or_else(|| {
