@@ -13,4 +13,5 @@ pub mod cli;
 pub mod data;
 pub mod diagnostics;
 pub mod graph;
+pub mod run;
 pub mod syntax;
