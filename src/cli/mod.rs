@@ -30,24 +30,10 @@ pub enum Command {
     },
     /// Check, then evaluate a program and print every binding.
     Run {
-        file: PathBuf,
-        /// Bind a dimension: --dim N=64 (repeatable).
-        #[arg(long = "dim", value_name = "NAME=VALUE", value_parser = parse_dim)]
-        dims: Vec<(String, usize)>,
-        /// Value of an input or param from a .npy file: --input x=x.npy (repeatable).
-        #[arg(long = "input", value_name = "NAME=PATH", value_parser = parse_input)]
-        inputs: Vec<(String, PathBuf)>,
-        /// Values of inputs and params from a .npz archive, by array name.
-        #[arg(long = "inputs", value_name = "PATH.npz")]
-        archive: Option<PathBuf>,
-        /// Seed of the random initializers.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        program: ProgramArgs,
         #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
         dtype: DtypeArg,
-        /// Worker threads (default: all cores). Results are identical for every count.
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-        threads: Option<u16>,
         /// Names to print, comma-separated (default: every binding).
         #[arg(long, value_delimiter = ',', value_name = "NAME,NAME")]
         print: Option<Vec<String>>,
@@ -56,10 +42,39 @@ pub enum Command {
         /// Also write each printed value to DIR/NAME.npy.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Refuse a jacobian or hessian larger than this (bytes).
-        #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
-        max_jacobian_bytes: u128,
     },
+    /// Compare every grad, vjp and jvp with central finite differences (f64).
+    Gradcheck {
+        #[command(flatten)]
+        program: ProgramArgs,
+        /// Random directions per grad or vjp.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+        directions: u16,
+    },
+}
+
+/// What `run` and `gradcheck` share: the program and its values.
+#[derive(clap::Args, Debug)]
+pub struct ProgramArgs {
+    pub file: PathBuf,
+    /// Bind a dimension: --dim N=64 (repeatable).
+    #[arg(long = "dim", value_name = "NAME=VALUE", value_parser = parse_dim)]
+    pub dims: Vec<(String, usize)>,
+    /// Value of an input or param from a .npy file: --input x=x.npy (repeatable).
+    #[arg(long = "input", value_name = "NAME=PATH", value_parser = parse_input)]
+    pub inputs: Vec<(String, PathBuf)>,
+    /// Values of inputs and params from a .npz archive, by array name.
+    #[arg(long = "inputs", value_name = "PATH.npz")]
+    pub archive: Option<PathBuf>,
+    /// Seed of the random initializers.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads (default: all cores). Results are identical for every count.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Refuse a jacobian or hessian larger than this (bytes).
+    #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+    pub max_jacobian_bytes: u128,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -102,33 +117,22 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { file, format } => check_cmd::run(&file, format),
         Command::Run {
-            file,
-            dims,
-            inputs,
-            archive,
-            seed,
+            program,
             dtype,
-            threads,
             print,
             format,
             out,
-            max_jacobian_bytes,
         } => run_cmd::run(run_cmd::RunArgs {
-            file,
-            dims,
-            inputs,
-            archive,
-            seed,
+            program,
             precision: match dtype {
                 DtypeArg::F32 => crate::run::Precision::F32,
                 DtypeArg::F64 => crate::run::Precision::F64,
             },
-            threads: threads.map(usize::from),
             print,
             format,
             out,
-            max_jacobian_bytes,
         }),
+        Command::Gradcheck { program, directions } => run_cmd::gradcheck(program, directions.into()),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `gradlang run FILE ...`: check, bind, evaluate, print (SPEC section 8).
 
 use super::source::read_source;
-use super::{report, with_big_stack, Format};
+use super::{report, with_big_stack, Format, ProgramArgs};
 use crate::check::{check_source, Checked};
 use crate::data::{array_to_json, format_array, read_npy, read_npz, write_npy_atomic, ArrayRef};
 use crate::diagnostics::{has_errors, Code, Diagnostic};
@@ -13,23 +13,30 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub struct RunArgs {
-    pub file: PathBuf,
-    pub dims: Vec<(String, usize)>,
-    pub inputs: Vec<(String, PathBuf)>,
-    pub archive: Option<PathBuf>,
-    pub seed: u64,
+    pub program: ProgramArgs,
     pub precision: Precision,
-    pub threads: Option<usize>,
     pub print: Option<Vec<String>>,
     pub format: Format,
     pub out: Option<PathBuf>,
-    pub max_jacobian_bytes: u128,
 }
 
 /// A problem with the command line itself: exit status 2.
 pub(crate) struct Misuse(pub String);
 
 pub fn run(args: RunArgs) -> ExitCode {
+    with_checked_program(&args.program, |program, checked, text| execute(&args, program, checked, text))
+}
+
+pub fn gradcheck(args: ProgramArgs, directions: usize) -> ExitCode {
+    with_checked_program(&args, |program, checked, text| run_gradcheck(&args, directions, program, checked, text))
+}
+
+/// Reads and checks the file, then hands the checked program to `body`;
+/// renders whatever goes wrong and picks the exit status.
+fn with_checked_program(
+    args: &ProgramArgs,
+    body: impl FnOnce(&Program, &Checked, &str) -> Result<ExitCode, Failure>,
+) -> ExitCode {
     let file = match read_source(&args.file) {
         Ok(f) => f,
         Err(message) => {
@@ -42,19 +49,16 @@ pub fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     let text = file.text.clone();
-    let (program, checked) = with_big_stack(move || {
-        let (p, c) = check_source(&text);
-        (p, c)
-    });
+    let (program, checked) = with_big_stack(move || check_source(&text));
     report(&checked.diagnostics, &file.name, &file.text);
     if has_errors(&checked.diagnostics) {
         return ExitCode::from(1);
     }
     if let Some(k) = args.threads {
         // Only fails if a global pool already exists (never in the CLI).
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(k).build_global();
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(k.into()).build_global();
     }
-    match execute(&args, &program, &checked, &file.text) {
+    match body(&program, &checked, &file.text) {
         Ok(code) => code,
         Err(Failure::Misuse(Misuse(message))) => {
             eprintln!("error: {message}");
@@ -65,6 +69,59 @@ pub fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn run_options(args: &ProgramArgs, checked: &Checked, precision: Precision) -> Result<RunOptions, Failure> {
+    validate_dims(&args.dims, checked)?;
+    let supplied = read_supplied(&args.inputs, args.archive.as_deref(), checked)?;
+    Ok(RunOptions {
+        dims: args.dims.clone(),
+        supplied,
+        seed: args.seed,
+        precision,
+        max_jacobian_bytes: args.max_jacobian_bytes,
+    })
+}
+
+fn run_gradcheck(args: &ProgramArgs, directions: usize, program: &Program, checked: &Checked, src: &str) -> Result<ExitCode, Failure> {
+    let opts = run_options(args, checked, Precision::F64)?;
+    let prepared = run::prepare(program, checked, &opts)?;
+    let leaves = run::leaf_values::<f64>(&prepared, &opts)?;
+    let mut results = run::gradcheck::gradcheck(&prepared, &leaves, args.seed, directions)?;
+    // A layer called twice checks its derivatives twice; show each place once, in order.
+    results.sort_by_key(|r| (r.span.start, r.span.end));
+    let map = crate::diagnostics::SourceMap::new(src);
+    let mut out = String::new();
+    if results.is_empty() {
+        out.push_str(&format!("{}: no grad, vjp or jvp to check\n", args.file.display()));
+    } else {
+        let rows: Vec<(String, String, String, &str)> = results
+            .iter()
+            .map(|r| {
+                let lc = map.line_col(r.span.start);
+                let text = src.get(r.span.start..r.span.end).unwrap_or("?").replace('\n', " ");
+                let text = if text.chars().count() > 48 { format!("{}...", text.chars().take(45).collect::<String>()) } else { text };
+                (format!("{}:{}", lc.line, lc.column), text, format!("{:.2e}", r.max_rel_error), if r.passed { "ok" } else { "FAILED" })
+            })
+            .collect();
+        let w = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(10).max(10);
+        out.push_str(&format!("{:<8} {:<w$}  {:>13}  result\n", "line", "derivative", "max rel error"));
+        for (at, text, err, verdict) in &rows {
+            out.push_str(&format!("{at:<8} {text:<w$}  {err:>13}  {verdict}\n"));
+        }
+        let failed = results.iter().filter(|r| !r.passed).count();
+        out.push_str(&format!(
+            "{} derivative{} checked: {} ok, {failed} failed (central differences in f64, eps {:e}, tolerance {:e} relative or {:e} absolute)\n",
+            results.len(),
+            if results.len() == 1 { "" } else { "s" },
+            results.len() - failed,
+            1e-6,
+            run::gradcheck::REL_TOLERANCE,
+            run::gradcheck::ABS_TOLERANCE
+        ));
+    }
+    print!("{out}");
+    Ok(if results.iter().all(|r| r.passed) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 pub(crate) enum Failure {
@@ -85,15 +142,7 @@ impl From<Misuse> for Failure {
 }
 
 fn execute(args: &RunArgs, program: &Program, checked: &Checked, src: &str) -> Result<ExitCode, Failure> {
-    validate_dims(&args.dims, checked)?;
-    let supplied = read_supplied(&args.inputs, args.archive.as_deref(), checked)?;
-    let opts = RunOptions {
-        dims: args.dims.clone(),
-        supplied,
-        seed: args.seed,
-        precision: args.precision,
-        max_jacobian_bytes: args.max_jacobian_bytes,
-    };
+    let opts = run_options(&args.program, checked, args.precision)?;
     let prepared = run::prepare(program, checked, &opts)?;
     let printed = printed_names(&prepared, args.print.as_deref())?;
     match args.precision {
@@ -291,11 +340,13 @@ fn json_output<T: Float + 'static>(named: &[(&str, &Value<T>)], prepared: &Prepa
     let values: Vec<serde_json::Value> = named
         .iter()
         .map(|(name, value)| {
-            let mut v = array_to_json(array_ref(value));
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert("name".into(), serde_json::json!(name));
+            // `name` first, then dtype, shape and data (SPEC section 8).
+            let mut entry = serde_json::Map::new();
+            entry.insert("name".into(), serde_json::json!(name));
+            if let serde_json::Value::Object(fields) = array_to_json(array_ref(value)) {
+                entry.extend(fields);
             }
-            v
+            serde_json::Value::Object(entry)
         })
         .collect();
     serde_json::json!({ "dims": dims, "values": values })

@@ -43,8 +43,27 @@ pub struct AssertClose {
     pub atol: Option<f64>,
 }
 
+/// A `grad`, `vjp` or `jvp` in the program, for `gradlang gradcheck`.
+pub struct DerivativeSite {
+    pub kind: DerivativeKind,
+    pub y: NodeId,
+    pub x: NodeId,
+    /// The cotangent (vjp) or tangent (jvp).
+    pub direction: Option<NodeId>,
+    pub result: NodeId,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DerivativeKind {
+    Grad,
+    Vjp,
+    Jvp,
+}
+
 pub struct Lowered {
     pub graph: Graph,
+    pub derivatives: Vec<DerivativeSite>,
     pub leaves: Vec<Leaf>,
     pub outputs: Vec<Output>,
     pub asserts: Vec<AssertClose>,
@@ -84,6 +103,7 @@ struct Lowerer<'a> {
     layers: HashMap<String, Rc<LayerDecl>>,
     scopes: Vec<HashMap<String, Item>>,
     leaves: Vec<Leaf>,
+    derivatives: Vec<DerivativeSite>,
 }
 
 pub fn lower(
@@ -108,6 +128,7 @@ pub fn lower(
         layers,
         scopes: vec![HashMap::new()],
         leaves: Vec::new(),
+        derivatives: Vec::new(),
     };
     let mut outputs = Vec::new();
     let mut asserts = Vec::new();
@@ -140,6 +161,7 @@ pub fn lower(
     }
     Ok(Lowered {
         graph: l.g,
+        derivatives: l.derivatives,
         leaves: l.leaves,
         outputs,
         asserts,
@@ -584,7 +606,18 @@ impl<'a> Lowerer<'a> {
                 let y = self.expr(arg(0)?)?;
                 let x = self.variable(arg(1)?)?;
                 match name.as_str() {
-                    "grad" => g(self.g.grad(y, x)),
+                    "grad" => {
+                        let result = g(self.g.grad(y, x))?;
+                        self.derivatives.push(DerivativeSite {
+                            kind: DerivativeKind::Grad,
+                            y,
+                            x,
+                            direction: None,
+                            result,
+                            span,
+                        });
+                        Ok(result)
+                    }
                     "jacobian" => {
                         self.check_jacobian_size(self.g.jacobian_elements(y, x), span, name)?;
                         g(self.g.jacobian(y, x))
@@ -599,7 +632,20 @@ impl<'a> Lowerer<'a> {
                 let y = self.expr(arg(0)?)?;
                 let x = self.variable(arg(1)?)?;
                 let v = self.expr(arg(2)?)?;
-                g(if name == "vjp" { self.g.vjp(y, x, v) } else { self.g.jvp(y, x, v) })
+                let (kind, result) = if name == "vjp" {
+                    (DerivativeKind::Vjp, g(self.g.vjp(y, x, v))?)
+                } else {
+                    (DerivativeKind::Jvp, g(self.g.jvp(y, x, v))?)
+                };
+                self.derivatives.push(DerivativeSite {
+                    kind,
+                    y,
+                    x,
+                    direction: Some(v),
+                    result,
+                    span,
+                });
+                Ok(result)
             }
             _ => Err(internal(span, GraphError::Internal(format!("unknown function {name}")))),
         }

@@ -6,6 +6,7 @@
 //! once, with a diagnostic pointing at the declaration.
 
 mod asserts;
+pub mod gradcheck;
 pub mod bind;
 pub mod init;
 pub mod lower;

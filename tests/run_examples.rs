@@ -1,0 +1,45 @@
+//! `gradlang run` on every example: the asserts (the notes' formulas) pass, and
+//! the printed values are snapshots (human and JSON).
+
+use assert_cmd::Command;
+use std::path::Path;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::cargo_bin("gradlang").unwrap().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn every_example_runs_and_its_asserts_pass() {
+    insta::glob!("../examples", "*.grad", |path| {
+        let file = format!("examples/{}", path.file_name().unwrap().to_string_lossy());
+        let (code, stdout, stderr) = run(&["run", &file]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        insta::assert_snapshot!("human", stdout);
+        // The big linear layer's values are millions of numbers: its JSON
+        // snapshot prints the loss only.
+        let big = Path::new(&file).file_stem().unwrap() == "linear";
+        let mut args = vec!["run", &file, "--format", "json"];
+        if big {
+            args.extend(["--print", "L"]);
+        }
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        insta::assert_json_snapshot!("json", json);
+    });
+}
+
+#[test]
+fn every_example_passes_gradcheck() {
+    insta::glob!("../examples", "*.grad", |path| {
+        let file = format!("examples/{}", path.file_name().unwrap().to_string_lossy());
+        let (code, stdout, stderr) = run(&["gradcheck", &file]);
+        assert_eq!(code, 0, "{file}: {stdout}{stderr}");
+        assert!(stdout.contains(" 0 failed") || stdout.contains("no grad, vjp or jvp"), "{stdout}");
+    });
+}
