@@ -5,7 +5,11 @@ use assert_cmd::Command;
 use std::path::Path;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("gradlang").unwrap().args(args).output().unwrap();
+    let out = Command::cargo_bin("gradlang")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8(out.stdout).unwrap(),
@@ -40,6 +44,9 @@ fn every_example_passes_gradcheck() {
         let file = format!("examples/{}", path.file_name().unwrap().to_string_lossy());
         let (code, stdout, stderr) = run(&["gradcheck", &file]);
         assert_eq!(code, 0, "{file}: {stdout}{stderr}");
-        assert!(stdout.contains(" 0 failed") || stdout.contains("no grad, vjp or jvp"), "{stdout}");
+        assert!(
+            stdout.contains(" 0 failed") || stdout.contains("no grad, vjp or jvp"),
+            "{stdout}"
+        );
     });
 }

@@ -85,20 +85,28 @@ pub enum DtypeArg {
 
 /// `N=64`: a declared dimension name and a positive integer.
 fn parse_dim(s: &str) -> Result<(String, usize), String> {
-    let (name, value) = s.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, got `{s}`"))?;
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE, got `{s}`"))?;
     let name = name.trim();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(format!("`{name}` is not a dimension name"));
     }
     match value.trim().parse::<u64>() {
-        Ok(v) if v >= 1 => usize::try_from(v).map(|v| (name.to_string(), v)).map_err(|_| format!("{v} is too large")),
-        _ => Err(format!("the value of {name} must be a positive integer, got `{value}`")),
+        Ok(v) if v >= 1 => usize::try_from(v)
+            .map(|v| (name.to_string(), v))
+            .map_err(|_| format!("{v} is too large")),
+        _ => Err(format!(
+            "the value of {name} must be a positive integer, got `{value}`"
+        )),
     }
 }
 
 /// `x=path/to/x.npy`.
 fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
-    let (name, path) = s.split_once('=').ok_or_else(|| format!("expected NAME=PATH, got `{s}`"))?;
+    let (name, path) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=PATH, got `{s}`"))?;
     if name.is_empty() || path.is_empty() {
         return Err(format!("expected NAME=PATH, got `{s}`"));
     }
@@ -132,7 +140,10 @@ pub fn main() -> ExitCode {
             format,
             out,
         }),
-        Command::Gradcheck { program, directions } => run_cmd::gradcheck(program, directions.into()),
+        Command::Gradcheck {
+            program,
+            directions,
+        } => run_cmd::gradcheck(program, directions.into()),
     }
 }
 
@@ -144,10 +155,11 @@ pub(crate) fn report(diagnostics: &[crate::diagnostics::Diagnostic], file: &str,
         return;
     }
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (placed, unplaced): (Vec<_>, Vec<_>) = diagnostics
-        .iter()
-        .cloned()
-        .partition(|d| d.span != crate::diagnostics::Span::default() || !d.primary_label.is_empty() || !d.labels.is_empty());
+    let (placed, unplaced): (Vec<_>, Vec<_>) = diagnostics.iter().cloned().partition(|d| {
+        d.span != crate::diagnostics::Span::default()
+            || !d.primary_label.is_empty()
+            || !d.labels.is_empty()
+    });
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(crate::diagnostics::render_human(&placed, file, text, color).as_bytes());
     for d in unplaced {

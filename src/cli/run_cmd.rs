@@ -24,11 +24,15 @@ pub struct RunArgs {
 pub(crate) struct Misuse(pub String);
 
 pub fn run(args: RunArgs) -> ExitCode {
-    with_checked_program(&args.program, |program, checked, text| execute(&args, program, checked, text))
+    with_checked_program(&args.program, |program, checked, text| {
+        execute(&args, program, checked, text)
+    })
 }
 
 pub fn gradcheck(args: ProgramArgs, directions: usize) -> ExitCode {
-    with_checked_program(&args, |program, checked, text| run_gradcheck(&args, directions, program, checked, text))
+    with_checked_program(&args, |program, checked, text| {
+        run_gradcheck(&args, directions, program, checked, text)
+    })
 }
 
 /// Reads and checks the file, then hands the checked program to `body`;
@@ -56,7 +60,9 @@ fn with_checked_program(
     }
     if let Some(k) = args.threads {
         // Only fails if a global pool already exists (never in the CLI).
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(k.into()).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(k.into())
+            .build_global();
     }
     match body(&program, &checked, &file.text) {
         Ok(code) => code,
@@ -71,7 +77,11 @@ fn with_checked_program(
     }
 }
 
-fn run_options(args: &ProgramArgs, checked: &Checked, precision: Precision) -> Result<RunOptions, Failure> {
+fn run_options(
+    args: &ProgramArgs,
+    checked: &Checked,
+    precision: Precision,
+) -> Result<RunOptions, Failure> {
     validate_dims(&args.dims, checked)?;
     let supplied = read_supplied(&args.inputs, args.archive.as_deref(), checked)?;
     Ok(RunOptions {
@@ -83,7 +93,13 @@ fn run_options(args: &ProgramArgs, checked: &Checked, precision: Precision) -> R
     })
 }
 
-fn run_gradcheck(args: &ProgramArgs, directions: usize, program: &Program, checked: &Checked, src: &str) -> Result<ExitCode, Failure> {
+fn run_gradcheck(
+    args: &ProgramArgs,
+    directions: usize,
+    program: &Program,
+    checked: &Checked,
+    src: &str,
+) -> Result<ExitCode, Failure> {
     let opts = run_options(args, checked, Precision::F64)?;
     let prepared = run::prepare(program, checked, &opts)?;
     let leaves = run::leaf_values::<f64>(&prepared, &opts)?;
@@ -93,19 +109,42 @@ fn run_gradcheck(args: &ProgramArgs, directions: usize, program: &Program, check
     let map = crate::diagnostics::SourceMap::new(src);
     let mut out = String::new();
     if results.is_empty() {
-        out.push_str(&format!("{}: no grad, vjp or jvp to check\n", args.file.display()));
+        out.push_str(&format!(
+            "{}: no grad, vjp or jvp to check\n",
+            args.file.display()
+        ));
     } else {
         let rows: Vec<(String, String, String, &str)> = results
             .iter()
             .map(|r| {
                 let lc = map.line_col(r.span.start);
-                let text = src.get(r.span.start..r.span.end).unwrap_or("?").replace('\n', " ");
-                let text = if text.chars().count() > 48 { format!("{}...", text.chars().take(45).collect::<String>()) } else { text };
-                (format!("{}:{}", lc.line, lc.column), text, format!("{:.2e}", r.max_rel_error), if r.passed { "ok" } else { "FAILED" })
+                let text = src
+                    .get(r.span.start..r.span.end)
+                    .unwrap_or("?")
+                    .replace('\n', " ");
+                let text = if text.chars().count() > 48 {
+                    format!("{}...", text.chars().take(45).collect::<String>())
+                } else {
+                    text
+                };
+                (
+                    format!("{}:{}", lc.line, lc.column),
+                    text,
+                    format!("{:.2e}", r.max_rel_error),
+                    if r.passed { "ok" } else { "FAILED" },
+                )
             })
             .collect();
-        let w = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(10).max(10);
-        out.push_str(&format!("{:<8} {:<w$}  {:>13}  result\n", "line", "derivative", "max rel error"));
+        let w = rows
+            .iter()
+            .map(|r| r.1.chars().count())
+            .max()
+            .unwrap_or(10)
+            .max(10);
+        out.push_str(&format!(
+            "{:<8} {:<w$}  {:>13}  result\n",
+            "line", "derivative", "max rel error"
+        ));
         for (at, text, err, verdict) in &rows {
             out.push_str(&format!("{at:<8} {text:<w$}  {err:>13}  {verdict}\n"));
         }
@@ -121,7 +160,11 @@ fn run_gradcheck(args: &ProgramArgs, directions: usize, program: &Program, check
         ));
     }
     print!("{out}");
-    Ok(if results.iter().all(|r| r.passed) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if results.iter().all(|r| r.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 pub(crate) enum Failure {
@@ -141,7 +184,12 @@ impl From<Misuse> for Failure {
     }
 }
 
-fn execute(args: &RunArgs, program: &Program, checked: &Checked, src: &str) -> Result<ExitCode, Failure> {
+fn execute(
+    args: &RunArgs,
+    program: &Program,
+    checked: &Checked,
+    src: &str,
+) -> Result<ExitCode, Failure> {
     let opts = run_options(&args.program, checked, args.precision)?;
     let prepared = run::prepare(program, checked, &opts)?;
     let printed = printed_names(&prepared, args.print.as_deref())?;
@@ -174,7 +222,11 @@ fn finish<T: Float + 'static>(
         }
         pairs
     };
-    let named: Vec<(&str, &Value<T>)> = printed.iter().map(|(n, _)| n.as_str()).zip(values.iter()).collect();
+    let named: Vec<(&str, &Value<T>)> = printed
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .zip(values.iter())
+        .collect();
     if let Some(dir) = &args.out {
         write_outputs(dir, &named).map_err(Failure::Run)?;
     }
@@ -183,23 +235,41 @@ fn finish<T: Float + 'static>(
         Format::Human => human_output(&named, prepared, checked),
         Format::Json => json_output(&named, prepared).to_string() + "\n",
     };
-    if stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).is_err() {
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+        .is_err()
+    {
         // stdout closed (e.g. piped into `head`): nothing more to say.
         return Ok(ExitCode::from(1));
     }
-    let failures = run::check_asserts(&prepared.lowered.asserts, &assert_values, AssertTolerance::for_precision(args.precision), src);
+    let failures = run::check_asserts(
+        &prepared.lowered.asserts,
+        &assert_values,
+        AssertTolerance::for_precision(args.precision),
+        src,
+    );
     if failures.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        Err(Failure::Run(RunError { diagnostics: failures }))
+        Err(Failure::Run(RunError {
+            diagnostics: failures,
+        }))
     }
 }
 
 /// `--print` restricts or extends the printed list; by default every binding.
-fn printed_names(prepared: &Prepared, print: Option<&[String]>) -> Result<Vec<(String, NodeId)>, Misuse> {
+fn printed_names(
+    prepared: &Prepared,
+    print: Option<&[String]>,
+) -> Result<Vec<(String, NodeId)>, Misuse> {
     let lowered = &prepared.lowered;
     match print {
-        None => Ok(lowered.outputs.iter().map(|o| (o.name.clone(), o.node)).collect()),
+        None => Ok(lowered
+            .outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.node))
+            .collect()),
         Some(names) => names
             .iter()
             .map(|n| match lowered.named.get(n) {
@@ -233,7 +303,12 @@ fn validate_dims(dims: &[(String, usize)], checked: &Checked) -> Result<(), Misu
         .collect();
     for (name, _) in dims {
         if !declared.contains(&name.as_str()) {
-            return Err(Misuse(unknown_name_message("--dim", name, "dimension", &declared)));
+            return Err(Misuse(unknown_name_message(
+                "--dim",
+                name,
+                "dimension",
+                &declared,
+            )));
         }
     }
     Ok(())
@@ -241,21 +316,46 @@ fn validate_dims(dims: &[(String, usize)], checked: &Checked) -> Result<(), Misu
 
 /// Reads `--input NAME=PATH` files and the `--inputs` archive (a file given
 /// with `--input` takes precedence over an archive member of the same name).
-fn read_supplied(inputs: &[(String, PathBuf)], archive: Option<&Path>, checked: &Checked) -> Result<Vec<Supplied>, Failure> {
+fn read_supplied(
+    inputs: &[(String, PathBuf)],
+    archive: Option<&Path>,
+    checked: &Checked,
+) -> Result<Vec<Supplied>, Failure> {
     let known: Vec<&str> = checked.decls.iter().map(|d| d.name.as_str()).collect();
-    let decl_span = |name: &str| checked.decls.iter().find(|d| d.name == name).map(|d| d.span).unwrap_or_default();
+    let decl_span = |name: &str| {
+        checked
+            .decls
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.span)
+            .unwrap_or_default()
+    };
     let mut out: Vec<Supplied> = Vec::new();
     let mut errors = Vec::new();
     for (name, path) in inputs {
         if !known.contains(&name.as_str()) {
-            return Err(Misuse(unknown_name_message("--input", name, "input or param", &known)).into());
+            return Err(Misuse(unknown_name_message(
+                "--input",
+                name,
+                "input or param",
+                &known,
+            ))
+            .into());
         }
         match read_npy(path) {
-            Ok(data) => out.push(Supplied { name: name.clone(), path: path.clone(), data }),
+            Ok(data) => out.push(Supplied {
+                name: name.clone(),
+                path: path.clone(),
+                data,
+            }),
             Err(e) => errors.push(
-                Diagnostic::error(Code::E0602, decl_span(name), format!("cannot read the value of `{name}`: {e}"))
-                    .with_primary_label(format!("`{name}` is declared here"))
-                    .with_help("--input NAME=PATH takes a .npy file (f32, f64, i32 or i64)"),
+                Diagnostic::error(
+                    Code::E0602,
+                    decl_span(name),
+                    format!("cannot read the value of `{name}`: {e}"),
+                )
+                .with_primary_label(format!("`{name}` is declared here"))
+                .with_help("--input NAME=PATH takes a .npy file (f32, f64, i32 or i64)"),
             ),
         }
     }
@@ -264,23 +364,43 @@ fn read_supplied(inputs: &[(String, PathBuf)], archive: Option<&Path>, checked: 
             Ok(members) => {
                 for (name, data) in members {
                     if !known.contains(&name.as_str()) {
-                        return Err(Misuse(unknown_name_message(&format!("--inputs {}", path.display()), &name, "input or param", &known)).into());
+                        return Err(Misuse(unknown_name_message(
+                            &format!("--inputs {}", path.display()),
+                            &name,
+                            "input or param",
+                            &known,
+                        ))
+                        .into());
                     }
                     if !out.iter().any(|s| s.name == name) {
-                        out.push(Supplied { name, path: path.to_path_buf(), data });
+                        out.push(Supplied {
+                            name,
+                            path: path.to_path_buf(),
+                            data,
+                        });
                     }
                 }
             }
             Err(e) => {
                 let span = e.member().map(decl_span).unwrap_or_default();
-                errors.push(Diagnostic::error(Code::E0602, span, format!("cannot read `{}`: {e}", path.display())).with_help("--inputs takes a .npz archive of .npy arrays"));
+                errors.push(
+                    Diagnostic::error(
+                        Code::E0602,
+                        span,
+                        format!("cannot read `{}`: {e}", path.display()),
+                    )
+                    .with_help("--inputs takes a .npz archive of .npy arrays"),
+                );
             }
         }
     }
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(RunError { diagnostics: errors }.into())
+        Err(RunError {
+            diagnostics: errors,
+        }
+        .into())
     }
 }
 
@@ -294,20 +414,27 @@ fn array_ref<T: Float + 'static>(v: &Value<T>) -> ArrayRef<'_> {
             } else if let Some(a64) = (a as &dyn Any).downcast_ref::<ndarray::ArrayD<f64>>() {
                 ArrayRef::F64(a64.view())
             } else {
-                ArrayRef::F64(ndarray::ArrayViewD::from_shape(ndarray::IxDyn(&[0]), &[]).expect("empty view"))
+                ArrayRef::F64(
+                    ndarray::ArrayViewD::from_shape(ndarray::IxDyn(&[0]), &[]).expect("empty view"),
+                )
             }
         }
     }
 }
 
-fn human_output<T: Float + 'static>(named: &[(&str, &Value<T>)], prepared: &Prepared, checked: &Checked) -> String {
+fn human_output<T: Float + 'static>(
+    named: &[(&str, &Value<T>)],
+    prepared: &Prepared,
+    checked: &Checked,
+) -> String {
     let mut out = String::new();
     for (name, value) in named {
         let dtype = match value {
             Value::Float(_) => T::NAME,
             Value::Int(_) => "int",
         };
-        let shape = symbolic_shape(name, checked, prepared).unwrap_or_else(|| format!("{:?}", value.shape()));
+        let shape = symbolic_shape(name, checked, prepared)
+            .unwrap_or_else(|| format!("{:?}", value.shape()));
         let body = format_array(array_ref(value));
         if value.shape().is_empty() {
             out.push_str(&format!("{name}: {shape} {dtype} = {body}\n"));
@@ -330,7 +457,10 @@ fn symbolic_shape(name: &str, checked: &Checked, prepared: &Prepared) -> Option<
     Some(run::bind::shape_with_values(&ty.shape, checked, &value_of))
 }
 
-fn json_output<T: Float + 'static>(named: &[(&str, &Value<T>)], prepared: &Prepared) -> serde_json::Value {
+fn json_output<T: Float + 'static>(
+    named: &[(&str, &Value<T>)],
+    prepared: &Prepared,
+) -> serde_json::Value {
     let mut dims = serde_json::Map::new();
     for name in &prepared.dim_order {
         if let Some(v) = prepared.dims.get(name) {
@@ -353,14 +483,30 @@ fn json_output<T: Float + 'static>(named: &[(&str, &Value<T>)], prepared: &Prepa
 }
 
 /// `--out DIR`: each printed value as `DIR/NAME.npy`, written atomically.
-fn write_outputs<T: Float + 'static>(dir: &Path, named: &[(&str, &Value<T>)]) -> Result<(), RunError> {
+fn write_outputs<T: Float + 'static>(
+    dir: &Path,
+    named: &[(&str, &Value<T>)],
+) -> Result<(), RunError> {
     if let Err(e) = std::fs::create_dir_all(dir) {
-        return Err(Diagnostic::error(Code::E0609, Default::default(), format!("cannot create the output directory `{}`: {e}", dir.display())).into());
+        return Err(Diagnostic::error(
+            Code::E0609,
+            Default::default(),
+            format!(
+                "cannot create the output directory `{}`: {e}",
+                dir.display()
+            ),
+        )
+        .into());
     }
     for (name, value) in named {
         let path = dir.join(format!("{name}.npy"));
-        write_npy_atomic(&path, array_ref(value))
-            .map_err(|e| RunError::from(Diagnostic::error(Code::E0609, Default::default(), format!("cannot write `{}`: {e}", path.display()))))?;
+        write_npy_atomic(&path, array_ref(value)).map_err(|e| {
+            RunError::from(Diagnostic::error(
+                Code::E0609,
+                Default::default(),
+                format!("cannot write `{}`: {e}", path.display()),
+            ))
+        })?;
     }
     Ok(())
 }

@@ -15,8 +15,14 @@ pub struct AssertTolerance {
 impl AssertTolerance {
     pub fn for_precision(p: super::Precision) -> Self {
         match p {
-            super::Precision::F32 => AssertTolerance { rtol: 1e-4, atol: 1e-5 },
-            super::Precision::F64 => AssertTolerance { rtol: 1e-7, atol: 1e-9 },
+            super::Precision::F32 => AssertTolerance {
+                rtol: 1e-4,
+                atol: 1e-5,
+            },
+            super::Precision::F64 => AssertTolerance {
+                rtol: 1e-7,
+                atol: 1e-9,
+            },
         }
     }
 }
@@ -50,10 +56,22 @@ fn index_of(mut flat: usize, shape: &[usize]) -> String {
             flat /= d;
         }
     }
-    format!("[{}]", idx.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        idx.iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
-fn check_one<T: Float>(a: &AssertClose, va: &Value<T>, vb: &Value<T>, defaults: AssertTolerance, src: &str) -> Option<Diagnostic> {
+fn check_one<T: Float>(
+    a: &AssertClose,
+    va: &Value<T>,
+    vb: &Value<T>,
+    defaults: AssertTolerance,
+    src: &str,
+) -> Option<Diagnostic> {
     let rtol = a.rtol.unwrap_or(defaults.rtol);
     let atol = a.atol.unwrap_or(defaults.atol);
     let (shape, xa) = as_f64(va);
@@ -61,11 +79,24 @@ fn check_one<T: Float>(a: &AssertClose, va: &Value<T>, vb: &Value<T>, defaults: 
     let text = |s: crate::diagnostics::Span| src.get(s.start..s.end).unwrap_or("?").to_string();
     let (ta, tb) = (text(a.a_span), text(a.b_span));
     // Non-finite values never compare close (NumPy's allclose without equal_nan).
-    if let Some(i) = xa.iter().zip(&xb).position(|(x, y)| !x.is_finite() || !y.is_finite()) {
+    if let Some(i) = xa
+        .iter()
+        .zip(&xb)
+        .position(|(x, y)| !x.is_finite() || !y.is_finite())
+    {
         return Some(
-            Diagnostic::error(Code::E0608, a.span, format!("assert compares non-finite values: `{ta}` is {} and `{tb}` is {} at {}", xa[i], xb[i], index_of(i, &shape)))
-                .with_primary_label("non-finite value")
-                .with_help("a nan or inf upstream (log of 0? overflow?) makes every comparison fail"),
+            Diagnostic::error(
+                Code::E0608,
+                a.span,
+                format!(
+                    "assert compares non-finite values: `{ta}` is {} and `{tb}` is {} at {}",
+                    xa[i],
+                    xb[i],
+                    index_of(i, &shape)
+                ),
+            )
+            .with_primary_label("non-finite value")
+            .with_help("a nan or inf upstream (log of 0? overflow?) makes every comparison fail"),
         );
     }
     let mut worst_abs = (0.0f64, 0usize);
@@ -79,7 +110,13 @@ fn check_one<T: Float>(a: &AssertClose, va: &Value<T>, vb: &Value<T>, defaults: 
         if diff > worst_abs.0 {
             worst_abs = (diff, i);
         }
-        let rel = if *y != 0.0 { diff / y.abs() } else if diff > 0.0 { f64::INFINITY } else { 0.0 };
+        let rel = if *y != 0.0 {
+            diff / y.abs()
+        } else if diff > 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        };
         if rel > worst_rel.0 {
             worst_rel = (rel, i);
         }
@@ -88,15 +125,22 @@ fn check_one<T: Float>(a: &AssertClose, va: &Value<T>, vb: &Value<T>, defaults: 
         return None;
     }
     let (ia, ir) = (index_of(worst_abs.1, &shape), index_of(worst_rel.1, &shape));
+    let rel = if worst_rel.1 == worst_abs.1 {
+        format!("relative {:.3e}", worst_rel.0)
+    } else {
+        format!("largest relative difference {:.3e} at {ir}", worst_rel.0)
+    };
     Some(
-        Diagnostic::error(Code::E0607, a.span, format!("assert failed: `{ta}` and `{tb}` are not close ({failures} of {} elements differ)", xa.len()))
-            .with_primary_label(format!("largest absolute difference {:.3e} at {ia}", worst_abs.0))
-            .with_label(a.a_span, format!("{} at {ia}", fmt_num(xa[worst_abs.1])))
-            .with_label(a.b_span, format!("{} at {ia}; largest relative difference {:.3e} at {ir}", fmt_num(xb[worst_abs.1]), worst_rel.0))
-            .with_help(format!("close means |a - b| <= atol + rtol * |b| elementwise, here with rtol={rtol:e}, atol={atol:e}")),
+        Diagnostic::error(
+            Code::E0607,
+            a.span,
+            format!("assert failed: `{ta}` and `{tb}` are not close ({failures} of {} elements differ)", xa.len()),
+        )
+        .with_primary_label(format!("largest absolute difference {:.3e} at {ia}; {rel}", worst_abs.0))
+        .with_label(a.a_span, format!("{} at {ia}", xa[worst_abs.1]))
+        .with_label(a.b_span, format!("{} at {ia}", xb[worst_abs.1]))
+        .with_help(format!(
+            "close means |a - b| <= atol + rtol * |b| elementwise, here with rtol={rtol:e}, atol={atol:e}"
+        )),
     )
-}
-
-fn fmt_num(v: f64) -> String {
-    format!("{v:.6e}")
 }

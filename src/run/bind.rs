@@ -68,7 +68,11 @@ pub fn bind_dims(
     let mut checks: Vec<(&DeclInfo, Vec<usize>, String)> = Vec::new();
     for s in supplied {
         if let Some(d) = decl(&s.name) {
-            checks.push((d, s.data.shape().to_vec(), format!("`{}` ({})", s.path.display(), s.name)));
+            checks.push((
+                d,
+                s.data.shape().to_vec(),
+                format!("`{}` ({})", s.path.display(), s.name),
+            ));
         }
     }
     for stmt in &program.stmts {
@@ -77,7 +81,11 @@ pub fn bind_dims(
             if let (Some(init), false) = (&t.init, given) {
                 if let ExprKind::List(_) = init.strip_parens().kind {
                     if let Some(d) = decl(&t.name.name) {
-                        checks.push((d, literal_shape(init), format!("the literal of `{}`", t.name.name)));
+                        checks.push((
+                            d,
+                            literal_shape(init),
+                            format!("the literal of `{}`", t.name.name),
+                        ));
                     }
                 }
             }
@@ -92,7 +100,16 @@ pub fn bind_dims(
             let Some(name) = ids.get(&var) else { continue };
             match values.get(name) {
                 None => {
-                    values.insert(name.clone(), (actual, Source::Value { what: what.clone(), span: d.span }));
+                    values.insert(
+                        name.clone(),
+                        (
+                            actual,
+                            Source::Value {
+                                what: what.clone(),
+                                span: d.span,
+                            },
+                        ),
+                    );
                 }
                 Some((v, src)) if *v != actual => {
                     let mut diag = Diagnostic::error(
@@ -101,7 +118,11 @@ pub fn bind_dims(
                         format!(
                             "dimension `{name}` is {} but {}",
                             src.describe(name, *v),
-                            Source::Value { what: what.clone(), span: d.span }.describe(name, actual)
+                            Source::Value {
+                                what: what.clone(),
+                                span: d.span
+                            }
+                            .describe(name, actual)
                         ),
                     )
                     .with_primary_label(format!("{what} has {name}={actual}"));
@@ -120,8 +141,16 @@ pub fn bind_dims(
     // Defaults for the rest.
     for (_, info) in checked.dims.iter() {
         if let DimKind::Global { default: Some(v) } = info.kind {
-            values.entry(info.name.clone()).or_insert((v as usize, Source::Default));
+            values
+                .entry(info.name.clone())
+                .or_insert((v as usize, Source::Default));
         }
+    }
+    // A conflict explains the shape mismatches it causes: report it alone.
+    if !errors.is_empty() {
+        return Err(RunError {
+            diagnostics: errors,
+        });
     }
     let plain: HashMap<String, usize> = values.iter().map(|(k, (v, _))| (k.clone(), *v)).collect();
     // Every supplied value must now fit its declaration exactly.
@@ -131,9 +160,14 @@ pub fn bind_dims(
         }
     }
     if !errors.is_empty() {
-        return Err(RunError { diagnostics: errors });
+        return Err(RunError {
+            diagnostics: errors,
+        });
     }
-    Ok(Bound { values: plain, spans })
+    Ok(Bound {
+        values: plain,
+        spans,
+    })
 }
 
 /// E0603 when a value's shape differs from the declaration under the bound dimensions.
@@ -147,21 +181,43 @@ fn fit(
 ) -> Option<Diagnostic> {
     let value_of = |id| ids.get(&id).and_then(|n| values.get(n)).map(|v| *v as i64);
     let expected: Vec<Option<i128>> = d.ty.shape.iter().map(|p| p.eval(&value_of)).collect();
-    let matches = expected.len() == shape.len() && expected.iter().zip(shape).all(|(e, a)| e.is_none_or(|e| e == *a as i128));
+    let matches = expected.len() == shape.len()
+        && expected
+            .iter()
+            .zip(shape)
+            .all(|(e, a)| e.is_none_or(|e| e == *a as i128));
     if matches {
         return None;
     }
     let declared = shape_with_values(&d.ty.shape, checked, &value_of);
-    let actual = format!("[{}]", shape.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "));
+    let actual = format!(
+        "[{}]",
+        shape
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Some(
-        Diagnostic::error(Code::E0603, d.span, format!("{what} has shape {actual}, but `{}` is declared {declared}", d.name))
-            .with_primary_label(format!("declared {declared}"))
-            .with_help("values are never reshaped: supply data of the declared shape"),
+        Diagnostic::error(
+            Code::E0603,
+            d.span,
+            format!(
+                "{what} has shape {actual}, but `{}` is declared {declared}",
+                d.name
+            ),
+        )
+        .with_primary_label(format!("declared {declared}"))
+        .with_help("values are never reshaped: supply data of the declared shape"),
     )
 }
 
 /// `[N=64, D=4096]`: a declared shape with the values bound so far.
-pub fn shape_with_values(shape: &[Poly], checked: &Checked, value_of: &dyn Fn(crate::check::dims::DimId) -> Option<i64>) -> String {
+pub fn shape_with_values(
+    shape: &[Poly],
+    checked: &Checked,
+    value_of: &dyn Fn(crate::check::dims::DimId) -> Option<i64>,
+) -> String {
     let parts: Vec<String> = shape
         .iter()
         .map(|p| {

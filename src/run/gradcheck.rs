@@ -43,7 +43,12 @@ pub fn gradcheck(
 fn float(v: Value<f64>, span: Span) -> Result<ArrayD<f64>, RunError> {
     match v {
         Value::Float(a) => Ok(a),
-        Value::Int(_) => Err(Diagnostic::error(Code::E0610, span, "internal error: a derivative of an int value").into()),
+        Value::Int(_) => Err(Diagnostic::error(
+            Code::E0610,
+            span,
+            "internal error: a derivative of an int value",
+        )
+        .into()),
     }
 }
 
@@ -55,7 +60,14 @@ fn eval(
     span: Span,
 ) -> Result<Vec<ArrayD<f64>>, RunError> {
     let values = evaluate(&prepared.lowered.graph, leaves, outputs, overrides).map_err(|e| {
-        RunError::from(Diagnostic::error(Code::E0610, span, format!("internal error while evaluating: {e}")).with_primary_label("this derivative"))
+        RunError::from(
+            Diagnostic::error(
+                Code::E0610,
+                span,
+                format!("internal error while evaluating: {e}"),
+            )
+            .with_primary_label("this derivative"),
+        )
     })?;
     values.into_iter().map(|v| float(v, span)).collect()
 }
@@ -80,7 +92,11 @@ fn check_site(
     let direction_value = base.get(2);
     let (mut max_rel, mut max_abs) = (0.0f64, 0.0f64);
     // A jvp is checked along its own tangent; grad and vjp along random directions.
-    let rounds = if site.kind == DerivativeKind::Jvp { 1 } else { directions.max(1) };
+    let rounds = if site.kind == DerivativeKind::Jvp {
+        1
+    } else {
+        directions.max(1)
+    };
     for k in 0..rounds {
         let d: ArrayD<f64> = match (site.kind, direction_value) {
             (DerivativeKind::Jvp, Some(u)) => u.clone(),
@@ -102,9 +118,15 @@ fn check_site(
                 let v = direction_value.cloned().unwrap_or_else(|| fd.mapv(|_| 1.0));
                 (vec![dot(&v, &fd)], vec![dot(result, &d)])
             }
-            DerivativeKind::Jvp => (fd.iter().copied().collect(), result.iter().copied().collect()),
+            DerivativeKind::Jvp => (
+                fd.iter().copied().collect(),
+                result.iter().copied().collect(),
+            ),
         };
-        let scale = numeric.iter().chain(&analytic).fold(0.0f64, |m, v| m.max(v.abs()));
+        let scale = numeric
+            .iter()
+            .chain(&analytic)
+            .fold(0.0f64, |m, v| m.max(v.abs()));
         for (n, a) in numeric.iter().zip(&analytic) {
             let abs = (n - a).abs();
             max_abs = max_abs.max(abs);

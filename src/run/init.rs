@@ -16,15 +16,24 @@ pub enum Init {
     None,
     /// Every element the same (`zeros`, `ones`, `1.5`).
     Fill(f64),
-    Normal { mean: f64, std: f64 },
-    Uniform { low: f64, high: f64 },
+    Normal {
+        mean: f64,
+        std: f64,
+    },
+    Uniform {
+        low: f64,
+        high: f64,
+    },
     /// Row-major values of a tensor literal.
     Literal(Vec<f64>),
 }
 
 impl Init {
     /// Evaluates an initializer expression; `dims` gives dimension values.
-    pub fn from_expr(e: &Expr, dims: &dyn Fn(&str) -> Option<usize>) -> Result<Init, (Span, String)> {
+    pub fn from_expr(
+        e: &Expr,
+        dims: &dyn Fn(&str) -> Option<usize>,
+    ) -> Result<Init, (Span, String)> {
         let e = e.strip_parens();
         match &e.kind {
             ExprKind::Name(n) if n == "zeros" => Ok(Init::Fill(0.0)),
@@ -34,7 +43,8 @@ impl Init {
                 flatten(e, &mut out);
                 Ok(Init::Literal(out))
             }
-            ExprKind::Call { callee, args } if matches!(&callee.kind, ExprKind::Name(n) if n == "normal" || n == "uniform") => {
+            ExprKind::Call { callee, args } if matches!(&callee.kind, ExprKind::Name(n) if n == "normal" || n == "uniform") =>
+            {
                 let a = scalar(&args[0].value, dims)?;
                 let b = match args.get(1) {
                     Some(arg) => scalar(&arg.value, dims)?,
@@ -55,8 +65,12 @@ impl Init {
             Init::None => Vec::new(),
             Init::Fill(v) => vec![T::from_f64(*v); numel],
             Init::Literal(values) => values.iter().map(|v| T::from_f64(*v)).collect(),
-            Init::Normal { mean, std } => sample(name, seed, numel, |rng| mean + std * rng.normal()),
-            Init::Uniform { low, high } => sample(name, seed, numel, |rng| low + (high - low) * rng.uniform()),
+            Init::Normal { mean, std } => {
+                sample(name, seed, numel, |rng| mean + std * rng.normal())
+            }
+            Init::Uniform { low, high } => {
+                sample(name, seed, numel, |rng| low + (high - low) * rng.uniform())
+            }
         }
     }
 
@@ -111,21 +125,33 @@ fn scalar(e: &Expr, dims: &dyn Fn(&str) -> Option<usize>) -> Result<f64, (Span, 
 /// Elements per independent random stream.
 const CHUNK: usize = 1 << 16;
 
-fn sample<T: Float>(name: &str, seed: u64, numel: usize, draw: impl Fn(&mut Rng) -> f64 + Sync) -> Vec<T> {
+fn sample<T: Float>(
+    name: &str,
+    seed: u64,
+    numel: usize,
+    draw: impl Fn(&mut Rng) -> f64 + Sync,
+) -> Vec<T> {
     let mut out = vec![T::from_f64(0.0); numel];
-    out.par_chunks_mut(CHUNK).enumerate().for_each(|(chunk, values)| {
-        let mut rng = Rng::new(stream_key(seed, name, chunk as u64));
-        for v in values {
-            *v = T::from_f64(draw(&mut rng));
-        }
-    });
+    out.par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(chunk, values)| {
+            let mut rng = Rng::new(stream_key(seed, name, chunk as u64));
+            for v in values {
+                *v = T::from_f64(draw(&mut rng));
+            }
+        });
     out
 }
 
 /// FNV-1a over (seed, name, chunk): a stable key for a stream.
 fn stream_key(seed: u64, name: &str, chunk: u64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in seed.to_le_bytes().iter().chain(name.as_bytes()).chain(&chunk.to_le_bytes()) {
+    for b in seed
+        .to_le_bytes()
+        .iter()
+        .chain(name.as_bytes())
+        .chain(&chunk.to_le_bytes())
+    {
         h ^= *b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -140,7 +166,10 @@ pub struct Rng {
 
 impl Rng {
     pub fn new(key: u64) -> Self {
-        Rng { state: key, spare: None }
+        Rng {
+            state: key,
+            spare: None,
+        }
     }
 
     fn next_u64(&mut self) -> u64 {

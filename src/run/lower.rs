@@ -10,7 +10,9 @@ use super::RunError;
 use crate::check::{human_bytes, thousands};
 use crate::diagnostics::{Code, Diagnostic, Span};
 use crate::graph::{DType, Graph, GraphError, NodeId, Shape};
-use crate::syntax::ast::{Arg, BinOp, Expr, ExprKind, LayerDecl, Program, StmtKind, TensorDecl, TensorRole};
+use crate::syntax::ast::{
+    Arg, BinOp, Expr, ExprKind, LayerDecl, Program, StmtKind, TensorDecl, TensorRole,
+};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -181,9 +183,13 @@ fn collect_params(prefix: &str, inst: &RtInstance, out: &mut HashMap<String, Nod
 /// An internal error: the checker proved this could not happen.
 fn internal(span: Span, e: GraphError) -> RunError {
     RunError::from(
-        Diagnostic::error(Code::E0610, span, format!("internal error while building the program: {e}"))
-            .with_primary_label("here")
-            .with_help("this is a bug in gradlang; please report it with the program"),
+        Diagnostic::error(
+            Code::E0610,
+            span,
+            format!("internal error while building the program: {e}"),
+        )
+        .with_primary_label("here")
+        .with_help("this is a bug in gradlang; please report it with the program"),
     )
 }
 
@@ -210,7 +216,12 @@ impl<'a> Lowerer<'a> {
             return Err(Diagnostic::error(
                 Code::E0610,
                 span,
-                format!("this value would hold {elements} numbers ({}), more than the {} a single value may take", human_bytes(bytes), human_bytes(self.opts.max_value_bytes)),
+                format!(
+                    "this value would hold {} numbers ({}), more than the {} a single value may take",
+                    thousands(elements),
+                    human_bytes(bytes),
+                    human_bytes(self.opts.max_value_bytes)
+                ),
             )
             .with_primary_label(format!("shape {shape}"))
             .with_help("check the dimension values (--dim, input files)")
@@ -223,10 +234,14 @@ impl<'a> Lowerer<'a> {
     fn dim(&self, e: &Expr) -> Result<usize, RunError> {
         let value = self.dim_i128(e)?;
         usize::try_from(value).map_err(|_| {
-            Diagnostic::error(Code::E0604, e.span, format!("this dimension evaluates to {value}"))
-                .with_primary_label("not a valid size")
-                .with_help("dimension values are non-negative integers")
-                .into()
+            Diagnostic::error(
+                Code::E0604,
+                e.span,
+                format!("this dimension evaluates to {value}"),
+            )
+            .with_primary_label("not a valid size")
+            .with_help("dimension values are non-negative integers")
+            .into()
         })
     }
 
@@ -253,7 +268,10 @@ impl<'a> Lowerer<'a> {
                 .filter(|v| v.abs() < (1i128 << 62))
                 .ok_or_else(overflow)
             }
-            _ => Err(internal(e.span, GraphError::Internal("not a dimension expression".into()))),
+            _ => Err(internal(
+                e.span,
+                GraphError::Internal("not a dimension expression".into()),
+            )),
         }
     }
 
@@ -275,7 +293,12 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Creates the leaf of an input/param declaration (`prefix` for instance params).
-    fn declare_leaf(&mut self, d: &TensorDecl, prefix: &str, layer_dims: &HashMap<String, usize>) -> Result<NodeId, RunError> {
+    fn declare_leaf(
+        &mut self,
+        d: &TensorDecl,
+        prefix: &str,
+        layer_dims: &HashMap<String, usize>,
+    ) -> Result<NodeId, RunError> {
         let shape = self.shape(&d.shape)?;
         let name = format!("{prefix}{}", d.name.name);
         let dtype = if d.is_int { DType::Int } else { DType::Float };
@@ -283,8 +306,17 @@ impl<'a> Lowerer<'a> {
         self.check_size(node, d.name.span)?;
         let init = match &d.init {
             None => Init::None,
-            Some(e) => Init::from_expr(e, &|n| layer_dims.get(n).or_else(|| self.global_dims.get(n)).copied())
-                .map_err(|(span, msg)| RunError::from(Diagnostic::error(Code::E0605, span, msg).with_primary_label("needed here")))?,
+            Some(e) => Init::from_expr(e, &|n| {
+                layer_dims
+                    .get(n)
+                    .or_else(|| self.global_dims.get(n))
+                    .copied()
+            })
+            .map_err(|(span, msg)| {
+                RunError::from(
+                    Diagnostic::error(Code::E0605, span, msg).with_primary_label("needed here"),
+                )
+            })?,
         };
         self.leaves.push(Leaf {
             name,
@@ -299,17 +331,27 @@ impl<'a> Lowerer<'a> {
     }
 
     /// `fc1 = Dense[D, 512]`: creates the instance's parameters (and nested ones).
-    fn instantiate(&mut self, full_name: &str, layer: &str, args: &[Arg]) -> Result<Rc<RtInstance>, RunError> {
-        let decl = self
-            .layers
-            .get(layer)
-            .cloned()
-            .ok_or_else(|| internal(Span::default(), GraphError::Internal(format!("unknown layer {layer}"))))?;
+    fn instantiate(
+        &mut self,
+        full_name: &str,
+        layer: &str,
+        args: &[Arg],
+    ) -> Result<Rc<RtInstance>, RunError> {
+        let decl = self.layers.get(layer).cloned().ok_or_else(|| {
+            internal(
+                Span::default(),
+                GraphError::Internal(format!("unknown layer {layer}")),
+            )
+        })?;
         let mut dims = HashMap::new();
         for (k, a) in args.iter().enumerate() {
             let pname = match &a.name {
                 Some(n) => n.name.clone(),
-                None => decl.dim_params.get(k).map(|p| p.name.clone()).unwrap_or_default(),
+                None => decl
+                    .dim_params
+                    .get(k)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
             };
             dims.insert(pname, self.dim(&a.value)?);
         }
@@ -317,7 +359,11 @@ impl<'a> Lowerer<'a> {
         let mut nested = HashMap::new();
         // Parameter shapes use the layer's dimensions: evaluate them in a scope
         // holding only those (globals are found through `lookup`).
-        self.scopes.push(dims.iter().map(|(n, v)| (n.clone(), Item::Dim(*v))).collect());
+        self.scopes.push(
+            dims.iter()
+                .map(|(n, v)| (n.clone(), Item::Dim(*v)))
+                .collect(),
+        );
         let result = (|| -> Result<(), RunError> {
             for stmt in &decl.body {
                 match &stmt.kind {
@@ -326,7 +372,11 @@ impl<'a> Lowerer<'a> {
                         params.insert(d.name.name.clone(), node);
                     }
                     StmtKind::Instance { name, layer, args } => {
-                        let inner = self.instantiate(&format!("{full_name}.{}", name.name), &layer.name, args)?;
+                        let inner = self.instantiate(
+                            &format!("{full_name}.{}", name.name),
+                            &layer.name,
+                            args,
+                        )?;
                         nested.insert(name.name.clone(), inner);
                     }
                     _ => {}
@@ -345,7 +395,12 @@ impl<'a> Lowerer<'a> {
     }
 
     /// `fc1(x)`: the layer body, inlined, with generic dimensions from the arguments.
-    fn call_instance(&mut self, inst: &RtInstance, args: &[Arg], span: Span) -> Result<NodeId, RunError> {
+    fn call_instance(
+        &mut self,
+        inst: &RtInstance,
+        args: &[Arg],
+        span: Span,
+    ) -> Result<NodeId, RunError> {
         let decl = inst.layer.clone();
         let mut arg_nodes: Vec<Option<NodeId>> = vec![None; decl.params.len()];
         for (k, a) in args.iter().enumerate() {
@@ -358,12 +413,19 @@ impl<'a> Lowerer<'a> {
                 arg_nodes[s] = Some(node);
             }
         }
-        let mut scope: HashMap<String, Item> = inst.dims.iter().map(|(n, v)| (n.clone(), Item::Dim(*v))).collect();
+        let mut scope: HashMap<String, Item> = inst
+            .dims
+            .iter()
+            .map(|(n, v)| (n.clone(), Item::Dim(*v)))
+            .collect();
         // Generic dimensions: a name in the signature that is neither global nor a
         // parameter takes its value from the argument's shape.
         for (p, node) in decl.params.iter().zip(&arg_nodes) {
             let Some(node) = node else {
-                return Err(internal(span, GraphError::Internal("missing layer argument".into())));
+                return Err(internal(
+                    span,
+                    GraphError::Internal("missing layer argument".into()),
+                ));
             };
             if let ExprKind::List(axes) = &p.shape.strip_parens().kind {
                 let actual = self.g.shape(*node).to_vec();
@@ -398,7 +460,10 @@ impl<'a> Lowerer<'a> {
                     _ => {}
                 }
             }
-            Err(internal(span, GraphError::Internal("layer without return".into())))
+            Err(internal(
+                span,
+                GraphError::Internal("layer without return".into()),
+            ))
         })();
         self.scopes.pop();
         result
@@ -406,11 +471,17 @@ impl<'a> Lowerer<'a> {
 
     fn assert_close(&mut self, e: &Expr) -> Result<AssertClose, RunError> {
         let ExprKind::Call { args, .. } = &e.strip_parens().kind else {
-            return Err(internal(e.span, GraphError::Internal("assert without close".into())));
+            return Err(internal(
+                e.span,
+                GraphError::Internal("assert without close".into()),
+            ));
         };
         let positional: Vec<&Arg> = args.iter().filter(|a| a.name.is_none()).collect();
         let [a, b] = positional.as_slice() else {
-            return Err(internal(e.span, GraphError::Internal("close takes two values".into())));
+            return Err(internal(
+                e.span,
+                GraphError::Internal("close takes two values".into()),
+            ));
         };
         let option = |name: &str| {
             args.iter()
@@ -442,7 +513,10 @@ impl<'a> Lowerer<'a> {
             ExprKind::Name(n) => match self.lookup(n) {
                 Some(Item::Node(node)) => Ok(node),
                 Some(Item::Dim(v)) => Ok(self.g.scalar(v as f64)),
-                Some(Item::Instance(_)) => Err(internal(span, GraphError::Internal(format!("{n} is an instance")))),
+                Some(Item::Instance(_)) => Err(internal(
+                    span,
+                    GraphError::Internal(format!("{n} is an instance")),
+                )),
                 None => Err(self.unbound_dim(n, span)),
             },
             ExprKind::Neg(inner) => {
@@ -468,16 +542,23 @@ impl<'a> Lowerer<'a> {
                     let x = self.expr(base)?;
                     return g(self.g.reverse_axes(x));
                 }
-                Err(internal(span, GraphError::Internal("unknown member".into())))
+                Err(internal(
+                    span,
+                    GraphError::Internal("unknown member".into()),
+                ))
             }
             ExprKind::Call { callee, args } => self.call(callee, args, span),
-            ExprKind::Bool(_) | ExprKind::List(_) => Err(internal(span, GraphError::Internal("not a tensor".into()))),
+            ExprKind::Bool(_) | ExprKind::List(_) => {
+                Err(internal(span, GraphError::Internal("not a tensor".into())))
+            }
         }
     }
 
     /// `fc1.W` / `fc1.inner.W`, or `None` if `e` is not an instance path.
     fn instance_param(&mut self, e: &Expr) -> Result<Option<NodeId>, RunError> {
-        let Some(path) = e.as_path() else { return Ok(None) };
+        let Some(path) = e.as_path() else {
+            return Ok(None);
+        };
         let Some(Item::Instance(mut inst)) = self.lookup(path[0].0) else {
             return Ok(None);
         };
@@ -509,14 +590,28 @@ impl<'a> Lowerer<'a> {
         if let Some(Item::Instance(inst)) = self.lookup(name) {
             return self.call_instance(&inst, args, span);
         }
-        let pos: Vec<&Expr> = args.iter().filter(|a| a.name.is_none()).map(|a| &a.value).collect();
-        let opt = |n: &str| args.iter().find(|a| a.name.as_ref().is_some_and(|x| x.name == n)).map(|a| &a.value);
-        let keepdims = matches!(opt("keepdims").map(|e| &e.strip_parens().kind), Some(ExprKind::Bool(true)));
+        let pos: Vec<&Expr> = args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .map(|a| &a.value)
+            .collect();
+        let opt = |n: &str| {
+            args.iter()
+                .find(|a| a.name.as_ref().is_some_and(|x| x.name == n))
+                .map(|a| &a.value)
+        };
+        let keepdims = matches!(
+            opt("keepdims").map(|e| &e.strip_parens().kind),
+            Some(ExprKind::Bool(true))
+        );
         let arg = |k: usize| -> Result<&Expr, RunError> {
-            pos.get(k).copied().ok_or_else(|| internal(span, GraphError::Internal("missing argument".into())))
+            pos.get(k)
+                .copied()
+                .ok_or_else(|| internal(span, GraphError::Internal("missing argument".into())))
         };
         match name.as_str() {
-            "exp" | "log" | "sqrt" | "tanh" | "sigmoid" | "relu" | "abs" | "sin" | "cos" | "neg" => {
+            "exp" | "log" | "sqrt" | "tanh" | "sigmoid" | "relu" | "abs" | "sin" | "cos"
+            | "neg" => {
                 let x = self.expr(arg(0)?)?;
                 g(match name.as_str() {
                     "exp" => self.g.exp(x),
@@ -533,7 +628,11 @@ impl<'a> Lowerer<'a> {
             }
             "maximum" | "minimum" => {
                 let (a, b) = (self.expr(arg(0)?)?, self.expr(arg(1)?)?);
-                g(if name == "maximum" { self.g.maximum(a, b) } else { self.g.minimum(a, b) })
+                g(if name == "maximum" {
+                    self.g.maximum(a, b)
+                } else {
+                    self.g.minimum(a, b)
+                })
             }
             "sum" | "mean" | "max" | "min" => {
                 let x = self.expr(arg(0)?)?;
@@ -552,7 +651,10 @@ impl<'a> Lowerer<'a> {
             "softmax" | "log_softmax" | "logsumexp" => {
                 let x = self.expr(arg(0)?)?;
                 let rank = self.g.shape(x).len();
-                let axis = opt("axis").map(|e| axes(e, rank)).and_then(|a| a.first().copied()).unwrap_or(rank.saturating_sub(1));
+                let axis = opt("axis")
+                    .map(|e| axes(e, rank))
+                    .and_then(|a| a.first().copied())
+                    .unwrap_or(rank.saturating_sub(1));
                 g(match name.as_str() {
                     "softmax" => self.g.softmax(x, axis),
                     "log_softmax" => self.g.log_softmax(x, axis),
@@ -599,7 +701,9 @@ impl<'a> Lowerer<'a> {
             }
             "zeros" | "ones" => {
                 let shape = self.shape(arg(0)?)?;
-                let node = self.g.constant(if name == "ones" { 1.0 } else { 0.0 }, shape);
+                let node = self
+                    .g
+                    .constant(if name == "ones" { 1.0 } else { 0.0 }, shape);
                 Ok(node)
             }
             "grad" | "hessian" | "jacobian" => {
@@ -647,7 +751,10 @@ impl<'a> Lowerer<'a> {
                 });
                 Ok(result)
             }
-            _ => Err(internal(span, GraphError::Internal(format!("unknown function {name}")))),
+            _ => Err(internal(
+                span,
+                GraphError::Internal(format!("unknown function {name}")),
+            )),
         }
     }
 
@@ -657,7 +764,11 @@ impl<'a> Lowerer<'a> {
         if bytes <= self.opts.max_jacobian_bytes {
             return Ok(());
         }
-        let dtype = if self.opts.element_bytes == 8 { "f64" } else { "f32" };
+        let dtype = if self.opts.element_bytes == 8 {
+            "f64"
+        } else {
+            "f32"
+        };
         Err(Diagnostic::error(
             Code::E0606,
             span,
@@ -698,6 +809,12 @@ fn axes_in_order(e: &Expr, rank: usize) -> Vec<usize> {
     items
         .iter()
         .filter_map(|i| number(i))
-        .map(|k| if k < 0.0 { (k + rank as f64) as usize } else { k as usize })
+        .map(|k| {
+            if k < 0.0 {
+                (k + rank as f64) as usize
+            } else {
+                k as usize
+            }
+        })
         .collect()
 }

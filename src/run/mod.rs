@@ -6,8 +6,8 @@
 //! once, with a diagnostic pointing at the declaration.
 
 mod asserts;
-pub mod gradcheck;
 pub mod bind;
+pub mod gradcheck;
 pub mod init;
 pub mod lower;
 
@@ -29,7 +29,9 @@ pub struct RunError {
 
 impl From<Diagnostic> for RunError {
     fn from(d: Diagnostic) -> Self {
-        RunError { diagnostics: vec![d] }
+        RunError {
+            diagnostics: vec![d],
+        }
     }
 }
 
@@ -75,7 +77,11 @@ pub struct Prepared {
 }
 
 /// Binds dimensions and lowers the program to a graph.
-pub fn prepare(program: &Program, checked: &Checked, opts: &RunOptions) -> Result<Prepared, RunError> {
+pub fn prepare(
+    program: &Program,
+    checked: &Checked,
+    opts: &RunOptions,
+) -> Result<Prepared, RunError> {
     let bound = bind::bind_dims(program, checked, &opts.dims, &opts.supplied)?;
     let lowered = lower::lower(
         program,
@@ -87,7 +93,11 @@ pub fn prepare(program: &Program, checked: &Checked, opts: &RunOptions) -> Resul
             max_value_bytes: MAX_VALUE_BYTES,
         },
     )?;
-    let mut dim_order: Vec<(usize, String)> = bound.spans.iter().map(|(n, s)| (s.start, n.clone())).collect();
+    let mut dim_order: Vec<(usize, String)> = bound
+        .spans
+        .iter()
+        .map(|(n, s)| (s.start, n.clone()))
+        .collect();
     dim_order.sort();
     Ok(Prepared {
         lowered,
@@ -97,7 +107,10 @@ pub fn prepare(program: &Program, checked: &Checked, opts: &RunOptions) -> Resul
 }
 
 /// The value of every leaf: from the command line, else from its initializer.
-pub fn leaf_values<T: Float>(prepared: &Prepared, opts: &RunOptions) -> Result<HashMap<NodeId, Value<T>>, RunError> {
+pub fn leaf_values<T: Float>(
+    prepared: &Prepared,
+    opts: &RunOptions,
+) -> Result<HashMap<NodeId, Value<T>>, RunError> {
     let mut values = HashMap::new();
     let mut errors = Vec::new();
     for leaf in &prepared.lowered.leaves {
@@ -126,7 +139,9 @@ pub fn leaf_values<T: Float>(prepared: &Prepared, opts: &RunOptions) -> Result<H
     if errors.is_empty() {
         Ok(values)
     } else {
-        Err(RunError { diagnostics: errors })
+        Err(RunError {
+            diagnostics: errors,
+        })
     }
 }
 
@@ -136,7 +151,12 @@ fn to_array<E>(leaf: &lower::Leaf, data: Vec<E>) -> Result<ndarray::ArrayD<E>, D
         Diagnostic::error(
             Code::E0603,
             leaf.span,
-            format!("the initializer of `{}` has {len} values, but its shape {:?} needs {}", leaf.name, leaf.shape, leaf.shape.iter().product::<usize>()),
+            format!(
+                "the initializer of `{}` has {len} values, but its shape {:?} needs {}",
+                leaf.name,
+                leaf.shape,
+                leaf.shape.iter().product::<usize>()
+            ),
         )
         .with_primary_label("declared here")
     })
@@ -146,9 +166,17 @@ fn supplied_value<T: Float>(s: &Supplied, leaf: &lower::Leaf) -> Result<Value<T>
     let file = s.path.display();
     if leaf.is_int {
         return s.data.to_i64().map(Value::Int).ok_or_else(|| {
-            Diagnostic::error(Code::E0603, leaf.span, format!("`{file}` holds {} values, but `{}` is an int tensor", s.data.dtype_name(), leaf.name))
-                .with_primary_label("declared int")
-                .with_help("labels are int32 or int64 arrays")
+            Diagnostic::error(
+                Code::E0603,
+                leaf.span,
+                format!(
+                    "`{file}` holds {} values, but `{}` is an int tensor",
+                    s.data.dtype_name(),
+                    leaf.name
+                ),
+            )
+            .with_primary_label("declared int")
+            .with_help("labels are int32 or int64 arrays")
         });
     }
     let converted = if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
@@ -157,9 +185,19 @@ fn supplied_value<T: Float>(s: &Supplied, leaf: &lower::Leaf) -> Result<Value<T>
         s.data.to_f64().map(|a| a.mapv(T::from_f64))
     };
     converted.map(Value::Float).ok_or_else(|| {
-        Diagnostic::error(Code::E0603, leaf.span, format!("`{file}` holds {} values, but `{}` is a float tensor", s.data.dtype_name(), leaf.name))
-            .with_primary_label("declared float")
-            .with_help("int arrays are accepted only for `int` tensors; save floats (float32 or float64)")
+        Diagnostic::error(
+            Code::E0603,
+            leaf.span,
+            format!(
+                "`{file}` holds {} values, but `{}` is a float tensor",
+                s.data.dtype_name(),
+                leaf.name
+            ),
+        )
+        .with_primary_label("declared float")
+        .with_help(
+            "int arrays are accepted only for `int` tensors; save floats (float32 or float64)",
+        )
     })
 }
 
@@ -169,21 +207,37 @@ pub fn evaluate_nodes<T: Float>(
     leaves: &HashMap<NodeId, Value<T>>,
     outputs: &[NodeId],
 ) -> Result<Vec<Value<T>>, RunError> {
-    evaluate(&prepared.lowered.graph, leaves, outputs, &HashMap::new()).map_err(|e| eval_error(prepared, e))
+    evaluate(&prepared.lowered.graph, leaves, outputs, &HashMap::new())
+        .map_err(|e| eval_error(prepared, e))
 }
 
 fn eval_error(prepared: &Prepared, e: EvalError) -> RunError {
     let leaf_of = |node: NodeId| prepared.lowered.leaves.iter().find(|l| l.node == node);
     match e {
-        EvalError::LabelOutOfRange { node, label, classes } => {
+        EvalError::LabelOutOfRange {
+            node,
+            label,
+            classes,
+        } => {
             let span = leaf_of(node).map(|l| l.span).unwrap_or_default();
-            Diagnostic::error(Code::E0603, span, format!("label {label} is out of range: there are {classes} classes (0..{})", classes.saturating_sub(1)))
-                .with_primary_label("labels come from here")
-                .with_help("each label must be a class index in 0..C")
-                .into()
+            Diagnostic::error(
+                Code::E0603,
+                span,
+                format!(
+                    "label {label} is out of range: there are {classes} classes (0..{})",
+                    classes.saturating_sub(1)
+                ),
+            )
+            .with_primary_label("labels come from here")
+            .with_help("each label must be a class index in 0..C")
+            .into()
         }
-        other => Diagnostic::error(Code::E0610, Default::default(), format!("internal error while evaluating: {other}"))
-            .with_help("this is a bug in gradlang; please report it with the program")
-            .into(),
+        other => Diagnostic::error(
+            Code::E0610,
+            Default::default(),
+            format!("internal error while evaluating: {other}"),
+        )
+        .with_help("this is a bug in gradlang; please report it with the program")
+        .into(),
     }
 }

@@ -1,0 +1,385 @@
+//! `gradlang run` from the outside: every run-time error (E06xx) with its
+//! rendered report as a snapshot, data files in and out, flags.
+
+use assert_cmd::Command;
+use gradlang::data::{read_npy, write_npy_atomic, ArrayData};
+use ndarray::{ArrayD, IxDyn};
+use std::path::{Path, PathBuf};
+
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new(program: &str) -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p.grad"), program).unwrap();
+        Case { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn npy_f64(&self, name: &str, shape: &[usize], data: Vec<f64>) -> String {
+        let a = ArrayD::from_shape_vec(IxDyn(shape), data).unwrap();
+        write_npy_atomic(&self.path(name), a.view()).unwrap();
+        self.path(name).display().to_string()
+    }
+
+    fn npy_i64(&self, name: &str, shape: &[usize], data: Vec<i64>) -> String {
+        let a = ArrayD::from_shape_vec(IxDyn(shape), data).unwrap();
+        write_npy_atomic(&self.path(name), a.view()).unwrap();
+        self.path(name).display().to_string()
+    }
+
+    /// Runs `gradlang ARGS` in the case's directory; stdout, stderr (with the
+    /// directory replaced by `TMP`) and the exit code.
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::cargo_bin("gradlang")
+            .unwrap()
+            .current_dir(self.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let tmp = self.dir.path().display().to_string();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap().replace(&tmp, "TMP"),
+        )
+    }
+
+    /// Runs and expects exit 1 with `code` in the report; returns the report.
+    fn fails_with(&self, args: &[&str], code: &str) -> String {
+        let (status, _, stderr) = self.run(args);
+        assert_eq!(
+            status, 1,
+            "expected exit 1 with {code}, got {status}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("[{code}]")) || stderr.contains(code),
+            "expected {code}:\n{stderr}"
+        );
+        stderr
+    }
+}
+
+#[test]
+fn e0601_missing_input_value() {
+    let c = Case::new("dim N = 3\ninput x: [N]\ny = sum(x)\n");
+    insta::assert_snapshot!(c.fails_with(&["run", "p.grad"], "E0601"));
+}
+
+#[test]
+fn e0602_unreadable_or_malformed_files() {
+    let c = Case::new("dim N = 3\ninput x: [N]\ny = sum(x)\n");
+    insta::assert_snapshot!(
+        "missing",
+        c.fails_with(&["run", "p.grad", "--input", "x=nope.npy"], "E0602")
+    );
+    std::fs::write(c.path("garbage.npy"), b"this is not numpy").unwrap();
+    insta::assert_snapshot!(
+        "garbage",
+        c.fails_with(&["run", "p.grad", "--input", "x=garbage.npy"], "E0602")
+    );
+    c.npy_f64("good.npy", &[3], vec![1.0, 2.0, 3.0]);
+    let bytes = std::fs::read(c.path("good.npy")).unwrap();
+    std::fs::write(c.path("short.npy"), &bytes[..bytes.len() - 4]).unwrap();
+    insta::assert_snapshot!(
+        "truncated",
+        c.fails_with(&["run", "p.grad", "--input", "x=short.npy"], "E0602")
+    );
+    let mut complex = bytes.clone();
+    let at = complex.windows(4).position(|w| w == b"<f8'").unwrap();
+    complex[at + 1] = b'c';
+    std::fs::write(c.path("complex.npy"), &complex).unwrap();
+    let report = c.fails_with(&["run", "p.grad", "--input", "x=complex.npy"], "E0602");
+    assert!(report.contains("c8"), "{report}");
+}
+
+#[test]
+fn e0603_values_that_do_not_fit_their_declaration() {
+    let c = Case::new("input x: [4] = zeros\ny = sum(x)\n");
+    c.npy_f64("x3.npy", &[3], vec![1.0, 2.0, 3.0]);
+    insta::assert_snapshot!(
+        "shape",
+        c.fails_with(&["run", "p.grad", "--input", "x=x3.npy"], "E0603")
+    );
+    c.npy_i64("xi.npy", &[4], vec![1, 2, 3, 4]);
+    insta::assert_snapshot!(
+        "dtype",
+        c.fails_with(&["run", "p.grad", "--input", "x=xi.npy"], "E0603")
+    );
+
+    let c = Case::new("dim N = 2, C = 3\ninput logits: [N, C] = zeros\ninput t: [N] int\nloss L = cross_entropy(logits, t)\n");
+    c.npy_i64("t.npy", &[2], vec![0, 7]);
+    insta::assert_snapshot!(
+        "label",
+        c.fails_with(&["run", "p.grad", "--input", "t=t.npy"], "E0603")
+    );
+    c.npy_f64("tf.npy", &[2], vec![0.0, 1.0]);
+    c.fails_with(&["run", "p.grad", "--input", "t=tf.npy"], "E0603");
+}
+
+#[test]
+fn e0604_dimension_sources_disagree() {
+    let c = Case::new("dim N\ninput a: [N] = zeros\ninput b: [N] = zeros\nc = a + b\n");
+    c.npy_f64("a.npy", &[3], vec![1.0; 3]);
+    c.npy_f64("b.npy", &[4], vec![1.0; 4]);
+    insta::assert_snapshot!(
+        "files",
+        c.fails_with(
+            &["run", "p.grad", "--input", "a=a.npy", "--input", "b=b.npy"],
+            "E0604"
+        )
+    );
+    insta::assert_snapshot!(
+        "flag",
+        c.fails_with(
+            &["run", "p.grad", "--dim", "N=5", "--input", "a=a.npy"],
+            "E0604"
+        )
+    );
+}
+
+#[test]
+fn e0605_dimension_without_value() {
+    let c = Case::new("dim N\ninput x: [N] = zeros\ny = x * 2\n");
+    insta::assert_snapshot!(c.fails_with(&["run", "p.grad"], "E0605"));
+    let (code, stdout, _) = c.run(&["run", "p.grad", "--dim", "N=2"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("y: [N=2] f32 =\n[0. 0.]"), "{stdout}");
+}
+
+#[test]
+fn e0606_jacobian_too_large() {
+    let c = Case::new(include_str!("check/W0003_large_jacobian.grad"));
+    insta::assert_snapshot!(c.fails_with(&["run", "p.grad"], "E0606"));
+    // The limit is a flag: a small jacobian passes, and a lower limit refuses it.
+    let c = Case::new("dim N = 4\ninput x: [N] = ones\nJ = jacobian(x * x, x)\n");
+    assert_eq!(c.run(&["run", "p.grad"]).0, 0);
+    c.fails_with(&["run", "p.grad", "--max-jacobian-bytes", "63"], "E0606");
+    assert_eq!(c.run(&["run", "p.grad", "--max-jacobian-bytes", "64"]).0, 0);
+}
+
+#[test]
+fn e0607_failing_assert_shows_the_largest_differences() {
+    let c2 = Case::new("dim N = 3\ninput x: [N] = [1.0, 2.0, 3.0]\ninput e: [N] = [0.0, 0.5, 0.0]\ny = x * 2\nassert close(y, x + x + e)\n");
+    let report = c2.fails_with(&["run", "p.grad"], "E0607");
+    assert!(report.contains("[1]"), "{report}");
+    insta::assert_snapshot!(report);
+    // Values are still printed before the failure is reported.
+    let (_, stdout, _) = c2.run(&["run", "p.grad"]);
+    assert!(stdout.contains("y: [N=3] f32"), "{stdout}");
+}
+
+#[test]
+fn e0608_non_finite_values_never_compare_close() {
+    let c = Case::new("input x: [2] = [0.0, 1.0]\nassert close(log(x), log(x))\n");
+    insta::assert_snapshot!(c.fails_with(&["run", "p.grad"], "E0608"));
+}
+
+#[test]
+fn e0609_unwritable_output() {
+    let c = Case::new("y = 2 * 3\n");
+    std::fs::write(c.path("afile"), b"x").unwrap();
+    let report = c.fails_with(&["run", "p.grad", "--out", "afile/sub"], "E0609");
+    assert!(report.contains("afile"), "{report}");
+    insta::assert_snapshot!(report);
+}
+
+#[test]
+fn e0610_values_too_large_to_allocate() {
+    let c = Case::new("dim N = 1000000000\ny = zeros([N, N])\n");
+    insta::assert_snapshot!(c.fails_with(&["run", "p.grad"], "E0610"));
+}
+
+#[test]
+fn e0611_unknown_names_on_the_command_line_are_misuse() {
+    let c = Case::new("dim N = 3\ninput x: [N] = zeros\ny = x + 1\n");
+    c.npy_f64("x.npy", &[3], vec![1.0; 3]);
+    for args in [
+        vec!["run", "p.grad", "--input", "xx=x.npy"],
+        vec!["run", "p.grad", "--dim", "Q=3"],
+        vec!["run", "p.grad", "--print", "yy"],
+    ] {
+        let (code, _, stderr) = c.run(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("E0611")
+                && (stderr.contains("did you mean") || stderr.contains("it has")),
+            "{stderr}"
+        );
+        insta::assert_snapshot!(format!("e0611_{}", args[2].trim_start_matches('-')), stderr);
+    }
+}
+
+#[test]
+fn malformed_flags_exit_two() {
+    let c = Case::new("dim N = 3\ny = N * 2\n");
+    for args in [
+        vec!["run", "p.grad", "--dim", "N"],
+        vec!["run", "p.grad", "--dim", "N=0"],
+        vec!["run", "p.grad", "--dim", "N=-3"],
+        vec!["run", "p.grad", "--dim", "N=2.5"],
+        vec!["run", "p.grad", "--dtype", "f16"],
+        vec!["run", "p.grad", "--threads", "0"],
+        vec!["run", "p.grad", "--input", "novalue"],
+        vec!["run", "p.grad", "--frobnicate"],
+        vec!["run", "missing.grad"],
+    ] {
+        assert_eq!(c.run(&args).0, 2, "{args:?}");
+    }
+}
+
+#[test]
+fn inputs_from_files_bind_dimensions_and_outputs_read_back() {
+    let c = Case::new("dim N, D = 2\ninput x: [N, D]\ninput t: [N] int\nparam w: [D] = ones\ny = x @ w\nh = one_hot(t, D)\n");
+    c.npy_f64("x.npy", &[3, 2], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    c.npy_i64("t.npy", &[3], vec![0, 1, 1]);
+    let (code, stdout, stderr) = c.run(&[
+        "run", "p.grad", "--input", "x=x.npy", "--input", "t=t.npy", "--out", "out",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("y: [N=3] f32 =\n[ 3.  7. 11.]"), "{stdout}");
+    match read_npy(&c.path("out/y.npy")).unwrap() {
+        ArrayData::F32(a) => assert_eq!(a.as_slice().unwrap(), &[3.0, 7.0, 11.0]),
+        other => panic!("unexpected {:?}", other.dtype_name()),
+    }
+    match read_npy(&c.path("out/h.npy")).unwrap() {
+        ArrayData::F32(a) => assert_eq!(a.shape(), &[3, 2]),
+        other => panic!("unexpected {:?}", other.dtype_name()),
+    }
+    // No temporary files are left behind.
+    let names: Vec<String> = std::fs::read_dir(c.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn npz_archive_supplies_inputs_and_params_by_name() {
+    let c = Case::new(include_str!("../examples/mlp.grad"));
+    // Save the parameters of one run, then feed them back as an archive.
+    let (code, _, stderr) = c.run(&[
+        "run",
+        "p.grad",
+        "--print",
+        "fc1.W,fc1.b,fc2.W,fc2.b,x,L",
+        "--out",
+        "ck",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let zip_path = c.path("ck.npz");
+    let file = std::fs::File::create(&zip_path).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    for name in ["fc1.W", "fc1.b", "fc2.W", "fc2.b", "x"] {
+        zip.start_file(
+            format!("{name}.npy"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        std::io::Write::write_all(
+            &mut zip,
+            &std::fs::read(c.path(&format!("ck/{name}.npy"))).unwrap(),
+        )
+        .unwrap();
+    }
+    zip.finish().unwrap();
+    let (code, with_archive, stderr) = c.run(&[
+        "run", "p.grad", "--print", "L", "--inputs", "ck.npz", "--seed", "123",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, original, _) = c.run(&["run", "p.grad", "--print", "L", "--seed", "7"]);
+    assert_eq!(with_archive, original);
+}
+
+#[test]
+fn thread_count_does_not_change_results() {
+    let c = Case::new(include_str!("../examples/mlp.grad"));
+    let one = c.run(&["run", "p.grad", "--format", "json", "--threads", "1"]);
+    let two = c.run(&["run", "p.grad", "--format", "json", "--threads", "2"]);
+    assert_eq!(one.0, 0);
+    assert_eq!(one.1, two.1);
+    let big = "dim N = 256, D = 300, M = 200\ninput x: [N, D] = normal(0, 1)\nparam W: [D, M] = normal(0, 0.1)\nloss L = sum(tanh(x @ W) ** 2)\ng = grad(L, W)\ns = sum(g)\n";
+    let c = Case::new(big);
+    let one = c.run(&[
+        "run",
+        "p.grad",
+        "--format",
+        "json",
+        "--threads",
+        "1",
+        "--print",
+        "L,g",
+    ]);
+    let two = c.run(&[
+        "run",
+        "p.grad",
+        "--format",
+        "json",
+        "--threads",
+        "2",
+        "--print",
+        "L,g",
+    ]);
+    assert_eq!(one.0, 0, "{}", one.2);
+    assert!(one.1 == two.1, "results differ between 1 and 2 threads");
+}
+
+#[test]
+fn seeds_are_per_name_not_per_declaration_order() {
+    let a = Case::new("input p: [3] = normal(0, 1)\ninput q: [3] = normal(0, 1)\n");
+    let b = Case::new("input q: [3] = normal(0, 1)\ninput p: [3] = normal(0, 1)\n");
+    let pa = a.run(&["run", "p.grad", "--print", "p,q", "--seed", "5"]).1;
+    let pb = b.run(&["run", "p.grad", "--print", "p,q", "--seed", "5"]).1;
+    assert_eq!(pa, pb);
+    let other = a.run(&["run", "p.grad", "--print", "p,q", "--seed", "6"]).1;
+    assert_ne!(pa, other);
+}
+
+#[test]
+fn f64_runs_use_tighter_asserts_and_print_f64() {
+    let c = Case::new(include_str!("../examples/linear_small.grad"));
+    let (code, stdout, stderr) = c.run(&[
+        "run", "p.grad", "--dtype", "f64", "--format", "json", "--print", "L",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["values"][0]["dtype"], "f64");
+    let l = v["values"][0]["data"][0].as_f64().unwrap();
+    assert!((l - 2.26).abs() < 1e-12, "{l}");
+}
+
+#[test]
+fn json_schema_and_non_finite_numbers() {
+    let c = Case::new("input x: [3] = [0.0, 1.0, -1.0]\nlx = log(x)\nq = 1 / x\n");
+    let (code, stdout, _) = c.run(&["run", "p.grad", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["dims"], serde_json::json!({}));
+    let lx = &v["values"][0];
+    assert_eq!(lx["name"], "lx");
+    assert_eq!(lx["shape"], serde_json::json!([3]));
+    assert_eq!(lx["data"][0], "-inf");
+    assert_eq!(lx["data"][1], 0.0);
+    assert_eq!(lx["data"][2], "nan");
+    assert_eq!(
+        v["values"][1]["data"],
+        serde_json::json!(["inf", 1.0, -1.0])
+    );
+}
+
+#[test]
+fn check_errors_stop_the_run_before_anything_is_evaluated() {
+    let c = Case::new("dim N = 2, M = 3\ninput x: [N] = zeros\ninput y: [M] = zeros\nz = x + y\n");
+    let (code, stdout, stderr) = c.run(&["run", "p.grad"]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("E0301"));
+    assert!(Path::new(&c.path("p.grad")).exists());
+}
