@@ -4,10 +4,12 @@
 //! The pipeline, one module per stage, each depending only on the ones before it:
 //! [`syntax`] (text to tree) → [`check`] (names, layers, symbolic shapes).
 //! [`data`] reads and writes `.npy`/`.npz` files and prints values; [`cli`] is
-//! the only module that touches files, the terminal and the exit status.
+//! the only module that touches files, the terminal and the exit status; [`lsp`]
+//! is the language server (`gradlang lsp`), which speaks LSP on stdin/stdout.
 
 pub mod check;
 pub mod cli;
 pub mod data;
 pub mod diagnostics;
+pub mod lsp;
 pub mod syntax;

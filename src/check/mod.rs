@@ -24,6 +24,8 @@ use std::rc::Rc;
 use types::TensorTy;
 
 pub use layers::{LayerSig, StateParam};
+/// Every built-in function name (for completion and "did you mean").
+pub use builtins::BUILTIN_NAMES;
 
 /// Index of a tensor in the dependency graph (inputs, params, bindings, layer
 /// arguments and instance parameters all get one).

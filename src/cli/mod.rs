@@ -27,6 +27,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Run the language server (LSP over stdin/stdout) for editors.
+    Lsp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -40,6 +42,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { file, format } => check_cmd::run(&file, format),
+        Command::Lsp => with_big_stack(crate::lsp::run_stdio),
     }
 }
 
