@@ -387,7 +387,7 @@ fn hover_shows_shapes_rules_signatures_and_dimensions() {
         ("layer at its declaration", "Dense[I, O]", 0, 2),
         ("layer at an instance", "Dense[D, M]", 0, 1),
         ("instance at its call", "fc1(x)", 0, 1),
-        ("instance call expression", "fc1(x)", 0, 4),
+        ("instance call expression", "fc1(x)", 0, 3),
         ("instance parameter member", "fc1.W", 0, 4),
         ("instance in a member", "fc1.W", 0, 0),
         ("dimension with a value", "D, M]", 0, 0),
@@ -421,6 +421,9 @@ fn hover_shows_shapes_rules_signatures_and_dimensions() {
     let member = h(&mut c, "fc1.W", 0, 4);
     assert!(member.contains("fc1.W: [D, M]"), "{member}");
     assert!(member.contains("param W: [I, O]"), "{member}");
+    let call = h(&mut c, "fc1(x)", 0, 3);
+    assert!(call.contains("fc1(x): [N, M]"), "{call}");
+    assert!(call.contains("an instance of Dense[I, O](x: [B, I]) -> [B, O]"), "{call}");
     let inst = h(&mut c, "fc1(x)", 0, 1);
     assert!(inst.contains("fc1 = Dense[D, M]"), "{inst}");
     assert!(inst.contains("fc1.W: [D, M]"), "{inst}");
@@ -690,5 +693,49 @@ fn every_builtin_has_a_completion_signature() {
             "built-in function",
             "{name}"
         );
+    }
+}
+
+/// The TextMate grammar highlights every built-in function and keyword, and the
+/// extension manifest points at files that exist.
+#[test]
+fn vscode_extension_is_consistent() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/vscode");
+    let read = |p: &str| -> Value {
+        let text = std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{p}: {e}"))
+    };
+    let manifest = read("package.json");
+    let grammar_path = manifest["contributes"]["grammars"][0]["path"].as_str().unwrap();
+    let grammar = read(grammar_path);
+    let config_path = manifest["contributes"]["languages"][0]["configuration"]
+        .as_str()
+        .unwrap();
+    let config = read(config_path);
+    assert_eq!(config["comments"]["lineComment"], "#");
+    assert_eq!(manifest["contributes"]["languages"][0]["extensions"], json!([".grad"]));
+    assert!(root.join(manifest["main"].as_str().unwrap()).exists());
+    let repo = &grammar["repository"];
+    let words = |key: &str| -> Vec<String> {
+        let pats = match repo[key].get("patterns") {
+            Some(p) => p.as_array().unwrap().clone(),
+            None => vec![repo[key].clone()],
+        };
+        pats.iter()
+            .flat_map(|p| {
+                let m = p["match"].as_str().unwrap_or("");
+                m.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let functions: Vec<String> = [words("builtin"), words("derivative")].concat();
+    for name in gradlang::check::BUILTIN_NAMES {
+        assert!(functions.iter().any(|w| w == name), "{name} not highlighted");
+    }
+    let keywords = words("keyword");
+    for kw in gradlang::lsp::completion::KEYWORDS {
+        assert!(keywords.iter().any(|w| w == kw), "{kw} not highlighted");
     }
 }

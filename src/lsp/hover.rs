@@ -34,7 +34,9 @@ pub fn hover_at(a: &Analysis, offset: usize) -> Option<(Span, String)> {
     let expr = a.expr_at(offset);
     match (sym, expr) {
         // `W` in `fc1.W`: the instance's parameter, then where it is declared.
-        (Some((hit, s)), Some((espan, _))) if hit != s.span && is_layer_param(s) => {
+        (Some((hit, s)), Some((espan, _)))
+            if hit != s.span && espan != hit && is_layer_param(s) =>
+        {
             let mut md = expr_hover(a, espan)?;
             let decl = symbol_code(a, s, None);
             let layer = s.layer.and_then(|i| a.checked.layers.get(i));
