@@ -2,6 +2,7 @@
 //! terminal and the process exit status.
 
 mod check_cmd;
+mod run_cmd;
 mod source;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -29,6 +30,66 @@ pub enum Command {
     },
     /// Run the language server (LSP over stdin/stdout) for editors.
     Lsp,
+    /// Check, then evaluate a program and print every binding.
+    Run {
+        file: PathBuf,
+        /// Bind a dimension: --dim N=64 (repeatable).
+        #[arg(long = "dim", value_name = "NAME=VALUE", value_parser = parse_dim)]
+        dims: Vec<(String, usize)>,
+        /// Value of an input or param from a .npy file: --input x=x.npy (repeatable).
+        #[arg(long = "input", value_name = "NAME=PATH", value_parser = parse_input)]
+        inputs: Vec<(String, PathBuf)>,
+        /// Values of inputs and params from a .npz archive, by array name.
+        #[arg(long = "inputs", value_name = "PATH.npz")]
+        archive: Option<PathBuf>,
+        /// Seed of the random initializers.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+        dtype: DtypeArg,
+        /// Worker threads (default: all cores). Results are identical for every count.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
+        /// Names to print, comma-separated (default: every binding).
+        #[arg(long, value_delimiter = ',', value_name = "NAME,NAME")]
+        print: Option<Vec<String>>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Also write each printed value to DIR/NAME.npy.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Refuse a jacobian or hessian larger than this (bytes).
+        #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+        max_jacobian_bytes: u128,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DtypeArg {
+    F32,
+    F64,
+}
+
+/// `N=64`: a declared dimension name and a positive integer.
+fn parse_dim(s: &str) -> Result<(String, usize), String> {
+    let (name, value) = s.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, got `{s}`"))?;
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("`{name}` is not a dimension name"));
+    }
+    match value.trim().parse::<u64>() {
+        Ok(v) if v >= 1 => usize::try_from(v).map(|v| (name.to_string(), v)).map_err(|_| format!("{v} is too large")),
+        _ => Err(format!("the value of {name} must be a positive integer, got `{value}`")),
+    }
+}
+
+/// `x=path/to/x.npy`.
+fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = s.split_once('=').ok_or_else(|| format!("expected NAME=PATH, got `{s}`"))?;
+    if name.is_empty() || path.is_empty() {
+        return Err(format!("expected NAME=PATH, got `{s}`"));
+    }
+    Ok((name.to_string(), PathBuf::from(path)))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -43,6 +104,56 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { file, format } => check_cmd::run(&file, format),
         Command::Lsp => with_big_stack(crate::lsp::run_stdio),
+        Command::Run {
+            file,
+            dims,
+            inputs,
+            archive,
+            seed,
+            dtype,
+            threads,
+            print,
+            format,
+            out,
+            max_jacobian_bytes,
+        } => run_cmd::run(run_cmd::RunArgs {
+            file,
+            dims,
+            inputs,
+            archive,
+            seed,
+            precision: match dtype {
+                DtypeArg::F32 => crate::run::Precision::F32,
+                DtypeArg::F64 => crate::run::Precision::F64,
+            },
+            threads: threads.map(usize::from),
+            print,
+            format,
+            out,
+            max_jacobian_bytes,
+        }),
+    }
+}
+
+/// Renders diagnostics to stderr (colored on a terminal). A diagnostic with no
+/// place in the source (such as an unwritable output directory) is one line.
+pub(crate) fn report(diagnostics: &[crate::diagnostics::Diagnostic], file: &str, text: &str) {
+    use std::io::{IsTerminal, Write};
+    if diagnostics.is_empty() {
+        return;
+    }
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (placed, unplaced): (Vec<_>, Vec<_>) = diagnostics
+        .iter()
+        .cloned()
+        .partition(|d| d.span != crate::diagnostics::Span::default() || !d.primary_label.is_empty() || !d.labels.is_empty());
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(crate::diagnostics::render_human(&placed, file, text, color).as_bytes());
+    for d in unplaced {
+        let _ = writeln!(err, "{}[{}]: {}", d.severity.as_str(), d.code, d.message);
+        if let Some(h) = &d.help {
+            let _ = writeln!(err, "  help: {h}");
+        }
     }
 }
 
@@ -55,12 +166,9 @@ pub(crate) fn with_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
             Ok(v) => v,
             Err(panic) => std::panic::resume_unwind(panic),
         },
-        // Could not spawn (resource limits): run here instead.
-        Err(_) => unreachable_spawn_fallback(),
+        Err(e) => {
+            eprintln!("error: could not start a worker thread: {e}");
+            std::process::exit(2)
+        }
     }
-}
-
-fn unreachable_spawn_fallback<T>() -> T {
-    eprintln!("error: could not start a worker thread");
-    std::process::exit(2)
 }

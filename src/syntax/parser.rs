@@ -37,8 +37,6 @@ pub struct Parsed {
 
 /// Parses a whole file. Never fails: problems are diagnostics.
 pub fn parse(src: &str) -> Parsed {
-    // Track literal tokens too, so messages can say "expected `)`".
-    pest::set_error_detail(true);
     let mut p = Driver {
         src,
         diagnostics: Vec::new(),
@@ -82,15 +80,14 @@ struct Failed;
 impl<'s> Driver<'s> {
     /// Parses one statement at `pos`; returns it (if it parsed) and where to go on.
     fn statement(&mut self, pos: usize) -> (Option<Stmt>, usize) {
-        let region_end = next_statement_start(self.src, pos);
-        if let Some(diag) = check_nesting(self.src, pos, region_end) {
+        if let Some(diag) = check_nesting(self.src, pos) {
             self.diagnostics.push(diag);
-            return (None, region_end);
+            return (None, next_statement_start(self.src, pos));
         }
         match GradParser::parse(Rule::stmt_complete, &self.src[pos..]) {
             Ok(mut pairs) => {
                 let Some(pair) = pairs.next() else {
-                    return (None, region_end);
+                    return (None, next_statement_start(self.src, pos));
                 };
                 let end = pos + pair.as_span().end();
                 // A trailing `;` is matched by `stmt` but not part of the inner pair.
@@ -100,7 +97,8 @@ impl<'s> Driver<'s> {
                 let next = skip_trivia(self.src, consumed.max(end));
                 (stmt, next.max(pos + 1).min(self.src.len()))
             }
-            Err(err) => {
+            Err(_) => {
+                let err = parse_for_message(Rule::stmt_complete, &self.src[pos..]);
                 let mut diag = self.syntax_error(&err, pos);
                 if let Some(prev) = self.last_stmt.filter(|_| starts_mid_line(self.src, pos)) {
                     diag = diag.with_label(prev, "the previous statement was read up to here").with_help(
@@ -108,15 +106,14 @@ impl<'s> Driver<'s> {
                     );
                 }
                 self.diagnostics.push(diag);
-                (None, region_end)
+                (None, next_statement_start(self.src, pos))
             }
         }
     }
 
     /// Parses `layer Name[..](..) -> [..] { body }` at `pos`.
     fn layer(&mut self, pos: usize) -> (Option<Stmt>, usize) {
-        let header_limit = next_statement_start(self.src, pos);
-        if let Some(diag) = check_nesting(self.src, pos, header_limit) {
+        if let Some(diag) = check_nesting(self.src, pos) {
             self.diagnostics.push(diag);
             return (None, skip_block(self.src, pos));
         }
@@ -125,7 +122,8 @@ impl<'s> Driver<'s> {
                 Some(h) => h,
                 None => return (None, skip_block(self.src, pos)),
             },
-            Err(err) => {
+            Err(_) => {
+                let err = parse_for_message(Rule::layer_header, &self.src[pos..]);
                 self.diagnostics.push(self.syntax_error(&err, pos));
                 return (None, skip_block(self.src, pos));
             }
@@ -559,6 +557,29 @@ impl<'s> Driver<'s> {
     }
 }
 
+/// Parses again with pest's error detail on, so the error can name the literal
+/// tokens it expected ("expected `)`"). Detail tracking slows parsing down a
+/// lot, and the switch is global, so it is on only here, under a lock.
+fn parse_for_message(rule: Rule, input: &str) -> pest::error::Error<Rule> {
+    static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = DETAIL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pest::set_error_detail(true);
+    let result = GradParser::parse(rule, input);
+    pest::set_error_detail(false);
+    match result {
+        Err(e) => e,
+        // Cannot happen (the same input failed a moment ago); report at the start.
+        Ok(_) => pest::error::Error::new_from_pos(
+            pest::error::ErrorVariant::CustomError {
+                message: "syntax error".into(),
+            },
+            pest::Position::from_start(input),
+        ),
+    }
+}
+
 static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
     PrattParser::new()
         .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
@@ -725,16 +746,20 @@ fn skip_block(src: &str, pos: usize) -> usize {
 }
 
 /// Refuses statements whose nesting would make the parser recurse too deeply.
-fn check_nesting(src: &str, start: usize, end: usize) -> Option<Diagnostic> {
+/// Scans the statement at `start`: up to the first line end outside brackets.
+fn check_nesting(src: &str, start: usize) -> Option<Diagnostic> {
     let mut depth = 0usize;
     let mut operators = 0usize;
     let mut in_comment = false;
-    for (i, b) in src.as_bytes()[start..end].iter().enumerate() {
+    for (i, b) in src.as_bytes()[start..].iter().enumerate() {
         if in_comment {
             in_comment = *b != b'\n';
-            continue;
+            if in_comment || depth > 0 {
+                continue;
+            }
         }
         match b {
+            b'\n' | b';' | b'{' if depth == 0 => return None,
             b'#' => in_comment = true,
             b'(' | b'[' => {
                 depth += 1;

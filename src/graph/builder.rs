@@ -1,0 +1,458 @@
+//! Public constructors: leaves, primitives (each checked by its shape rule) and
+//! composite operations built from primitives (no rules of their own).
+
+use super::op::{broadcasts_to, BinaryOp, Op, ReduceOp, UnaryOp};
+use super::{numel, DType, Graph, GraphError, NodeId, Shape};
+use std::sync::Arc;
+
+impl Graph {
+    // ----- leaves -----
+
+    /// A value supplied at evaluation time (an input or a parameter).
+    pub fn leaf(&mut self, name: &str, shape: Shape, dtype: DType) -> NodeId {
+        self.push(
+            Op::Leaf {
+                name: name.to_string(),
+                shape,
+                dtype,
+            },
+            vec![],
+        )
+        .expect("a leaf has no inputs and no shape rule to fail")
+    }
+
+    /// A tensor whose every element is `value`.
+    pub fn constant(&mut self, value: f64, shape: Shape) -> NodeId {
+        self.push(Op::Constant { value, shape }, vec![])
+            .expect("a constant has no inputs and no shape rule to fail")
+    }
+
+    /// A scalar constant.
+    pub fn scalar(&mut self, value: f64) -> NodeId {
+        self.constant(value, vec![])
+    }
+
+    /// A row-major tensor literal; an error if `data.len()` differs from the shape's
+    /// element count.
+    pub fn literal(&mut self, data: Vec<f64>, shape: Shape) -> Result<NodeId, GraphError> {
+        self.push(
+            Op::Literal {
+                data: Arc::from(data),
+                shape,
+            },
+            vec![],
+        )
+    }
+
+    pub(crate) fn zeros_like_shape(&mut self, shape: &[usize]) -> NodeId {
+        self.constant(0.0, shape.to_vec())
+    }
+
+    // ----- elementwise -----
+
+    fn unary(&mut self, u: UnaryOp, x: NodeId) -> Result<NodeId, GraphError> {
+        self.push(Op::Unary(u), vec![x])
+    }
+
+    fn binary(&mut self, b: BinaryOp, x: NodeId, y: NodeId) -> Result<NodeId, GraphError> {
+        self.push(Op::Binary(b), vec![x, y])
+    }
+
+    pub fn neg(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Neg, x)
+    }
+    pub fn exp(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Exp, x)
+    }
+    pub fn log(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Log, x)
+    }
+    pub fn sqrt(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Sqrt, x)
+    }
+    pub fn tanh(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Tanh, x)
+    }
+    pub fn sigmoid(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Sigmoid, x)
+    }
+    pub fn relu(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Relu, x)
+    }
+    pub fn abs(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Abs, x)
+    }
+    pub fn sin(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Sin, x)
+    }
+    pub fn cos(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Cos, x)
+    }
+    /// -1, 0 or 1 elementwise; derivative zero.
+    pub fn sign(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Sign, x)
+    }
+    /// `ln x` where `x > 0`, 0 elsewhere.
+    pub fn safe_log(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::SafeLog, x)
+    }
+
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Add, a, b)
+    }
+    pub fn sub(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Sub, a, b)
+    }
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Mul, a, b)
+    }
+    pub fn div(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Div, a, b)
+    }
+    /// `a ** p` elementwise. Derivative w.r.t. `p` is `a^p ln a` where `a > 0` and 0
+    /// where `a <= 0` (the limit at 0 for `p > 0`; undefined for negative bases).
+    pub fn pow(&mut self, a: NodeId, p: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Pow, a, p)
+    }
+    /// Elementwise maximum; at ties the derivative is split evenly.
+    pub fn maximum(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Maximum, a, b)
+    }
+    /// Elementwise minimum; at ties the derivative is split evenly.
+    pub fn minimum(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Minimum, a, b)
+    }
+    /// 1.0 where `a > b`, else 0.0 (derivative zero).
+    pub fn greater(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Greater, a, b)
+    }
+    /// 1.0 where `a == b`, else 0.0 (derivative zero).
+    pub fn equal(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.binary(BinaryOp::Equal, a, b)
+    }
+
+    /// `x * c` for a scalar constant `c`.
+    pub(crate) fn scale(&mut self, x: NodeId, c: f64) -> Result<NodeId, GraphError> {
+        let s = self.scalar(c);
+        self.mul(x, s)
+    }
+
+    // ----- matrix products -----
+
+    /// NumPy `matmul`: `[.., n, k] @ [.., k, m]` with broadcast batch dimensions,
+    /// `[k] @ [.., k, m] -> [.., m]`, `[.., n, k] @ [k] -> [.., n]`, `[k] @ [k] -> []`.
+    /// A scalar operand is an error. An operand that is a transpose of the last two
+    /// axes is folded into the product (passed to GEMM as strides).
+    pub fn matmul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.check_id(a)?;
+        self.check_id(b)?;
+        let (ra, rb) = (self.shape(a).len(), self.shape(b).len());
+        if ra == 0 || rb == 0 {
+            return Err(GraphError::ShapeMismatch {
+                op: "matmul",
+                message: format!(
+                    "matmul of a scalar: {:?} @ {:?}",
+                    self.shape(a),
+                    self.shape(b)
+                ),
+            });
+        }
+        let a2 = if ra == 1 {
+            let k = self.shape(a)[0];
+            self.reshape(a, vec![1, k])?
+        } else {
+            a
+        };
+        let b2 = if rb == 1 {
+            let k = self.shape(b)[0];
+            self.reshape(b, vec![k, 1])?
+        } else {
+            b
+        };
+        let (a3, ta) = self.fold_transpose(a2);
+        let (b3, tb) = self.fold_transpose(b2);
+        let c = self.push(
+            Op::MatMul {
+                trans_a: ta,
+                trans_b: tb,
+            },
+            vec![a3, b3],
+        )?;
+        if ra > 1 && rb > 1 {
+            return Ok(c);
+        }
+        let mut s = self.shape(c).to_vec();
+        // drop the axes added for vector operands: first the column (b), then the row (a)
+        if rb == 1 {
+            s.pop();
+        }
+        if ra == 1 {
+            let at = s.len() - if rb == 1 { 1 } else { 2 };
+            s.remove(at);
+        }
+        self.reshape(c, s)
+    }
+
+    /// If `x` is a transpose swapping only its last two axes, its input and `true`.
+    fn fold_transpose(&self, x: NodeId) -> (NodeId, bool) {
+        let node = self.node(x);
+        if let Op::Transpose { perm } = &node.op {
+            let r = perm.len();
+            let swaps_last_two = r >= 2
+                && perm[..r - 2].iter().enumerate().all(|(i, &p)| i == p)
+                && perm[r - 2] == r - 1
+                && perm[r - 1] == r - 2;
+            if swaps_last_two {
+                return (node.inputs[0], true);
+            }
+        }
+        (x, false)
+    }
+
+    /// The generalized matrix product: contracts the last `k` axes of `a` with the
+    /// first `k` of `b`; result shape `a[:-k] ++ b[k:]`. One GEMM.
+    pub fn tensordot(&mut self, a: NodeId, b: NodeId, k: usize) -> Result<NodeId, GraphError> {
+        self.check_id(a)?;
+        self.check_id(b)?;
+        let sa = self.shape(a).to_vec();
+        let sb = self.shape(b).to_vec();
+        if k > sa.len() || k > sb.len() || sa[sa.len() - k..] != sb[..k] {
+            return Err(GraphError::ShapeMismatch {
+                op: "tensordot",
+                message: format!(
+                    "cannot contract the last {k} axes of {sa:?} with the first {k} of {sb:?}"
+                ),
+            });
+        }
+        let (ka, kb) = (&sa[..sa.len() - k], &sb[k..]);
+        let inner = numel(&sb[..k]);
+        let a2 = self.reshape(a, vec![numel(ka), inner])?;
+        let b2 = self.reshape(b, vec![inner, numel(kb)])?;
+        let c = self.push(
+            Op::MatMul {
+                trans_a: false,
+                trans_b: false,
+            },
+            vec![a2, b2],
+        )?;
+        let mut out = ka.to_vec();
+        out.extend_from_slice(kb);
+        self.reshape(c, out)
+    }
+
+    // ----- structure -----
+
+    pub fn transpose(&mut self, x: NodeId, perm: &[usize]) -> Result<NodeId, GraphError> {
+        self.push(
+            Op::Transpose {
+                perm: perm.to_vec(),
+            },
+            vec![x],
+        )
+    }
+
+    /// NumPy `.T`: reverses all axes.
+    pub fn reverse_axes(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.check_id(x)?;
+        let perm: Vec<usize> = (0..self.shape(x).len()).rev().collect();
+        self.transpose(x, &perm)
+    }
+
+    /// Row-major reshape; returns `x` itself when the shape is unchanged.
+    pub fn reshape(&mut self, x: NodeId, shape: Shape) -> Result<NodeId, GraphError> {
+        self.check_id(x)?;
+        if self.shape(x) == shape.as_slice() && self.dtype(x) == DType::Float {
+            return Ok(x);
+        }
+        self.push(Op::Reshape { shape }, vec![x])
+    }
+
+    /// NumPy `broadcast_to`; returns `x` itself when the shape is unchanged.
+    pub fn broadcast_to(&mut self, x: NodeId, shape: Shape) -> Result<NodeId, GraphError> {
+        self.check_id(x)?;
+        if self.shape(x) == shape.as_slice() && self.dtype(x) == DType::Float {
+            return Ok(x);
+        }
+        self.push(Op::BroadcastTo { shape }, vec![x])
+    }
+
+    pub fn stop_gradient(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.push(Op::StopGradient, vec![x])
+    }
+
+    /// Int labels `[..]` to a float one-hot tensor `[.., classes]`.
+    pub fn one_hot(&mut self, labels: NodeId, classes: usize) -> Result<NodeId, GraphError> {
+        self.push(Op::OneHot { classes }, vec![labels])
+    }
+
+    // ----- reductions -----
+
+    fn reduce(
+        &mut self,
+        kind: ReduceOp,
+        x: NodeId,
+        axes: &[usize],
+        keepdims: bool,
+    ) -> Result<NodeId, GraphError> {
+        self.check_id(x)?;
+        if axes.is_empty() && self.dtype(x) == DType::Float {
+            return Ok(x);
+        }
+        self.push(
+            Op::Reduce {
+                kind,
+                axes: axes.to_vec(),
+                keepdims,
+            },
+            vec![x],
+        )
+    }
+
+    /// Sum over `axes` (sorted, unique, non-negative; empty = identity).
+    pub fn sum(&mut self, x: NodeId, axes: &[usize], keepdims: bool) -> Result<NodeId, GraphError> {
+        self.reduce(ReduceOp::Sum, x, axes, keepdims)
+    }
+
+    /// Sum over every axis, to a scalar.
+    pub fn sum_all(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.check_id(x)?;
+        let axes: Vec<usize> = (0..self.shape(x).len()).collect();
+        self.sum(x, &axes, false)
+    }
+
+    pub fn mean(
+        &mut self,
+        x: NodeId,
+        axes: &[usize],
+        keepdims: bool,
+    ) -> Result<NodeId, GraphError> {
+        let s = self.sum(x, axes, keepdims)?;
+        if axes.is_empty() {
+            return Ok(s);
+        }
+        let shape = self.shape(x);
+        let count: usize = axes
+            .iter()
+            .map(|&a| shape.get(a).copied().unwrap_or(1))
+            .product();
+        self.scale(s, 1.0 / count as f64)
+    }
+
+    /// Max over `axes`; the derivative is split evenly among tied maxima.
+    pub fn max(&mut self, x: NodeId, axes: &[usize], keepdims: bool) -> Result<NodeId, GraphError> {
+        self.reduce(ReduceOp::Max, x, axes, keepdims)
+    }
+
+    /// Min over `axes`; the derivative is split evenly among tied minima.
+    pub fn min(&mut self, x: NodeId, axes: &[usize], keepdims: bool) -> Result<NodeId, GraphError> {
+        self.reduce(ReduceOp::Min, x, axes, keepdims)
+    }
+
+    fn check_axis(&self, op: &'static str, x: NodeId, axis: usize) -> Result<(), GraphError> {
+        self.check_id(x)?;
+        let rank = self.shape(x).len();
+        if axis >= rank {
+            return Err(GraphError::InvalidArgument {
+                op,
+                message: format!("axis {axis} out of range for shape {:?}", self.shape(x)),
+            });
+        }
+        Ok(())
+    }
+
+    /// `x - stop_gradient(max(x, axis, keepdims))` and that max.
+    fn shifted(&mut self, x: NodeId, axis: usize) -> Result<(NodeId, NodeId), GraphError> {
+        let m = self.max(x, &[axis], true)?;
+        let m = self.stop_gradient(m)?;
+        Ok((self.sub(x, m)?, m))
+    }
+
+    /// Numerically stable softmax along `axis`.
+    pub fn softmax(&mut self, x: NodeId, axis: usize) -> Result<NodeId, GraphError> {
+        self.check_axis("softmax", x, axis)?;
+        let (z, _) = self.shifted(x, axis)?;
+        let e = self.exp(z)?;
+        let s = self.sum(e, &[axis], true)?;
+        self.div(e, s)
+    }
+
+    /// Numerically stable log-softmax along `axis`.
+    pub fn log_softmax(&mut self, x: NodeId, axis: usize) -> Result<NodeId, GraphError> {
+        self.check_axis("log_softmax", x, axis)?;
+        let (z, _) = self.shifted(x, axis)?;
+        let e = self.exp(z)?;
+        let s = self.sum(e, &[axis], true)?;
+        let l = self.log(s)?;
+        self.sub(z, l)
+    }
+
+    /// Numerically stable `log(sum(exp(x), axis))`.
+    pub fn logsumexp(
+        &mut self,
+        x: NodeId,
+        axis: usize,
+        keepdims: bool,
+    ) -> Result<NodeId, GraphError> {
+        self.check_axis("logsumexp", x, axis)?;
+        let (z, m) = self.shifted(x, axis)?;
+        let e = self.exp(z)?;
+        let s = self.sum(e, &[axis], true)?;
+        let l = self.log(s)?;
+        let r = self.add(l, m)?;
+        if keepdims {
+            Ok(r)
+        } else {
+            let shape = super::op::reduced_shape(self.shape(x), &[axis], false);
+            self.reshape(r, shape)
+        }
+    }
+
+    /// Mean negative log-likelihood of int `labels` `[N]` under `logits` `[N, C]`.
+    pub fn cross_entropy(&mut self, logits: NodeId, labels: NodeId) -> Result<NodeId, GraphError> {
+        self.check_id(logits)?;
+        self.check_id(labels)?;
+        let (sl, st) = (self.shape(logits).to_vec(), self.shape(labels).to_vec());
+        if sl.len() != 2 || st.len() != 1 || sl[0] != st[0] {
+            return Err(GraphError::ShapeMismatch {
+                op: "cross_entropy",
+                message: format!("logits must be [N, C] and labels [N], got {sl:?} and {st:?}"),
+            });
+        }
+        if self.dtype(labels) != DType::Int || self.dtype(logits) != DType::Float {
+            return Err(GraphError::DTypeMismatch {
+                op: "cross_entropy",
+                message: "logits must be float and labels int".into(),
+            });
+        }
+        let oh = self.one_hot(labels, sl[1])?;
+        let ls = self.log_softmax(logits, 1)?;
+        let p = self.mul(oh, ls)?;
+        let s = self.sum(p, &[0, 1], false)?;
+        self.scale(s, -1.0 / sl[0] as f64)
+    }
+
+    /// Mean of squared differences of two tensors of the same shape.
+    pub fn mse(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.check_id(a)?;
+        self.check_id(b)?;
+        if self.shape(a) != self.shape(b) {
+            return Err(GraphError::ShapeMismatch {
+                op: "mse",
+                message: format!(
+                    "operands must have the same shape, got {:?} and {:?}",
+                    self.shape(a),
+                    self.shape(b)
+                ),
+            });
+        }
+        let d = self.sub(a, b)?;
+        let d2 = self.mul(d, d)?;
+        let axes: Vec<usize> = (0..self.shape(d2).len()).collect();
+        self.mean(d2, &axes, false)
+    }
+
+    /// Whether `from` broadcasts to `to` (NumPy rules).
+    pub fn broadcastable(from: &[usize], to: &[usize]) -> bool {
+        broadcasts_to(from, to)
+    }
+}

@@ -1,0 +1,428 @@
+//! The table of primitives: the closed [`Op`] enum and, for each primitive, its shape
+//! rule ([`infer`]). The forward kernels are in `kernels.rs` and the VJP/JVP rules in
+//! `autodiff.rs`; all three are exhaustive matches over `Op`, so a new primitive makes
+//! the compiler point at every rule it needs.
+//!
+//! Composite operations (mean, softmax, logsumexp, cross_entropy, mse, tensordot,
+//! the vector cases of matmul...) are built from these in `builder.rs` and have no
+//! rules of their own.
+
+use super::{numel, DType, GraphError, NodeId, Shape};
+use std::sync::Arc;
+
+/// Elementwise one-input primitives.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Tanh,
+    Sigmoid,
+    Relu,
+    Abs,
+    Sin,
+    Cos,
+    /// -1, 0 or 1 (0 at 0). Derivative zero.
+    Sign,
+    /// `ln x` where `x > 0`, else 0. Used by the derivative of `pow` w.r.t. its exponent.
+    SafeLog,
+}
+
+/// Elementwise two-input primitives with NumPy broadcasting.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Maximum,
+    Minimum,
+    /// 1.0 where `a > b`, else 0.0. Derivative zero.
+    Greater,
+    /// 1.0 where `a == b`, else 0.0. Derivative zero.
+    Equal,
+}
+
+/// Reductions over a sorted, unique list of axes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    Sum,
+    Max,
+    Min,
+}
+
+/// How a materialized jacobian is computed at evaluation time.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum JacobianMode {
+    /// One VJP per element of y (seed has y's shape, result x's shape).
+    Rows,
+    /// One JVP per element of x (seed has x's shape, result y's shape).
+    Columns,
+}
+
+/// The sub-computation owned by a [`Op::Jacobian`] node. `result` is a node of the
+/// same graph that depends linearly on the placeholder `seed`; the jacobian node's
+/// inputs are the `frontier`: the values (not depending on the seed) that the
+/// seed-dependent part reads. They are computed once by the outer evaluation; the
+/// seed-dependent part is then run once per one-hot seed, in parallel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JacobianPlan {
+    pub mode: JacobianMode,
+    pub seed: NodeId,
+    pub result: NodeId,
+    pub y_shape: Shape,
+    pub x_shape: Shape,
+}
+
+/// A primitive. Inputs are stored on the node, not in the op.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A value supplied at evaluation time (inputs, params).
+    Leaf {
+        name: String,
+        shape: Shape,
+        dtype: DType,
+    },
+    /// The one-hot placeholder of a jacobian's sub-computation; bound only by the
+    /// jacobian kernel.
+    Seed {
+        shape: Shape,
+    },
+    /// Every element equal to `value`.
+    Constant {
+        value: f64,
+        shape: Shape,
+    },
+    /// A row-major tensor literal.
+    Literal {
+        data: Arc<[f64]>,
+        shape: Shape,
+    },
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    /// Batched matrix product of two operands of rank >= 2, `[.., n, k] @ [.., k, m]`,
+    /// batch dimensions broadcast; `trans_a`/`trans_b` swap the last two axes of an
+    /// operand (passed to GEMM as strides, never copied).
+    MatMul {
+        trans_a: bool,
+        trans_b: bool,
+    },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    Reshape {
+        shape: Shape,
+    },
+    BroadcastTo {
+        shape: Shape,
+    },
+    Reduce {
+        kind: ReduceOp,
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
+    /// Int labels `[..]` to float `[.., classes]`.
+    OneHot {
+        classes: usize,
+    },
+    /// Identity whose derivative is zero.
+    StopGradient,
+    /// A materialized (generalized) jacobian, shape `y ++ x`.
+    Jacobian(Arc<JacobianPlan>),
+}
+
+impl Op {
+    /// A short name for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Leaf { .. } => "leaf",
+            Op::Seed { .. } => "seed",
+            Op::Constant { .. } => "constant",
+            Op::Literal { .. } => "literal",
+            Op::Unary(u) => match u {
+                UnaryOp::Neg => "neg",
+                UnaryOp::Exp => "exp",
+                UnaryOp::Log => "log",
+                UnaryOp::Sqrt => "sqrt",
+                UnaryOp::Tanh => "tanh",
+                UnaryOp::Sigmoid => "sigmoid",
+                UnaryOp::Relu => "relu",
+                UnaryOp::Abs => "abs",
+                UnaryOp::Sin => "sin",
+                UnaryOp::Cos => "cos",
+                UnaryOp::Sign => "sign",
+                UnaryOp::SafeLog => "safe_log",
+            },
+            Op::Binary(b) => match b {
+                BinaryOp::Add => "add",
+                BinaryOp::Sub => "sub",
+                BinaryOp::Mul => "mul",
+                BinaryOp::Div => "div",
+                BinaryOp::Pow => "pow",
+                BinaryOp::Maximum => "maximum",
+                BinaryOp::Minimum => "minimum",
+                BinaryOp::Greater => "greater",
+                BinaryOp::Equal => "equal",
+            },
+            Op::MatMul { .. } => "matmul",
+            Op::Transpose { .. } => "transpose",
+            Op::Reshape { .. } => "reshape",
+            Op::BroadcastTo { .. } => "broadcast_to",
+            Op::Reduce { kind, .. } => match kind {
+                ReduceOp::Sum => "sum",
+                ReduceOp::Max => "max",
+                ReduceOp::Min => "min",
+            },
+            Op::OneHot { .. } => "one_hot",
+            Op::StopGradient => "stop_gradient",
+            Op::Jacobian(_) => "jacobian",
+        }
+    }
+}
+
+/// NumPy broadcasting of two shapes, `None` if incompatible.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for (i, o) in out.iter_mut().enumerate() {
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
+        *o = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return None;
+        };
+    }
+    Some(out)
+}
+
+/// Whether `from` broadcasts to exactly `to`.
+pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
+    from.len() <= to.len()
+        && from
+            .iter()
+            .zip(&to[to.len() - from.len()..])
+            .all(|(&f, &t)| f == t || f == 1)
+}
+
+/// Shape of a reduction's result.
+pub fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Shape {
+    shape
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &d)| {
+            if axes.contains(&i) {
+                keepdims.then_some(1)
+            } else {
+                Some(d)
+            }
+        })
+        .collect()
+}
+
+/// Effective `(rows, cols)` of the last two axes of a matmul operand.
+fn mat_dims(shape: &[usize], trans: bool) -> (usize, usize) {
+    let (r, c) = (shape[shape.len() - 2], shape[shape.len() - 1]);
+    if trans {
+        (c, r)
+    } else {
+        (r, c)
+    }
+}
+
+fn require_float(op: &'static str, ins: &[(&[usize], DType)]) -> Result<(), GraphError> {
+    for (k, (_, dt)) in ins.iter().enumerate() {
+        if *dt != DType::Float {
+            return Err(GraphError::DTypeMismatch {
+                op,
+                message: format!("operand {k} is an int tensor; only one_hot accepts int labels"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn arity(op: &'static str, ins: &[(&[usize], DType)], n: usize) -> Result<(), GraphError> {
+    if ins.len() == n {
+        Ok(())
+    } else {
+        Err(GraphError::Internal(format!(
+            "{op} expects {n} inputs, got {}",
+            ins.len()
+        )))
+    }
+}
+
+/// The shape rule of every primitive: result shape and dtype from the inputs'.
+pub(crate) fn infer(op: &Op, ins: &[(&[usize], DType)]) -> Result<(Shape, DType), GraphError> {
+    let name = op.name();
+    match op {
+        Op::Leaf { shape, dtype, .. } => {
+            arity(name, ins, 0)?;
+            Ok((shape.clone(), *dtype))
+        }
+        Op::Seed { shape } | Op::Constant { shape, .. } => {
+            arity(name, ins, 0)?;
+            Ok((shape.clone(), DType::Float))
+        }
+        Op::Literal { data, shape } => {
+            arity(name, ins, 0)?;
+            if data.len() != numel(shape) {
+                return Err(GraphError::InvalidArgument {
+                    op: name,
+                    message: format!(
+                        "{} values given for shape {shape:?} ({} elements)",
+                        data.len(),
+                        numel(shape)
+                    ),
+                });
+            }
+            Ok((shape.clone(), DType::Float))
+        }
+        Op::Unary(_) | Op::StopGradient => {
+            arity(name, ins, 1)?;
+            require_float(name, ins)?;
+            Ok((ins[0].0.to_vec(), DType::Float))
+        }
+        Op::Binary(_) => {
+            arity(name, ins, 2)?;
+            require_float(name, ins)?;
+            let (a, b) = (ins[0].0, ins[1].0);
+            broadcast_shapes(a, b)
+                .map(|s| (s, DType::Float))
+                .ok_or_else(|| GraphError::ShapeMismatch {
+                    op: name,
+                    message: format!("shapes {a:?} and {b:?} do not broadcast"),
+                })
+        }
+        Op::MatMul { trans_a, trans_b } => {
+            arity(name, ins, 2)?;
+            require_float(name, ins)?;
+            let (a, b) = (ins[0].0, ins[1].0);
+            if a.len() < 2 || b.len() < 2 {
+                return Err(GraphError::ShapeMismatch {
+                    op: name,
+                    message: format!(
+                        "batched matmul needs rank >= 2 operands, got {a:?} and {b:?}"
+                    ),
+                });
+            }
+            let (n, k) = mat_dims(a, *trans_a);
+            let (k2, m) = mat_dims(b, *trans_b);
+            if k != k2 {
+                return Err(GraphError::ShapeMismatch {
+                    op: name,
+                    message: format!(
+                        "contracted dimensions differ: {a:?} @ {b:?} (inner {k} vs {k2})"
+                    ),
+                });
+            }
+            let batch =
+                broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).ok_or_else(|| {
+                    GraphError::ShapeMismatch {
+                        op: name,
+                        message: format!("batch dimensions of {a:?} and {b:?} do not broadcast"),
+                    }
+                })?;
+            let mut out = batch;
+            out.push(n);
+            out.push(m);
+            Ok((out, DType::Float))
+        }
+        Op::Transpose { perm } => {
+            arity(name, ins, 1)?;
+            require_float(name, ins)?;
+            let s = ins[0].0;
+            let mut seen = vec![false; s.len()];
+            let ok = perm.len() == s.len()
+                && perm
+                    .iter()
+                    .all(|&p| p < s.len() && !std::mem::replace(&mut seen[p], true));
+            if !ok {
+                return Err(GraphError::InvalidArgument {
+                    op: name,
+                    message: format!("{perm:?} is not a permutation of the axes of {s:?}"),
+                });
+            }
+            Ok((perm.iter().map(|&p| s[p]).collect(), DType::Float))
+        }
+        Op::Reshape { shape } => {
+            arity(name, ins, 1)?;
+            require_float(name, ins)?;
+            let s = ins[0].0;
+            if numel(s) != numel(shape) {
+                return Err(GraphError::ShapeMismatch {
+                    op: name,
+                    message: format!(
+                        "cannot reshape {s:?} ({} elements) to {shape:?} ({} elements)",
+                        numel(s),
+                        numel(shape)
+                    ),
+                });
+            }
+            Ok((shape.clone(), DType::Float))
+        }
+        Op::BroadcastTo { shape } => {
+            arity(name, ins, 1)?;
+            require_float(name, ins)?;
+            let s = ins[0].0;
+            if !broadcasts_to(s, shape) {
+                return Err(GraphError::ShapeMismatch {
+                    op: name,
+                    message: format!("{s:?} does not broadcast to {shape:?}"),
+                });
+            }
+            Ok((shape.clone(), DType::Float))
+        }
+        Op::Reduce { axes, keepdims, .. } => {
+            arity(name, ins, 1)?;
+            require_float(name, ins)?;
+            let s = ins[0].0;
+            let ok = axes.windows(2).all(|w| w[0] < w[1]) && axes.iter().all(|&a| a < s.len());
+            if !ok {
+                return Err(GraphError::InvalidArgument {
+                    op: name,
+                    message: format!(
+                        "axes {axes:?} must be sorted, unique and below the rank of {s:?}"
+                    ),
+                });
+            }
+            Ok((reduced_shape(s, axes, *keepdims), DType::Float))
+        }
+        Op::OneHot { classes } => {
+            arity(name, ins, 1)?;
+            if ins[0].1 != DType::Int {
+                return Err(GraphError::DTypeMismatch {
+                    op: name,
+                    message: "labels must be an int tensor".into(),
+                });
+            }
+            if *classes == 0 {
+                return Err(GraphError::InvalidArgument {
+                    op: name,
+                    message: "the number of classes must be at least 1".into(),
+                });
+            }
+            let mut out = ins[0].0.to_vec();
+            out.push(*classes);
+            Ok((out, DType::Float))
+        }
+        Op::Jacobian(plan) => {
+            let mut out = plan.y_shape.clone();
+            out.extend_from_slice(&plan.x_shape);
+            Ok((out, DType::Float))
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Run-time binding of dimensions (SPEC section 3): `--dim` first, then the
+//! shapes of values supplied for inputs (files and literals), then defaults.
+//! Sources that disagree are an error naming both; a value whose shape does not
+//! fit its declaration is an error showing both shapes with dimension names.
+
+use super::RunError;
+use crate::check::dims::{DimKind, Poly};
+use crate::check::{Checked, DeclInfo};
+use crate::data::ArrayData;
+use crate::diagnostics::{Code, Diagnostic, Span};
+use crate::syntax::ast::{ExprKind, Program, StmtKind};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// A value given on the command line for an input or param.
+pub struct Supplied {
+    pub name: String,
+    pub path: PathBuf,
+    pub data: ArrayData,
+}
+
+/// Where a dimension's value came from, for conflict messages.
+#[derive(Clone, Debug)]
+enum Source {
+    CommandLine,
+    Value { what: String, span: Span },
+    Default,
+}
+
+impl Source {
+    fn describe(&self, name: &str, value: usize) -> String {
+        match self {
+            Source::CommandLine => format!("{value} from --dim {name}={value}"),
+            Source::Value { what, .. } => format!("{value} from the shape of {what}"),
+            Source::Default => format!("{value} by default"),
+        }
+    }
+}
+
+pub struct Bound {
+    /// Global dimension values by name.
+    pub values: HashMap<String, usize>,
+    /// Declaration spans of global dimensions.
+    pub spans: HashMap<String, Span>,
+}
+
+pub fn bind_dims(
+    program: &Program,
+    checked: &Checked,
+    cli: &[(String, usize)],
+    supplied: &[Supplied],
+) -> Result<Bound, RunError> {
+    let mut spans = HashMap::new();
+    let mut ids = HashMap::new();
+    for (id, info) in checked.dims.iter() {
+        if let DimKind::Global { .. } = info.kind {
+            spans.insert(info.name.clone(), info.span);
+            ids.insert(id, info.name.clone());
+        }
+    }
+    let mut values: HashMap<String, (usize, Source)> = HashMap::new();
+    for (name, v) in cli {
+        values.insert(name.clone(), (*v, Source::CommandLine));
+    }
+    let decl = |name: &str| checked.decls.iter().find(|d| d.name == name);
+    let mut errors = Vec::new();
+    // Shapes of supplied files, then of literal initializers.
+    let mut checks: Vec<(&DeclInfo, Vec<usize>, String)> = Vec::new();
+    for s in supplied {
+        if let Some(d) = decl(&s.name) {
+            checks.push((d, s.data.shape().to_vec(), format!("`{}` ({})", s.path.display(), s.name)));
+        }
+    }
+    for stmt in &program.stmts {
+        if let StmtKind::Tensor(t) = &stmt.kind {
+            let given = supplied.iter().any(|s| s.name == t.name.name);
+            if let (Some(init), false) = (&t.init, given) {
+                if let ExprKind::List(_) = init.strip_parens().kind {
+                    if let Some(d) = decl(&t.name.name) {
+                        checks.push((d, literal_shape(init), format!("the literal of `{}`", t.name.name)));
+                    }
+                }
+            }
+        }
+    }
+    for (d, shape, what) in &checks {
+        if shape.len() != d.ty.shape.len() {
+            continue; // reported below with both shapes
+        }
+        for (poly, &actual) in d.ty.shape.iter().zip(shape) {
+            let Some(var) = poly.as_var() else { continue };
+            let Some(name) = ids.get(&var) else { continue };
+            match values.get(name) {
+                None => {
+                    values.insert(name.clone(), (actual, Source::Value { what: what.clone(), span: d.span }));
+                }
+                Some((v, src)) if *v != actual => {
+                    let mut diag = Diagnostic::error(
+                        Code::E0604,
+                        d.span,
+                        format!(
+                            "dimension `{name}` is {} but {}",
+                            src.describe(name, *v),
+                            Source::Value { what: what.clone(), span: d.span }.describe(name, actual)
+                        ),
+                    )
+                    .with_primary_label(format!("{what} has {name}={actual}"));
+                    if let Source::Value { span, what: other } = src {
+                        diag = diag.with_label(*span, format!("{other} has {name}={v}"));
+                    }
+                    if let Some(s) = spans.get(name) {
+                        diag = diag.with_label(*s, "dimension declared here");
+                    }
+                    errors.push(diag.with_help("every source of a dimension must agree"));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    // Defaults for the rest.
+    for (_, info) in checked.dims.iter() {
+        if let DimKind::Global { default: Some(v) } = info.kind {
+            values.entry(info.name.clone()).or_insert((v as usize, Source::Default));
+        }
+    }
+    let plain: HashMap<String, usize> = values.iter().map(|(k, (v, _))| (k.clone(), *v)).collect();
+    // Every supplied value must now fit its declaration exactly.
+    for (d, shape, what) in &checks {
+        if let Some(diag) = fit(d, shape, what, checked, &plain, &ids) {
+            errors.push(diag);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(RunError { diagnostics: errors });
+    }
+    Ok(Bound { values: plain, spans })
+}
+
+/// E0603 when a value's shape differs from the declaration under the bound dimensions.
+fn fit(
+    d: &DeclInfo,
+    shape: &[usize],
+    what: &str,
+    checked: &Checked,
+    values: &HashMap<String, usize>,
+    ids: &HashMap<crate::check::dims::DimId, String>,
+) -> Option<Diagnostic> {
+    let value_of = |id| ids.get(&id).and_then(|n| values.get(n)).map(|v| *v as i64);
+    let expected: Vec<Option<i128>> = d.ty.shape.iter().map(|p| p.eval(&value_of)).collect();
+    let matches = expected.len() == shape.len() && expected.iter().zip(shape).all(|(e, a)| e.is_none_or(|e| e == *a as i128));
+    if matches {
+        return None;
+    }
+    let declared = shape_with_values(&d.ty.shape, checked, &value_of);
+    let actual = format!("[{}]", shape.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "));
+    Some(
+        Diagnostic::error(Code::E0603, d.span, format!("{what} has shape {actual}, but `{}` is declared {declared}", d.name))
+            .with_primary_label(format!("declared {declared}"))
+            .with_help("values are never reshaped: supply data of the declared shape"),
+    )
+}
+
+/// `[N=64, D=4096]`: a declared shape with the values bound so far.
+pub fn shape_with_values(shape: &[Poly], checked: &Checked, value_of: &dyn Fn(crate::check::dims::DimId) -> Option<i64>) -> String {
+    let parts: Vec<String> = shape
+        .iter()
+        .map(|p| {
+            let text = p.display(&checked.dims);
+            match (p.as_const(), p.eval(value_of)) {
+                (Some(_), _) => text,
+                (None, Some(v)) => format!("{text}={v}"),
+                (None, None) => text,
+            }
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+fn literal_shape(e: &crate::syntax::ast::Expr) -> Vec<usize> {
+    match &e.strip_parens().kind {
+        ExprKind::List(items) => {
+            let mut shape = vec![items.len()];
+            if let Some(first) = items.first() {
+                shape.extend(literal_shape(first));
+            }
+            shape
+        }
+        _ => Vec::new(),
+    }
+}

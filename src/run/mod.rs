@@ -1,0 +1,188 @@
+//! Running a checked program: bind dimensions and values, lower to a graph,
+//! evaluate it, check the asserts (SPEC sections 3-5, 8, 9).
+//!
+//! Run trusts the checker: shapes were proven symbolically, so the only
+//! run-time shape checks are where values enter (files, literals, `--dim`),
+//! once, with a diagnostic pointing at the declaration.
+
+mod asserts;
+pub mod bind;
+pub mod init;
+pub mod lower;
+
+pub use asserts::{check_asserts, AssertTolerance};
+pub use bind::Supplied;
+pub use lower::{LowerOptions, Lowered};
+
+use crate::check::Checked;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::graph::{evaluate, EvalError, Float, NodeId, Value};
+use crate::syntax::ast::Program;
+use std::collections::HashMap;
+
+/// One or more run-time diagnostics (E06xx).
+#[derive(Debug)]
+pub struct RunError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl From<Diagnostic> for RunError {
+    fn from(d: Diagnostic) -> Self {
+        RunError { diagnostics: vec![d] }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+impl Precision {
+    pub fn bytes(self) -> u128 {
+        match self {
+            Precision::F32 => 4,
+            Precision::F64 => 8,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+}
+
+pub struct RunOptions {
+    pub dims: Vec<(String, usize)>,
+    pub supplied: Vec<Supplied>,
+    pub seed: u64,
+    pub precision: Precision,
+    pub max_jacobian_bytes: u128,
+}
+
+/// Largest single value a run may create (a guard against exhausting memory).
+pub const MAX_VALUE_BYTES: u128 = 16 << 30;
+
+/// A program ready to evaluate: its graph and the dimension values.
+pub struct Prepared {
+    pub lowered: Lowered,
+    pub dims: HashMap<String, usize>,
+    /// Dimension names in declaration order (for output).
+    pub dim_order: Vec<String>,
+}
+
+/// Binds dimensions and lowers the program to a graph.
+pub fn prepare(program: &Program, checked: &Checked, opts: &RunOptions) -> Result<Prepared, RunError> {
+    let bound = bind::bind_dims(program, checked, &opts.dims, &opts.supplied)?;
+    let lowered = lower::lower(
+        program,
+        &bound.values,
+        &bound.spans,
+        &LowerOptions {
+            element_bytes: opts.precision.bytes(),
+            max_jacobian_bytes: opts.max_jacobian_bytes,
+            max_value_bytes: MAX_VALUE_BYTES,
+        },
+    )?;
+    let mut dim_order: Vec<(usize, String)> = bound.spans.iter().map(|(n, s)| (s.start, n.clone())).collect();
+    dim_order.sort();
+    Ok(Prepared {
+        lowered,
+        dims: bound.values,
+        dim_order: dim_order.into_iter().map(|(_, n)| n).collect(),
+    })
+}
+
+/// The value of every leaf: from the command line, else from its initializer.
+pub fn leaf_values<T: Float>(prepared: &Prepared, opts: &RunOptions) -> Result<HashMap<NodeId, Value<T>>, RunError> {
+    let mut values = HashMap::new();
+    let mut errors = Vec::new();
+    for leaf in &prepared.lowered.leaves {
+        let numel: usize = leaf.shape.iter().product();
+        let value = if let Some(s) = opts.supplied.iter().find(|s| s.name == leaf.name) {
+            supplied_value::<T>(s, leaf)
+        } else if leaf.init == init::Init::None {
+            Err(Diagnostic::error(Code::E0601, leaf.span, format!("input `{}` has no value", leaf.name))
+                .with_primary_label("declared without a default")
+                .with_help(format!(
+                    "supply one: --input {}=PATH.npy (or --inputs PATH.npz), or give it a default (`= zeros`)",
+                    leaf.name
+                )))
+        } else if leaf.is_int {
+            to_array(leaf, leaf.init.ints(numel)).map(Value::Int)
+        } else {
+            to_array(leaf, leaf.init.floats::<T>(&leaf.name, opts.seed, numel)).map(Value::Float)
+        };
+        match value {
+            Ok(v) => {
+                values.insert(leaf.node, v);
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(RunError { diagnostics: errors })
+    }
+}
+
+fn to_array<E>(leaf: &lower::Leaf, data: Vec<E>) -> Result<ndarray::ArrayD<E>, Diagnostic> {
+    let len = data.len();
+    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&leaf.shape), data).map_err(|_| {
+        Diagnostic::error(
+            Code::E0603,
+            leaf.span,
+            format!("the initializer of `{}` has {len} values, but its shape {:?} needs {}", leaf.name, leaf.shape, leaf.shape.iter().product::<usize>()),
+        )
+        .with_primary_label("declared here")
+    })
+}
+
+fn supplied_value<T: Float>(s: &Supplied, leaf: &lower::Leaf) -> Result<Value<T>, Diagnostic> {
+    let file = s.path.display();
+    if leaf.is_int {
+        return s.data.to_i64().map(Value::Int).ok_or_else(|| {
+            Diagnostic::error(Code::E0603, leaf.span, format!("`{file}` holds {} values, but `{}` is an int tensor", s.data.dtype_name(), leaf.name))
+                .with_primary_label("declared int")
+                .with_help("labels are int32 or int64 arrays")
+        });
+    }
+    let converted = if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        s.data.to_f32().map(|a| a.mapv(|v| T::from_f64(v as f64)))
+    } else {
+        s.data.to_f64().map(|a| a.mapv(T::from_f64))
+    };
+    converted.map(Value::Float).ok_or_else(|| {
+        Diagnostic::error(Code::E0603, leaf.span, format!("`{file}` holds {} values, but `{}` is a float tensor", s.data.dtype_name(), leaf.name))
+            .with_primary_label("declared float")
+            .with_help("int arrays are accepted only for `int` tensors; save floats (float32 or float64)")
+    })
+}
+
+/// Evaluates `outputs`, mapping engine errors to diagnostics.
+pub fn evaluate_nodes<T: Float>(
+    prepared: &Prepared,
+    leaves: &HashMap<NodeId, Value<T>>,
+    outputs: &[NodeId],
+) -> Result<Vec<Value<T>>, RunError> {
+    evaluate(&prepared.lowered.graph, leaves, outputs, &HashMap::new()).map_err(|e| eval_error(prepared, e))
+}
+
+fn eval_error(prepared: &Prepared, e: EvalError) -> RunError {
+    let leaf_of = |node: NodeId| prepared.lowered.leaves.iter().find(|l| l.node == node);
+    match e {
+        EvalError::LabelOutOfRange { node, label, classes } => {
+            let span = leaf_of(node).map(|l| l.span).unwrap_or_default();
+            Diagnostic::error(Code::E0603, span, format!("label {label} is out of range: there are {classes} classes (0..{})", classes.saturating_sub(1)))
+                .with_primary_label("labels come from here")
+                .with_help("each label must be a class index in 0..C")
+                .into()
+        }
+        other => Diagnostic::error(Code::E0610, Default::default(), format!("internal error while evaluating: {other}"))
+            .with_help("this is a bug in gradlang; please report it with the program")
+            .into(),
+    }
+}
