@@ -279,7 +279,10 @@ fn initialize_advertises_features_but_not_formatting() {
     assert_eq!(caps["hoverProvider"], true);
     assert_eq!(caps["definitionProvider"], true);
     assert_eq!(caps["documentSymbolProvider"], true);
-    assert_eq!(caps["completionProvider"]["triggerCharacters"], json!(["."]));
+    assert_eq!(
+        caps["completionProvider"]["triggerCharacters"],
+        json!(["."])
+    );
     assert!(caps.get("documentFormattingProvider").is_none());
     assert!(caps.get("documentRangeFormattingProvider").is_none());
     assert_eq!(caps["positionEncoding"], "utf-16");
@@ -303,8 +306,14 @@ fn diagnostics_carry_codes_help_labels_and_utf16_ranges() {
     }
     // `x @ W` with W: [N, D]: the help and the operand labels come along.
     let matmul = &diags[0];
-    assert!(matmul["message"].as_str().unwrap().contains("help:"), "{matmul}");
-    assert!(matmul["relatedInformation"].as_array().unwrap().len() >= 2, "{matmul}");
+    assert!(
+        matmul["message"].as_str().unwrap().contains("help:"),
+        "{matmul}"
+    );
+    assert!(
+        matmul["relatedInformation"].as_array().unwrap().len() >= 2,
+        "{matmul}"
+    );
     // `w = x 𝜕 日本; v = qq`: 𝜕 is one character but two UTF-16 code units, so
     // it covers columns 6..8; `qq` starts at UTF-16 column 17 (bytes: 23).
     assert_eq!(
@@ -343,7 +352,10 @@ fn diagnostics_follow_every_change() {
     assert_eq!(d["severity"], 2);
     assert_eq!(d["tags"], json!([1]));
     // Closing the document clears its diagnostics.
-    c.notify("textDocument/didClose", json!({"textDocument": {"uri": URI}}));
+    c.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": URI}}),
+    );
     assert_eq!(c.diagnostics(URI)["diagnostics"], json!([]));
     c.finish();
 }
@@ -414,7 +426,10 @@ fn hover_shows_shapes_rules_signatures_and_dimensions() {
     let grad = h(&mut c, "grad(L, x)", 0, 1);
     assert!(grad.contains("grad(L, x): [N, D]"), "{grad}");
     let layer = h(&mut c, "Dense[I, O]", 0, 2);
-    assert!(layer.contains("layer Dense[I, O](x: [B, I]) -> [B, O]"), "{layer}");
+    assert!(
+        layer.contains("layer Dense[I, O](x: [B, I]) -> [B, O]"),
+        "{layer}"
+    );
     assert!(h(&mut c, "D, M]", 0, 0).contains("dim D = 4096"));
     assert!(h(&mut c, "dim T", 0, 4).contains("free dimension"));
     assert!(h(&mut c, "[B, O]", 0, 1).contains("generic"));
@@ -423,7 +438,10 @@ fn hover_shows_shapes_rules_signatures_and_dimensions() {
     assert!(member.contains("param W: [I, O]"), "{member}");
     let call = h(&mut c, "fc1(x)", 0, 3);
     assert!(call.contains("fc1(x): [N, M]"), "{call}");
-    assert!(call.contains("an instance of Dense[I, O](x: [B, I]) -> [B, O]"), "{call}");
+    assert!(
+        call.contains("an instance of Dense[I, O](x: [B, I]) -> [B, O]"),
+        "{call}"
+    );
     let inst = h(&mut c, "fc1(x)", 0, 1);
     assert!(inst.contains("fc1 = Dense[D, M]"), "{inst}");
     assert!(inst.contains("fc1.W: [D, M]"), "{inst}");
@@ -438,7 +456,11 @@ fn hover_shows_shapes_rules_signatures_and_dimensions() {
 }
 
 fn definition_line_col(c: &mut Client, needle: &str, nth: usize, delta: usize) -> Value {
-    let r = c.at("textDocument/definition", URI, pos(MODEL, needle, nth, delta));
+    let r = c.at(
+        "textDocument/definition",
+        URI,
+        pos(MODEL, needle, nth, delta),
+    );
     assert_eq!(r["uri"], URI, "{needle}: {r}");
     r["range"]["start"].clone()
 }
@@ -465,7 +487,11 @@ fn definition_goes_to_tensors_dimensions_layers_and_instances() {
     let mut all = Vec::new();
     for (needle, nth, delta, target, tnth) in cases {
         let got = definition_line_col(&mut c, needle, *nth, *delta);
-        assert_eq!(got, pos(MODEL, target, *tnth, 0), "definition of `{needle}`");
+        assert_eq!(
+            got,
+            pos(MODEL, target, *tnth, 0),
+            "definition of `{needle}`"
+        );
         all.push(json!({"from": needle, "to": got}));
     }
     insta::assert_json_snapshot!("definition", all);
@@ -499,14 +525,20 @@ fn completion_offers_names_in_scope_builtins_keywords_and_members() {
     let items = c.at("textDocument/completion", URI, pos(&text, "z = s", 0, 5));
     let names = labels(&items);
     for expected in [
-        "N", "D", "T", "Dense", "fc1", "x", "W", "y", "h", "L", "dW1", "sum", "grad",
-        "jacobian", "softmax", "dim", "loss",
+        "N", "D", "T", "Dense", "fc1", "x", "W", "y", "h", "L", "dW1", "sum", "grad", "jacobian",
+        "softmax", "dim", "loss",
     ] {
-        assert!(names.contains(&expected.to_string()), "{expected} in {names:?}");
+        assert!(
+            names.contains(&expected.to_string()),
+            "{expected} in {names:?}"
+        );
     }
     // Layer-local names are not in scope at the top level, nor is `z` itself.
     for absent in ["I", "O", "B", "b", "z"] {
-        assert!(!names.contains(&absent.to_string()), "{absent} in {names:?}");
+        assert!(
+            !names.contains(&absent.to_string()),
+            "{absent} in {names:?}"
+        );
     }
     let scope: Vec<&Value> = items
         .as_array()
@@ -521,10 +553,16 @@ fn completion_offers_names_in_scope_builtins_keywords_and_members() {
     let body = c.at("textDocument/completion", URI, pos(&text, "relu(x", 0, 5));
     let names = labels(&body);
     for expected in ["x", "W", "b", "I", "O", "B", "N", "Dense"] {
-        assert!(names.contains(&expected.to_string()), "{expected} in {names:?}");
+        assert!(
+            names.contains(&expected.to_string()),
+            "{expected} in {names:?}"
+        );
     }
     for absent in ["fc1", "y", "L"] {
-        assert!(!names.contains(&absent.to_string()), "{absent} in {names:?}");
+        assert!(
+            !names.contains(&absent.to_string()),
+            "{absent} in {names:?}"
+        );
     }
     // After a tensor and a dot: the transpose.
     let text = format!("{MODEL}z = y.\n");
@@ -583,7 +621,10 @@ fn malformed_input_gets_errors_and_the_server_keeps_working() {
     );
     assert_eq!(r["error"]["code"], -32602, "{r}");
     // Unknown methods: MethodNotFound. Unknown notifications are ignored.
-    let r = c.request("textDocument/formatting", json!({"textDocument": {"uri": URI}}));
+    let r = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": URI}}),
+    );
     assert_eq!(r["error"]["code"], -32601, "{r}");
     c.notify("gradlang/unknownNotification", json!({"x": 1}));
     // A frame that is not JSON at all, and a didChange with garbage params.
@@ -593,7 +634,10 @@ fn malformed_input_gets_errors_and_the_server_keeps_working() {
     let other = "file:///virtual/never-opened.grad";
     let p = json!({"textDocument": {"uri": other}, "position": {"line": 0, "character": 0}});
     assert_eq!(c.request_ok("textDocument/hover", p.clone()), Value::Null);
-    assert_eq!(c.request_ok("textDocument/definition", p.clone()), Value::Null);
+    assert_eq!(
+        c.request_ok("textDocument/definition", p.clone()),
+        Value::Null
+    );
     assert_eq!(c.request_ok("textDocument/completion", p), json!([]));
     assert_eq!(
         c.request_ok(
@@ -603,16 +647,40 @@ fn malformed_input_gets_errors_and_the_server_keeps_working() {
         json!([])
     );
     // Positions past the end of a line or of the file are clamped.
-    let r = c.at("textDocument/hover", URI, json!({"line": 9999, "character": 9999}));
+    let r = c.at(
+        "textDocument/hover",
+        URI,
+        json!({"line": 9999, "character": 9999}),
+    );
     assert!(r.is_null() || r.is_object(), "{r}");
-    let r = c.at("textDocument/hover", URI, json!({"line": 1, "character": 9999}));
+    let r = c.at(
+        "textDocument/hover",
+        URI,
+        json!({"line": 1, "character": 9999}),
+    );
     assert!(r.is_null() || r.is_object(), "{r}");
     // Documents that are not programs at all.
-    for junk in ["", "}}}}", "layer {", "((((((((((", "dim", "\u{0}\u{1}\u{2}", "𝜕𝜕𝜕"] {
+    for junk in [
+        "",
+        "}}}}",
+        "layer {",
+        "((((((((((",
+        "dim",
+        "\u{0}\u{1}\u{2}",
+        "𝜕𝜕𝜕",
+    ] {
         let d = c.change(URI, 5, junk);
         assert!(d["diagnostics"].is_array());
-        let _ = c.at("textDocument/hover", URI, json!({"line": 0, "character": 1}));
-        let _ = c.at("textDocument/completion", URI, json!({"line": 0, "character": 1}));
+        let _ = c.at(
+            "textDocument/hover",
+            URI,
+            json!({"line": 0, "character": 1}),
+        );
+        let _ = c.at(
+            "textDocument/completion",
+            URI,
+            json!({"line": 0, "character": 1}),
+        );
     }
     // Deep nesting is refused by the checker, not by a stack overflow.
     let deep = format!("y = {}1{}\n", "(".repeat(5000), ")".repeat(5000));
@@ -624,7 +692,10 @@ fn malformed_input_gets_errors_and_the_server_keeps_working() {
     // The bad frame was reported on stderr (never on stdout, the protocol channel).
     let deadline = Instant::now() + TIMEOUT;
     while !c.stderr.lock().unwrap().contains("malformed") {
-        assert!(Instant::now() < deadline, "no report of the malformed frame");
+        assert!(
+            Instant::now() < deadline,
+            "no report of the malformed frame"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     c.finish();
@@ -706,14 +777,19 @@ fn vscode_extension_is_consistent() {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{p}: {e}"))
     };
     let manifest = read("package.json");
-    let grammar_path = manifest["contributes"]["grammars"][0]["path"].as_str().unwrap();
+    let grammar_path = manifest["contributes"]["grammars"][0]["path"]
+        .as_str()
+        .unwrap();
     let grammar = read(grammar_path);
     let config_path = manifest["contributes"]["languages"][0]["configuration"]
         .as_str()
         .unwrap();
     let config = read(config_path);
     assert_eq!(config["comments"]["lineComment"], "#");
-    assert_eq!(manifest["contributes"]["languages"][0]["extensions"], json!([".grad"]));
+    assert_eq!(
+        manifest["contributes"]["languages"][0]["extensions"],
+        json!([".grad"])
+    );
     assert!(root.join(manifest["main"].as_str().unwrap()).exists());
     let repo = &grammar["repository"];
     let words = |key: &str| -> Vec<String> {
@@ -732,7 +808,10 @@ fn vscode_extension_is_consistent() {
     };
     let functions: Vec<String> = [words("builtin"), words("derivative")].concat();
     for name in gradlang::check::BUILTIN_NAMES {
-        assert!(functions.iter().any(|w| w == name), "{name} not highlighted");
+        assert!(
+            functions.iter().any(|w| w == name),
+            "{name} not highlighted"
+        );
     }
     let keywords = words("keyword");
     for kw in gradlang::lsp::completion::KEYWORDS {

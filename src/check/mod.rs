@@ -23,10 +23,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use types::TensorTy;
 
-pub use builtins::{human_bytes, thousands, DEFAULT_MAX_JACOBIAN_BYTES};
+pub use builtins::{human_bytes, thousands, BUILTIN_NAMES, DEFAULT_MAX_JACOBIAN_BYTES};
 pub use layers::{LayerSig, StateParam};
-/// Every built-in function name (for completion and "did you mean").
-pub use builtins::BUILTIN_NAMES;
 pub use suggest::closest as closest_name;
 
 /// Index of a tensor in the dependency graph (inputs, params, bindings, layer

@@ -17,7 +17,10 @@ pub enum SymbolKind {
     /// Index into [`Checked::layers`].
     Layer(usize),
     /// `fc1 = Dense[D, H]`: the layer's name and the declaration text after `=`.
-    Instance { layer: String, decl: String },
+    Instance {
+        layer: String,
+        decl: String,
+    },
     /// An input, param, binding or loss (top level or in a layer body).
     Tensor {
         role: TensorKind,
@@ -26,7 +29,9 @@ pub enum SymbolKind {
         value: Option<Span>,
     },
     /// An argument of a layer (`x` in `layer Dense[I, O](x: [B, I])`).
-    LayerArg { ty: Option<TensorTy> },
+    LayerArg {
+        ty: Option<TensorTy>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,7 +154,11 @@ impl Analysis {
         if let Some(s) = self.symbols.iter().find(|s| s.span == span) {
             return Some(s);
         }
-        let i = self.checked.layers.iter().position(|l| l.header_span == span)?;
+        let i = self
+            .checked
+            .layers
+            .iter()
+            .position(|l| l.header_span == span)?;
         self.symbols
             .iter()
             .find(|s| matches!(s.kind, SymbolKind::Layer(k) if k == i))
@@ -263,7 +272,13 @@ impl Analysis {
                         Some(e) => item.name.span.to(e.span),
                         None => item.name.span,
                     };
-                    self.push(&item.name.name, item.name.span, full, layer, SymbolKind::Dim(id));
+                    self.push(
+                        &item.name.name,
+                        item.name.span,
+                        full,
+                        layer,
+                        SymbolKind::Dim(id),
+                    );
                 }
             }
             StmtKind::Tensor(d) => {

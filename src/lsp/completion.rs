@@ -66,7 +66,9 @@ pub fn completion(a: &Analysis, pos: Position) -> Vec<CompletionItem> {
     let word_start = before.trim_end_matches(is_ident_char).len();
     let head = &before[..word_start];
     if let Some(base) = head.strip_suffix('.') {
-        let path_start = base.trim_end_matches(|c: char| is_ident_char(c) || c == '.').len();
+        let path_start = base
+            .trim_end_matches(|c: char| is_ident_char(c) || c == '.')
+            .len();
         let path: Vec<&str> = base[path_start..].split('.').collect();
         return member_items(a, &path, offset);
     }

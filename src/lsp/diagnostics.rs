@@ -4,8 +4,7 @@
 use super::analysis::{range_in, Analysis};
 use crate::diagnostics::{Code, Diagnostic, Severity, SourceMap};
 use lsp_types::{
-    DiagnosticRelatedInformation, DiagnosticSeverity, DiagnosticTag, Location, NumberOrString,
-    Uri,
+    DiagnosticRelatedInformation, DiagnosticSeverity, DiagnosticTag, Location, NumberOrString, Uri,
 };
 
 /// Every diagnostic of the document, in source order.

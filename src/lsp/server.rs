@@ -6,10 +6,10 @@ use super::analysis::Analysis;
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::{
     CompletionOptions, CompletionParams, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
-    DidOpenTextDocumentParams, DocumentSymbolParams,
-    GotoDefinitionParams, GotoDefinitionResponse, HoverParams, HoverProviderCapability,
-    InitializeResult, OneOf, PositionEncodingKind, PublishDiagnosticsParams, ServerCapabilities,
-    ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions, Uri,
+    DidOpenTextDocumentParams, DocumentSymbolParams, GotoDefinitionParams, GotoDefinitionResponse,
+    HoverParams, HoverProviderCapability, InitializeResult, OneOf, PositionEncodingKind,
+    PublishDiagnosticsParams, ServerCapabilities, ServerInfo, TextDocumentSyncCapability,
+    TextDocumentSyncKind, TextDocumentSyncOptions, Uri,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -114,11 +114,12 @@ pub fn serve(conn: &Connection) -> bool {
                     continue;
                 }
                 let method = n.method.clone();
-                let out = catch_unwind(AssertUnwindSafe(|| server.notification(n)))
-                    .unwrap_or_else(|_| {
+                let out = catch_unwind(AssertUnwindSafe(|| server.notification(n))).unwrap_or_else(
+                    |_| {
                         eprintln!("gradlang lsp: internal error while handling `{method}`");
                         Vec::new()
-                    });
+                    },
+                );
                 for m in out {
                     if conn.sender.send(m).is_err() {
                         return false;
@@ -139,9 +140,11 @@ fn error(id: RequestId, code: ErrorCode, message: &str) -> Response {
 impl Server {
     fn request(&mut self, req: Request) -> Response {
         match req.method.as_str() {
-            "textDocument/hover" => self.on(req, |p: &HoverParams| &p.text_document_position_params.text_document.uri, |a, _, p| {
-                super::hover::hover(a, p.text_document_position_params.position)
-            }),
+            "textDocument/hover" => self.on(
+                req,
+                |p: &HoverParams| &p.text_document_position_params.text_document.uri,
+                |a, _, p| super::hover::hover(a, p.text_document_position_params.position),
+            ),
             "textDocument/definition" => self.on(
                 req,
                 |p: &GotoDefinitionParams| &p.text_document_position_params.text_document.uri,
@@ -245,14 +248,15 @@ impl Server {
         let diagnostics = match &analysis {
             Some(a) => super::diagnostics::to_lsp(a, &uri),
             None => {
-                eprintln!("gradlang lsp: internal error while checking {}", uri.as_str());
+                eprintln!(
+                    "gradlang lsp: internal error while checking {}",
+                    uri.as_str()
+                );
                 Vec::new()
             }
         };
-        self.docs.insert(
-            uri.as_str().to_string(),
-            Document { text, analysis },
-        );
+        self.docs
+            .insert(uri.as_str().to_string(), Document { text, analysis });
         vec![publish(uri, diagnostics, Some(version))]
     }
 }

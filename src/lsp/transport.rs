@@ -40,7 +40,8 @@ pub fn stdio() -> (Connection, IoThreads) {
             loop {
                 match Message::read(&mut input) {
                     Ok(Some(msg)) => {
-                        let is_exit = matches!(&msg, Message::Notification(n) if n.method == "exit");
+                        let is_exit =
+                            matches!(&msg, Message::Notification(n) if n.method == "exit");
                         if to_server.send(msg).is_err() || is_exit {
                             break;
                         }
