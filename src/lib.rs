@@ -6,12 +6,14 @@
 //! [`run`] (bind dimensions and values, lower to a [`graph`] of primitives) →
 //! [`graph`] (autodiff as graph transformations, parallel evaluation).
 //! [`data`] reads and writes `.npy`/`.npz` files and prints values; [`cli`] is
-//! the only module that touches files, the terminal and the exit status.
+//! the only module that touches files, the terminal and the exit status; [`lsp`]
+//! is the language server (`gradlang lsp`), which speaks LSP on stdin/stdout.
 
 pub mod check;
 pub mod cli;
 pub mod data;
 pub mod diagnostics;
 pub mod graph;
+pub mod lsp;
 pub mod run;
 pub mod syntax;

@@ -417,6 +417,10 @@ impl Checker<'_> {
                 let rel = rel.join(".");
                 if let Some((_, ty, id)) = inst.params.iter().find(|(n, _, _)| *n == rel) {
                     self.collected.push(*id);
+                    // `W` in `fc1.W` refers to the declaration in the layer body.
+                    if let Some(sp) = self.layers[inst.layer].state.iter().find(|s| s.path == rel) {
+                        self.out.references.push((member.span, sp.span));
+                    }
                     return Some(ty.clone());
                 }
                 let prefix = format!("{rel}.");

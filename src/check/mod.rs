@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use types::TensorTy;
 
-pub use builtins::{human_bytes, thousands, DEFAULT_MAX_JACOBIAN_BYTES};
+pub use builtins::{human_bytes, thousands, BUILTIN_NAMES, DEFAULT_MAX_JACOBIAN_BYTES};
 pub use layers::{LayerSig, StateParam};
 pub use suggest::closest as closest_name;
 

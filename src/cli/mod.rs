@@ -28,6 +28,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Run the language server (LSP over stdin/stdout) for editors.
+    Lsp,
     /// Check, then evaluate a program and print every binding.
     Run {
         #[command(flatten)]
@@ -124,6 +126,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { file, format } => check_cmd::run(&file, format),
+        Command::Lsp => with_big_stack(crate::lsp::run_stdio),
         Command::Run {
             program,
             dtype,
