@@ -643,8 +643,8 @@ fn grad_accumulates_over_multiple_uses_and_independence_gives_zeros() {
     leaves.insert(x, fval(xv.clone()));
     let r = eval(&g, &leaves, &[gx, gz, glater]);
     assert_eq!(r[0], xv.mapv(|v| 2. * v + 1.));
-    assert_eq!(r[1], ArrayD::zeros(IxDyn(&[2, 2])));
-    assert_eq!(r[2], ArrayD::zeros(IxDyn(&[4])));
+    assert_eq!(r[1], ArrayD::<f64>::zeros(IxDyn(&[2, 2])));
+    assert_eq!(r[2], ArrayD::<f64>::zeros(IxDyn(&[4])));
 }
 
 #[test]

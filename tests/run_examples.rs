@@ -2,7 +2,6 @@
 //! the printed values are snapshots (human and JSON).
 
 use assert_cmd::Command;
-use std::path::Path;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::cargo_bin("gradlang")
@@ -26,7 +25,7 @@ fn every_example_runs_and_its_asserts_pass() {
         insta::assert_snapshot!("human", stdout);
         // The big linear layer's values are millions of numbers: its JSON
         // snapshot prints the loss only.
-        let big = Path::new(&file).file_stem().unwrap() == "linear";
+        let big = path.file_stem().unwrap() == "linear";
         let mut args = vec!["run", &file, "--format", "json"];
         if big {
             args.extend(["--print", "L"]);

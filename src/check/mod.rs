@@ -247,9 +247,8 @@ impl<'a> Checker<'a> {
             return Some(e.clone());
         }
         if self.scopes.len() > 1 {
-            match self.scopes[0].names.get(name) {
-                Some(e @ (Entity::Dim(_) | Entity::Layer(_))) => return Some(e.clone()),
-                _ => {}
+            if let Some(e @ (Entity::Dim(_) | Entity::Layer(_))) = self.scopes[0].names.get(name) {
+                return Some(e.clone());
             }
         }
         None
