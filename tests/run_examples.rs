@@ -49,3 +49,19 @@ fn every_example_passes_gradcheck() {
         );
     });
 }
+
+/// Programs that cross-check derivatives inside themselves with `assert close`
+/// (nested derivatives, shared layers, layer order): they must run clean and
+/// pass gradcheck, in f32 and in f64.
+#[test]
+fn cross_checking_programs_pass_their_asserts_and_gradcheck() {
+    insta::glob!("programs/*.grad", |path| {
+        let file = path.display().to_string();
+        for dtype in ["f32", "f64"] {
+            let (code, _, stderr) = run(&["run", &file, "--dtype", dtype]);
+            assert_eq!(code, 0, "{file} ({dtype}): {stderr}");
+        }
+        let (code, stdout, stderr) = run(&["gradcheck", &file]);
+        assert_eq!(code, 0, "{file}: {stdout}{stderr}");
+    });
+}
