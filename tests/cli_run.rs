@@ -196,6 +196,16 @@ fn e0610_values_too_large_to_allocate() {
 }
 
 #[test]
+fn e0612_derivative_through_a_materialized_jacobian() {
+    let c =
+        Case::new("dim N = 3\ninput x: [N] = ones\nJ = jacobian(x * x, x)\ng = grad(sum(J), x)\n");
+    insta::assert_snapshot!(c.fails_with(&["run", "p.grad"], "E0612"));
+    // Differentiating the expression instead works.
+    let c = Case::new("dim N = 3\ninput x: [N] = ones\nH = hessian(sum(x * x * x), x)\n");
+    assert_eq!(c.run(&["run", "p.grad"]).0, 0);
+}
+
+#[test]
 fn e0611_unknown_names_on_the_command_line_are_misuse() {
     let c = Case::new("dim N = 3\ninput x: [N] = zeros\ny = x + 1\n");
     c.npy_f64("x.npy", &[3], vec![1.0; 3]);

@@ -83,6 +83,8 @@ codes! {
     E0609 = "E0609", "cannot write output";
     E0610 = "E0610", "value too large";
     E0611 = "E0611", "unknown name on the command line";
+    E0612 = "E0612", "derivative through a materialized jacobian";
+    E0699 = "E0699", "internal error";
     // W0xxx warnings
     W0001 = "W0001", "unused binding";
     W0002 = "W0002", "derivative of an independent value";

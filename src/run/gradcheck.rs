@@ -44,7 +44,7 @@ fn float(v: Value<f64>, span: Span) -> Result<ArrayD<f64>, RunError> {
     match v {
         Value::Float(a) => Ok(a),
         Value::Int(_) => Err(Diagnostic::error(
-            Code::E0610,
+            Code::E0699,
             span,
             "internal error: a derivative of an int value",
         )
@@ -62,7 +62,7 @@ fn eval(
     let values = evaluate(&prepared.lowered.graph, leaves, outputs, overrides).map_err(|e| {
         RunError::from(
             Diagnostic::error(
-                Code::E0610,
+                Code::E0699,
                 span,
                 format!("internal error while evaluating: {e}"),
             )

@@ -180,11 +180,21 @@ fn collect_params(prefix: &str, inst: &RtInstance, out: &mut HashMap<String, Nod
     }
 }
 
-/// An internal error: the checker proved this could not happen.
+/// An engine error while lowering. Shapes were proven by the checker, so the
+/// only expected one is a derivative through a materialized jacobian (E0612).
 fn internal(span: Span, e: GraphError) -> RunError {
+    if let GraphError::Unsupported { .. } = &e {
+        return Diagnostic::error(Code::E0612, span, "cannot differentiate through a materialized jacobian")
+            .with_primary_label("this derivative flows through a jacobian or hessian value")
+            .with_help(
+                "a jacobian is a value, not a function: differentiate the expression it was computed from \
+                 instead (grad of grad, jvp of grad, hessian)",
+            )
+            .into();
+    }
     RunError::from(
         Diagnostic::error(
-            Code::E0610,
+            Code::E0699,
             span,
             format!("internal error while building the program: {e}"),
         )

@@ -233,7 +233,7 @@ fn eval_error(prepared: &Prepared, e: EvalError) -> RunError {
             .into()
         }
         other => Diagnostic::error(
-            Code::E0610,
+            Code::E0699,
             Default::default(),
             format!("internal error while evaluating: {other}"),
         )
