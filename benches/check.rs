@@ -14,7 +14,8 @@ pub fn generate(lines: usize) -> String {
     src.push_str("input x: [N, D] = normal(0, 1)\ninput t: [N] int = zeros\nparam W: [D, D] = normal(0, 0.01)\nparam b: [D] = zeros\n");
     src.push_str("fc = Dense[D, H]\nout = Dense[H, C]\nh0 = x\n");
     let mut i = 0;
-    while src.lines().count() < lines {
+    let mut count = src.lines().count();
+    while count < lines {
         i += 1;
         let prev = i - 1;
         match i % 10 {
@@ -24,9 +25,10 @@ pub fn generate(lines: usize) -> String {
             7 => src.push_str(&format!(
                 "m{i} = mean(h{prev}, axis=[0], keepdims=true) + reshape(h{prev}, [N, D])\n"
             )),
-            _ => {}
+            _ => count -= 1,
         }
         src.push_str(&format!("h{i} = tanh(h{prev} @ W + b) # layer {i}\n"));
+        count += 2;
     }
     src
 }
@@ -41,7 +43,12 @@ fn main() {
     let lines = src.lines().count();
     let mut parse_times = Vec::new();
     let mut total_times = Vec::new();
-    for _ in 0..15 {
+    // GRADLANG_BENCH_RUNS=1 for a single run (e.g. under callgrind).
+    let runs: usize = std::env::var("GRADLANG_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    for _ in 0..runs {
         let t0 = Instant::now();
         let parsed = gradlang::syntax::parse(&src);
         let t1 = Instant::now();

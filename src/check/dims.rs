@@ -79,56 +79,69 @@ type Monomial = Vec<DimId>;
 
 /// A dimension expression in canonical form: a sum of monomials with non-zero
 /// integer coefficients, sorted by monomial.
+///
+/// Nearly every dimension is a single name or an integer, so those two cases
+/// are stored inline (cloning a shape allocates nothing per axis); the
+/// representation is canonical, so derived equality is polynomial equality.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Poly {
-    terms: Vec<(Monomial, i64)>,
+pub struct Poly(Repr);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Repr {
+    Const(i64),
+    Var(DimId),
+    /// Anything else; never a single constant or a single name with coefficient 1.
+    General(std::sync::Arc<Vec<(Monomial, i64)>>),
 }
 
 impl Poly {
     pub fn constant(c: i64) -> Poly {
-        Poly::normalized(vec![(Vec::new(), c)])
+        Poly(Repr::Const(c))
     }
 
     pub fn var(d: DimId) -> Poly {
-        Poly {
-            terms: vec![(vec![d], 1)],
+        Poly(Repr::Var(d))
+    }
+
+    /// The canonical terms (allocates for the inline cases; not a hot path).
+    fn terms(&self) -> Vec<(Monomial, i64)> {
+        match &self.0 {
+            Repr::Const(0) => Vec::new(),
+            Repr::Const(c) => vec![(Vec::new(), *c)],
+            Repr::Var(d) => vec![(vec![*d], 1)],
+            Repr::General(t) => t.as_ref().clone(),
         }
     }
 
-    fn normalized(mut terms: Vec<(Monomial, i64)>) -> Poly {
-        for (m, _) in &mut terms {
-            m.sort_unstable();
+    /// Builds from canonical terms, choosing the inline form when it applies.
+    fn from_terms(terms: Vec<(Monomial, i64)>) -> Poly {
+        match terms.as_slice() {
+            [] => Poly(Repr::Const(0)),
+            [(m, c)] if m.is_empty() => Poly(Repr::Const(*c)),
+            [(m, 1)] if m.len() == 1 => Poly(Repr::Var(m[0])),
+            _ => Poly(Repr::General(std::sync::Arc::new(terms))),
         }
-        terms.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(Monomial, i64)> = Vec::with_capacity(terms.len());
-        for (m, c) in terms {
-            match out.last_mut() {
-                Some((last, lc)) if *last == m => *lc += c,
-                _ => out.push((m, c)),
-            }
-        }
-        out.retain(|(_, c)| *c != 0);
-        Poly { terms: out }
     }
 
     pub fn add(&self, other: &Poly) -> Option<Poly> {
-        let mut terms = self.terms.clone();
-        terms.extend(other.terms.iter().cloned());
+        let mut terms = self.terms();
+        terms.extend(other.terms());
         Self::checked(terms)
     }
 
     pub fn sub(&self, other: &Poly) -> Option<Poly> {
-        let mut terms = self.terms.clone();
-        for (m, c) in &other.terms {
-            terms.push((m.clone(), c.checked_neg()?));
+        let mut terms = self.terms();
+        for (m, c) in other.terms() {
+            terms.push((m, c.checked_neg()?));
         }
         Self::checked(terms)
     }
 
     pub fn mul(&self, other: &Poly) -> Option<Poly> {
-        let mut terms = Vec::with_capacity(self.terms.len() * other.terms.len());
-        for (ma, ca) in &self.terms {
-            for (mb, cb) in &other.terms {
+        let (a, b) = (self.terms(), other.terms());
+        let mut terms = Vec::with_capacity(a.len() * b.len());
+        for (ma, ca) in &a {
+            for (mb, cb) in &b {
                 let mut m = ma.clone();
                 m.extend_from_slice(mb);
                 terms.push((m, ca.checked_mul(*cb)?));
@@ -163,21 +176,20 @@ impl Poly {
             out.push((am, i64::try_from(ac).ok()?));
         }
         out.retain(|(_, c)| *c != 0);
-        Some(Poly { terms: out })
+        Some(Self::from_terms(out))
     }
 
     pub fn as_const(&self) -> Option<i64> {
-        match self.terms.as_slice() {
-            [] => Some(0),
-            [(m, c)] if m.is_empty() => Some(*c),
+        match self.0 {
+            Repr::Const(c) => Some(c),
             _ => None,
         }
     }
 
     /// `Some(d)` when the polynomial is exactly the symbol `d`.
     pub fn as_var(&self) -> Option<DimId> {
-        match self.terms.as_slice() {
-            [(m, 1)] if m.len() == 1 => Some(m[0]),
+        match self.0 {
+            Repr::Var(d) => Some(d),
             _ => None,
         }
     }
@@ -186,17 +198,27 @@ impl Poly {
         self.as_const() == Some(1)
     }
 
-    pub fn vars(&self) -> impl Iterator<Item = DimId> + '_ {
-        self.terms.iter().flat_map(|(m, _)| m.iter().copied())
+    /// Every symbol, with repetitions.
+    pub fn vars(&self) -> Vec<DimId> {
+        match &self.0 {
+            Repr::Const(_) => Vec::new(),
+            Repr::Var(d) => vec![*d],
+            Repr::General(t) => t.iter().flat_map(|(m, _)| m.iter().copied()).collect(),
+        }
     }
 
     /// Replaces symbols by polynomials (`None` from `f` keeps the symbol).
     pub fn subst(&self, f: &dyn Fn(DimId) -> Option<Poly>) -> Option<Poly> {
+        match &self.0 {
+            Repr::Const(_) => return Some(self.clone()),
+            Repr::Var(d) => return Some(f(*d).unwrap_or_else(|| self.clone())),
+            Repr::General(_) => {}
+        }
         let mut total = Poly::constant(0);
-        for (m, c) in &self.terms {
-            let mut term = Poly::constant(*c);
+        for (m, c) in self.terms() {
+            let mut term = Poly::constant(c);
             for d in m {
-                let factor = f(*d).unwrap_or_else(|| Poly::var(*d));
+                let factor = f(d).unwrap_or_else(|| Poly::var(d));
                 term = term.mul(&factor)?;
             }
             total = total.add(&term)?;
@@ -207,10 +229,10 @@ impl Poly {
     /// The value under an assignment of symbols, if every symbol has one.
     pub fn eval(&self, f: &dyn Fn(DimId) -> Option<i64>) -> Option<i128> {
         let mut total: i128 = 0;
-        for (m, c) in &self.terms {
-            let mut term = *c as i128;
+        for (m, c) in self.terms() {
+            let mut term = c as i128;
             for d in m {
-                term = term.checked_mul(f(*d)? as i128)?;
+                term = term.checked_mul(f(d)? as i128)?;
             }
             total = total.checked_add(term)?;
         }
@@ -219,11 +241,13 @@ impl Poly {
 
     /// `N`, `H * W`, `T + 1`, `2 * N - 1`.
     pub fn display(&self, dims: &Dims) -> String {
-        if self.terms.is_empty() {
-            return "0".to_string();
+        match &self.0 {
+            Repr::Const(c) => return c.to_string(),
+            Repr::Var(d) => return dims.name(*d).to_string(),
+            Repr::General(_) => {}
         }
         // Highest degree first; the constant last.
-        let mut terms: Vec<&(Monomial, i64)> = self.terms.iter().collect();
+        let mut terms = self.terms();
         terms.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
         let mut out = String::new();
         for (i, (m, c)) in terms.iter().enumerate() {

@@ -816,6 +816,7 @@ fn unify_axis(
     };
     let unbound: Vec<DimId> = p
         .vars()
+        .into_iter()
         .filter(|v| generic.contains(v) && !bound.contains_key(v))
         .collect();
     if unbound.is_empty() {

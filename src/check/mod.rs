@@ -243,7 +243,9 @@ impl<'a> Checker<'a> {
     pub(crate) fn lookup(&mut self, name: &str) -> Option<Entity> {
         let scope = self.scopes.last_mut().expect("global scope");
         if let Some(e) = scope.names.get(name) {
-            scope.used.insert(name.to_string());
+            if !scope.used.contains(name) {
+                scope.used.insert(name.to_string());
+            }
             return Some(e.clone());
         }
         if self.scopes.len() > 1 {

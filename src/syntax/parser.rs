@@ -78,6 +78,14 @@ struct Driver<'s> {
 struct Failed;
 
 impl<'s> Driver<'s> {
+    /// A name, reporting E0102 if it is a keyword.
+    fn ident(&mut self, pair: &Pair<'_, Rule>, base: usize) -> Ident {
+        if let Some(d) = keyword_as_name(pair, base) {
+            self.diagnostics.push(d);
+        }
+        ident(pair, base)
+    }
+
     /// Parses one statement at `pos`; returns it (if it parsed) and where to go on.
     fn statement(&mut self, pos: usize) -> (Option<Stmt>, usize) {
         if let Some(diag) = check_nesting(self.src, pos) {
@@ -135,9 +143,9 @@ impl<'s> Driver<'s> {
         let mut ret = None;
         for part in header.into_inner() {
             match part.as_rule() {
-                Rule::ident => name = Some(ident(&part, pos)),
+                Rule::ident => name = Some(self.ident(&part, pos)),
                 Rule::dim_params => {
-                    dim_params = part.into_inner().map(|p| ident(&p, pos)).collect()
+                    dim_params = part.into_inner().map(|p| self.ident(&p, pos)).collect()
                 }
                 Rule::layer_param => {
                     let mut inner = part.into_inner();
@@ -148,7 +156,7 @@ impl<'s> Driver<'s> {
                         continue;
                     };
                     params.push(LayerParam {
-                        name: ident(&n, pos),
+                        name: self.ident(&n, pos),
                         shape,
                         is_int: inner.next().is_some(),
                     });
@@ -219,7 +227,7 @@ impl<'s> Driver<'s> {
                 let mut items = Vec::new();
                 for item in inner {
                     let mut parts = item.into_inner();
-                    let name = ident(&parts.next().ok_or(Failed)?, base);
+                    let name = self.ident(&parts.next().ok_or(Failed)?, base);
                     let default = match parts.next() {
                         Some(e) => Some(self.expr(e, base)?),
                         None => None,
@@ -233,7 +241,7 @@ impl<'s> Driver<'s> {
                     "input" => TensorRole::Input,
                     _ => TensorRole::Param,
                 };
-                let name = ident(&inner.next().ok_or(Failed)?, base);
+                let name = self.ident(&inner.next().ok_or(Failed)?, base);
                 let shape = self.expr_like(inner.next().ok_or(Failed)?, base)?;
                 let mut is_int = false;
                 let mut init = None;
@@ -252,7 +260,7 @@ impl<'s> Driver<'s> {
                 })
             }
             Rule::binding | Rule::loss_stmt => {
-                let name = ident(&inner.next().ok_or(Failed)?, base);
+                let name = self.ident(&inner.next().ok_or(Failed)?, base);
                 let value = self.expr(inner.next().ok_or(Failed)?, base)?;
                 StmtKind::Binding {
                     name,
@@ -261,8 +269,8 @@ impl<'s> Driver<'s> {
                 }
             }
             Rule::instance_decl => {
-                let name = ident(&inner.next().ok_or(Failed)?, base);
-                let layer = ident(&inner.next().ok_or(Failed)?, base);
+                let name = self.ident(&inner.next().ok_or(Failed)?, base);
+                let layer = self.ident(&inner.next().ok_or(Failed)?, base);
                 let args_pair = inner.next().ok_or(Failed)?;
                 let args = self.args(args_pair.into_inner(), base)?;
                 StmtKind::Instance { name, layer, args }
@@ -280,7 +288,7 @@ impl<'s> Driver<'s> {
             let span = span_of(&a, base);
             if a.as_rule() == Rule::named_arg {
                 let mut parts = a.into_inner();
-                let name = ident(&parts.next().ok_or(Failed)?, base);
+                let name = self.ident(&parts.next().ok_or(Failed)?, base);
                 let value = self.expr(parts.next().ok_or(Failed)?, base)?;
                 args.push(Arg {
                     name: Some(name),
@@ -372,6 +380,9 @@ impl<'s> Driver<'s> {
                     }
                     _ => {
                         let member = op.into_inner().next().ok_or(Failed)?;
+                        if let Some(d) = keyword_as_name(&member, base) {
+                            diags.borrow_mut().push(d);
+                        }
                         ExprKind::Member {
                             base: Box::new(lhs),
                             member: ident(&member, base),
@@ -445,7 +456,7 @@ impl<'s> Driver<'s> {
                     }
                 }
             }
-            Rule::boolean => Ok((
+            Rule::ident if matches!(pair.as_str(), "true" | "false") => Ok((
                 Expr {
                     kind: ExprKind::Bool(pair.as_str() == "true"),
                     span,
@@ -454,7 +465,7 @@ impl<'s> Driver<'s> {
             )),
             Rule::ident => Ok((
                 Expr {
-                    kind: ExprKind::Name(pair.as_str().to_string()),
+                    kind: ExprKind::Name(self.ident(&pair, base).name),
                     span,
                 },
                 1,
@@ -616,6 +627,20 @@ fn ident(pair: &Pair<'_, Rule>, base: usize) -> Ident {
         name: pair.as_str().to_string(),
         span: span_of(pair, base),
     }
+}
+
+/// E0102 when a name is a reserved keyword (the grammar does not exclude them).
+fn keyword_as_name(pair: &Pair<'_, Rule>, base: usize) -> Option<Diagnostic> {
+    let text = pair.as_str();
+    KEYWORDS.contains(&text).then(|| {
+        Diagnostic::error(
+            Code::E0102,
+            span_of(pair, base),
+            format!("`{text}` is a keyword and cannot be used as a name"),
+        )
+        .with_primary_label("reserved keyword")
+        .with_help(format!("rename it, for example `{text}_`"))
+    })
 }
 
 /// End (relative to the slice) of a parsed statement including a trailing `;`.
@@ -845,12 +870,7 @@ fn expected_list(err: &pest::error::Error<Rule>) -> Vec<String> {
         for rule in positives {
             let name = match rule {
                 Rule::ident => "a name",
-                Rule::expr
-                | Rule::number
-                | Rule::boolean
-                | Rule::list
-                | Rule::paren
-                | Rule::neg => "an expression",
+                Rule::expr | Rule::number | Rule::list | Rule::paren | Rule::neg => "an expression",
                 Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::matmul | Rule::pow => {
                     "an operator"
                 }
