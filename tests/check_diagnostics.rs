@@ -102,3 +102,56 @@ fn symbolic_reshape_and_dimension_arithmetic() {
         .collect();
     assert_eq!(shapes, ["[N, H * W]", "[H, N * W]", "[T + 1, 1]"]);
 }
+
+#[test]
+fn an_error_inside_a_layer_body_is_reported_once() {
+    let src = "dim N = 2, D = 3\n\
+               layer Bad[I, O](x: [B, I]) -> [B, O] {\n\
+                 param W: [O, I] = zeros\n\
+                 return x @ W\n\
+               }\n\
+               a = Bad[D, D]\n\
+               b = Bad[D, 4]\n\
+               input x: [N, D] = zeros\n\
+               y1 = a(x)\n\
+               y2 = b(x)\n\
+               y3 = a(y1)\n";
+    let (_, checked) = check_source(src);
+    let codes: Vec<&str> = checked
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(codes, ["E0302"], "{:?}", checked.diagnostics);
+}
+
+#[test]
+fn generic_dimensions_are_inferred_per_call() {
+    let src = "dim N = 2, M = 5, D = 3\n\
+               layer Dense[I, O](x: [B, I]) -> [B, O] {\n\
+                 param W: [I, O] = zeros\n\
+                 return x @ W\n\
+               }\n\
+               f = Dense[D, D]\n\
+               input a: [N, D] = zeros\n\
+               input b: [M, D] = zeros\n\
+               ya = f(a)\n\
+               yb = f(b)\n\
+               bad = f(a.T)\n";
+    let (_, checked) = check_source(src);
+    let shapes: Vec<String> = checked
+        .bindings
+        .iter()
+        .map(|b| format!("{}: {}", b.name, checked.display(&b.ty)))
+        .collect();
+    assert_eq!(shapes, ["ya: [N, D]", "yb: [M, D]"]);
+    let d = &checked.diagnostics[0];
+    assert_eq!(d.code.as_str(), "E0504");
+    assert!(
+        d.labels.iter().any(|l| l
+            .message
+            .contains("signature: Dense[I, O](x: [B, I]) -> [B, O]")),
+        "{d:?}"
+    );
+    assert!(d.message.contains("[D, N]"), "{}", d.message);
+}
