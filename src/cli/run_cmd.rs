@@ -199,7 +199,7 @@ fn execute(
     }
 }
 
-fn finish<T: Float + 'static>(
+fn finish<T: OutputFloat>(
     args: &RunArgs,
     opts: &RunOptions,
     prepared: &Prepared,
@@ -404,25 +404,31 @@ fn read_supplied(
     }
 }
 
-fn array_ref<T: Float + 'static>(v: &Value<T>) -> ArrayRef<'_> {
-    use std::any::Any;
-    match v {
-        Value::Int(a) => ArrayRef::I64(a.view()),
-        Value::Float(a) => {
-            if let Some(a32) = (a as &dyn Any).downcast_ref::<ndarray::ArrayD<f32>>() {
-                ArrayRef::F32(a32.view())
-            } else if let Some(a64) = (a as &dyn Any).downcast_ref::<ndarray::ArrayD<f64>>() {
-                ArrayRef::F64(a64.view())
-            } else {
-                ArrayRef::F64(
-                    ndarray::ArrayViewD::from_shape(ndarray::IxDyn(&[0]), &[]).expect("empty view"),
-                )
-            }
-        }
+/// The run's float type, viewed for printing and writing.
+pub(crate) trait OutputFloat: Float {
+    fn array_ref(a: &ndarray::ArrayD<Self>) -> ArrayRef<'_>;
+}
+
+impl OutputFloat for f32 {
+    fn array_ref(a: &ndarray::ArrayD<f32>) -> ArrayRef<'_> {
+        ArrayRef::F32(a.view())
     }
 }
 
-fn human_output<T: Float + 'static>(
+impl OutputFloat for f64 {
+    fn array_ref(a: &ndarray::ArrayD<f64>) -> ArrayRef<'_> {
+        ArrayRef::F64(a.view())
+    }
+}
+
+fn array_ref<T: OutputFloat>(v: &Value<T>) -> ArrayRef<'_> {
+    match v {
+        Value::Int(a) => ArrayRef::I64(a.view()),
+        Value::Float(a) => T::array_ref(a),
+    }
+}
+
+fn human_output<T: OutputFloat>(
     named: &[(&str, &Value<T>)],
     prepared: &Prepared,
     checked: &Checked,
@@ -457,7 +463,7 @@ fn symbolic_shape(name: &str, checked: &Checked, prepared: &Prepared) -> Option<
     Some(run::bind::shape_with_values(&ty.shape, checked, &value_of))
 }
 
-fn json_output<T: Float + 'static>(
+fn json_output<T: OutputFloat>(
     named: &[(&str, &Value<T>)],
     prepared: &Prepared,
 ) -> serde_json::Value {
@@ -483,7 +489,7 @@ fn json_output<T: Float + 'static>(
 }
 
 /// `--out DIR`: each printed value as `DIR/NAME.npy`, written atomically.
-fn write_outputs<T: Float + 'static>(
+fn write_outputs<T: OutputFloat>(
     dir: &Path,
     named: &[(&str, &Value<T>)],
 ) -> Result<(), RunError> {
