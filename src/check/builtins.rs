@@ -2,6 +2,7 @@
 //! Jacobian rules) and `close` for asserts. Layer instance calls are in `layers.rs`.
 
 use super::dims::{DimKind, Poly};
+use super::expr::WithOperands;
 use super::types::{Elem, Shape, TensorTy};
 use super::{Checker, Entity, TensorId};
 use crate::diagnostics::{Code, Diagnostic, Span};
@@ -316,8 +317,7 @@ impl Checker<'_> {
                     self.report(
                         Diagnostic::error(Code::E0311, k.span, msg)
                             .with_primary_label(format!("{k_val} contracted {}", axes_word(k_val)))
-                            .with_label(a.span, format!("{} is {sa}", self.quote(a.span)))
-                            .with_label(b.span, format!("{} is {sb}", self.quote(b.span))),
+                            .with_operands(self, (a.span, &ta), (b.span, &tb)),
                     );
                     return None;
                 }

@@ -6,6 +6,24 @@ use super::{Checker, Entity};
 use crate::diagnostics::{Code, Diagnostic, Span};
 use crate::syntax::ast::{BinOp, Expr, ExprKind};
 
+/// Labels both operands of a binary operation with their shapes.
+pub(crate) trait WithOperands {
+    fn with_operands(self, c: &Checker<'_>, lhs: (Span, &TensorTy), rhs: (Span, &TensorTy))
+        -> Self;
+}
+
+impl WithOperands for Diagnostic {
+    fn with_operands(
+        self,
+        c: &Checker<'_>,
+        (lspan, a): (Span, &TensorTy),
+        (rspan, b): (Span, &TensorTy),
+    ) -> Self {
+        self.with_label(lspan, format!("{} is {}", c.quote(lspan), c.show(a)))
+            .with_label(rspan, format!("{} is {}", c.quote(rspan), c.show(b)))
+    }
+}
+
 impl Checker<'_> {
     /// The type of an expression, or `None` when an error was reported in it.
     pub(crate) fn expr(&mut self, e: &Expr) -> Option<TensorTy> {
@@ -197,8 +215,7 @@ impl Checker<'_> {
                     self.report(
                         Diagnostic::warning(Code::W0005, op_span, format!("broadcasting {sa} with {sb} gives {sr}"))
                             .with_primary_label(format!("result is {sr}, larger than either operand"))
-                            .with_label(lspan, format!("{} is {sa}", self.quote(lspan)))
-                            .with_label(rspan, format!("{} is {sb}", self.quote(rspan)))
+                            .with_operands(self, (lspan, a), (rspan, b))
                             .with_help("this is often an accident (a [N, 1] column against a [N] vector); reshape one side if you meant elementwise"),
                     );
                 }
@@ -214,8 +231,7 @@ impl Checker<'_> {
                     format!("shapes {sa} and {sb} cannot be broadcast: {da} and {db} differ"),
                 )
                 .with_primary_label(format!("{da} vs {db}"))
-                .with_label(lspan, format!("{} is {sa}", self.quote(lspan)))
-                .with_label(rspan, format!("{} is {sb}", self.quote(rspan)));
+                .with_operands(self, (lspan, a), (rspan, b));
                 if let Some(help) = self.transpose_help_broadcast(a, b, lspan, rspan) {
                     d = d.with_help(help);
                 } else if let Some(help) =
@@ -317,8 +333,7 @@ impl Checker<'_> {
                 format!("cannot multiply {sa} by {sb}: the inner dimensions {da} and {db} differ"),
             )
             .with_primary_label(format!("{da} vs {db}"))
-            .with_label(lspan, format!("{} is {sa}", self.quote(lspan)))
-            .with_label(rspan, format!("{} is {sb}", self.quote(rspan)));
+            .with_operands(self, (lspan, a), (rspan, b));
             if let Some(h) = self.matmul_transpose_help(a, b, lspan, rspan) {
                 d = d.with_help(h);
             } else if let Some(h) = self.literal_help(&ka, &kb) {
@@ -345,8 +360,7 @@ impl Checker<'_> {
                         self.report(
                             Diagnostic::error(Code::E0302, op_span, format!("cannot multiply {sa} by {sb}: the batch dimensions cannot be broadcast"))
                                 .with_primary_label("batch dimensions differ")
-                                .with_label(lspan, format!("{} is {sa}", self.quote(lspan)))
-                                .with_label(rspan, format!("{} is {sb}", self.quote(rspan))),
+                                .with_operands(self, (lspan, a), (rspan, b)),
                         );
                         return None;
                     }

@@ -489,10 +489,7 @@ fn json_output<T: OutputFloat>(
 }
 
 /// `--out DIR`: each printed value as `DIR/NAME.npy`, written atomically.
-fn write_outputs<T: OutputFloat>(
-    dir: &Path,
-    named: &[(&str, &Value<T>)],
-) -> Result<(), RunError> {
+fn write_outputs<T: OutputFloat>(dir: &Path, named: &[(&str, &Value<T>)]) -> Result<(), RunError> {
     if let Err(e) = std::fs::create_dir_all(dir) {
         return Err(Diagnostic::error(
             Code::E0609,

@@ -458,7 +458,7 @@ fn parse_descr(descr: &str) -> Result<(Dtype, bool), DataError> {
 }
 
 /// Python's `repr` of a shape tuple: `()`, `(3,)`, `(3, 4)`.
-fn shape_repr(shape: &[usize]) -> String {
+pub(crate) fn shape_repr(shape: &[usize]) -> String {
     match shape {
         [] => "()".to_string(),
         [n] => format!("({n},)"),

@@ -22,20 +22,6 @@ pub fn read_npy(path: &Path) -> Result<ArrayData, DataError> {
     read_npy_bytes(&bytes).map_err(|e| e.with_path(path))
 }
 
-fn shape_text(shape: &[usize]) -> String {
-    match shape {
-        [n] => format!("({n},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
 fn dtype_text(d: Dtype) -> &'static str {
     match d {
         Dtype::F32 => "float32",
@@ -122,7 +108,7 @@ pub fn read_npy_bytes(bytes: &[u8]) -> Result<ArrayData, DataError> {
             format!(
                 "the header declares shape {} of {}, which has more elements than can be \
                  addressed; the file holds only {} bytes of data",
-                shape_text(&header.shape),
+                super::header::shape_repr(&header.shape),
                 dtype_text(header.dtype),
                 data.len()
             ),
@@ -140,7 +126,7 @@ pub fn read_npy_bytes(bytes: &[u8]) -> Result<ArrayData, DataError> {
             format!(
                 "truncated data: shape {} of {} needs {} bytes ({} elements) but the file \
                  holds only {} bytes of data",
-                shape_text(&header.shape),
+                super::header::shape_repr(&header.shape),
                 dtype_text(header.dtype),
                 needed,
                 count,
@@ -153,7 +139,7 @@ pub fn read_npy_bytes(bytes: &[u8]) -> Result<ArrayData, DataError> {
             "{} unexpected bytes after the data: shape {} of {} needs {} bytes but the \
              file holds {} bytes of data",
             data.len() - needed,
-            shape_text(&header.shape),
+            super::header::shape_repr(&header.shape),
             dtype_text(header.dtype),
             needed,
             data.len()
