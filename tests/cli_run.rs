@@ -393,3 +393,20 @@ fn check_errors_stop_the_run_before_anything_is_evaluated() {
     assert!(stderr.contains("E0301"));
     assert!(Path::new(&c.path("p.grad")).exists());
 }
+
+#[test]
+fn operator_precedence_and_associativity_follow_the_spec() {
+    let c = Case::new(
+        "a = -2 ** 2\nb = 2 ** 3 ** 2\nc = 10 - 3 - 2\nd = 2 ** -1\ne = 2 * 3 + 4 * 5\nf = 8 / 2 / 2\ng = -(2 + 1) * 2\n",
+    );
+    let (code, stdout, stderr) = c.run(&["run", "p.grad", "--format", "json", "--dtype", "f64"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let values: Vec<f64> = v["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["data"][0].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [-4.0, 512.0, 5.0, 0.5, 26.0, 2.0, -6.0]);
+}

@@ -70,15 +70,40 @@ pub(crate) enum Entity {
     Poisoned,
 }
 
+/// FNV-1a: names are short and come from the checker's own tables, so a fast
+/// hash beats the default DoS-resistant SipHash here.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 #[derive(Default)]
 pub(crate) struct Scope {
-    names: HashMap<String, Entity>,
+    names: FastMap<String, Entity>,
     /// Names bound later in this scope, for "used before it is bound".
-    later: HashMap<String, Span>,
+    later: FastMap<String, Span>,
     /// Declaration spans, for "bound twice" and go-to-definition.
-    decl_spans: HashMap<String, Span>,
+    decl_spans: FastMap<String, Span>,
     /// Names used so far (for unused-binding warnings in layer bodies).
-    used: std::collections::HashSet<String>,
+    used: std::collections::HashSet<String, std::hash::BuildHasherDefault<Fnv>>,
 }
 
 /// What the checker learned about one top-level binding.

@@ -10,9 +10,7 @@ use super::ast::*;
 use crate::diagnostics::{Code, Diagnostic, Span};
 use pest::error::InputLocation;
 use pest::iterators::{Pair, Pairs};
-use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
-use std::sync::LazyLock;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/gradlang.pest"]
@@ -332,102 +330,99 @@ impl<'s> Driver<'s> {
         base: usize,
     ) -> Result<(Expr, usize), Failed> {
         let span = span_of(&pair, base);
-        // The Pratt closures cannot borrow `self` mutably together, so nested
-        // expressions are parsed into a local driver whose diagnostics we keep.
-        let src = self.src;
-        let diags = std::cell::RefCell::new(Vec::new());
-        let result = PRATT
-            .map_primary(|p| {
-                let mut sub = Driver {
-                    src,
-                    diagnostics: Vec::new(),
-                    last_stmt: None,
-                };
-                let r = sub.primary(p, base);
-                diags.borrow_mut().extend(sub.diagnostics);
-                r
-            })
-            .map_prefix(|op, rhs| {
-                let (rhs, d) = rhs?;
-                let op_span = span_of(&op, base);
-                let span = op_span.to(rhs.span);
-                deepen(
-                    Expr {
-                        kind: ExprKind::Neg(Box::new(rhs)),
-                        span,
-                    },
-                    d,
-                    span,
-                )
-            })
-            .map_postfix(|lhs, op| {
-                let (lhs, d) = lhs?;
-                let op_span = span_of(&op, base);
-                let span = lhs.span.to(op_span);
-                let kind = match op.as_rule() {
-                    Rule::call => {
-                        let mut sub = Driver {
-                            src,
-                            diagnostics: Vec::new(),
-                            last_stmt: None,
-                        };
-                        let args = sub.args(op.into_inner(), base);
-                        diags.borrow_mut().extend(sub.diagnostics);
-                        ExprKind::Call {
-                            callee: Box::new(lhs),
-                            args: args?,
-                        }
-                    }
-                    _ => {
-                        let member = op.into_inner().next().ok_or(Failed)?;
-                        if let Some(d) = keyword_as_name(&member, base) {
-                            diags.borrow_mut().push(d);
-                        }
-                        ExprKind::Member {
-                            base: Box::new(lhs),
-                            member: ident(&member, base),
-                        }
-                    }
-                };
-                deepen(Expr { kind, span }, d, span)
-            })
-            .map_infix(|lhs, op, rhs| {
-                let (lhs, dl) = lhs?;
-                let (rhs, dr) = rhs?;
-                let op_kind = match op.as_rule() {
-                    Rule::add => BinOp::Add,
-                    Rule::sub => BinOp::Sub,
-                    Rule::mul => BinOp::Mul,
-                    Rule::div => BinOp::Div,
-                    Rule::matmul => BinOp::MatMul,
-                    _ => BinOp::Pow,
-                };
-                let span = lhs.span.to(rhs.span);
-                deepen(
-                    Expr {
-                        kind: ExprKind::Binary {
-                            op: op_kind,
-                            op_span: span_of(&op, base),
-                            lhs: Box::new(lhs),
-                            rhs: Box::new(rhs),
-                        },
-                        span,
-                    },
-                    dl.max(dr),
-                    span,
-                )
-            })
-            .parse(pair.into_inner());
-        self.diagnostics.extend(diags.into_inner());
-        match result {
-            Ok(r) => Ok(r),
-            Err(Failed) => {
-                if self.diagnostics.is_empty() {
-                    self.diagnostics.push(too_deep(span));
-                }
-                Err(Failed)
-            }
+        let tokens: Vec<Pair<'_, Rule>> = pair.into_inner().collect();
+        let mut at = 0;
+        let result = self.climb(&tokens, &mut at, 0, base);
+        if result.is_err() && self.diagnostics.is_empty() {
+            self.diagnostics.push(too_deep(span));
         }
+        result
+    }
+
+    /// Precedence climbing (SPEC section 5): `+ -` bind loosest, then `* / @`,
+    /// then unary `-`, then `**` (right-associative), then postfix calls and members.
+    fn climb(
+        &mut self,
+        tokens: &[Pair<'_, Rule>],
+        at: &mut usize,
+        min_prec: u8,
+        base: usize,
+    ) -> Result<(Expr, usize), Failed> {
+        let (mut lhs, mut depth) = self.unary(tokens, at, base)?;
+        while let Some(op_pair) = tokens.get(*at).filter(|t| t.as_rule() == Rule::infix) {
+            let (op, prec, right_assoc) = match op_pair.as_str() {
+                "+" => (BinOp::Add, 1, false),
+                "-" => (BinOp::Sub, 1, false),
+                "*" => (BinOp::Mul, 2, false),
+                "/" => (BinOp::Div, 2, false),
+                "@" => (BinOp::MatMul, 2, false),
+                _ => (BinOp::Pow, 4, true),
+            };
+            if prec < min_prec {
+                break;
+            }
+            *at += 1;
+            let (rhs, rd) =
+                self.climb(tokens, at, if right_assoc { prec } else { prec + 1 }, base)?;
+            let span = lhs.span.to(rhs.span);
+            let e = Expr {
+                kind: ExprKind::Binary {
+                    op,
+                    op_span: span_of(op_pair, base),
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+                span,
+            };
+            (lhs, depth) = deepen(e, depth.max(rd))?;
+        }
+        Ok((lhs, depth))
+    }
+
+    /// `-operand` (binding looser than `**`) or a primary with its postfixes.
+    fn unary(
+        &mut self,
+        tokens: &[Pair<'_, Rule>],
+        at: &mut usize,
+        base: usize,
+    ) -> Result<(Expr, usize), Failed> {
+        let token = tokens.get(*at).ok_or(Failed)?;
+        if token.as_rule() == Rule::neg {
+            let op_span = span_of(token, base);
+            *at += 1;
+            let (operand, d) = self.climb(tokens, at, 3, base)?;
+            let span = op_span.to(operand.span);
+            return deepen(
+                Expr {
+                    kind: ExprKind::Neg(Box::new(operand)),
+                    span,
+                },
+                d,
+            );
+        }
+        *at += 1;
+        let (mut e, mut depth) = self.primary(token.clone(), base)?;
+        while let Some(post) = tokens
+            .get(*at)
+            .filter(|t| matches!(t.as_rule(), Rule::call | Rule::member))
+        {
+            *at += 1;
+            let span = e.span.to(span_of(post, base));
+            let kind = if post.as_rule() == Rule::call {
+                ExprKind::Call {
+                    callee: Box::new(e),
+                    args: self.args(post.clone().into_inner(), base)?,
+                }
+            } else {
+                let member = post.clone().into_inner().next().ok_or(Failed)?;
+                ExprKind::Member {
+                    base: Box::new(e),
+                    member: self.ident(&member, base),
+                }
+            };
+            (e, depth) = deepen(Expr { kind, span }, depth)?;
+        }
+        Ok((e, depth))
     }
 
     fn primary(&mut self, pair: Pair<'_, Rule>, base: usize) -> Result<(Expr, usize), Failed> {
@@ -479,7 +474,6 @@ impl<'s> Driver<'s> {
                         span,
                     },
                     d,
-                    span,
                 )
             }
             Rule::list => {
@@ -496,7 +490,6 @@ impl<'s> Driver<'s> {
                         span,
                     },
                     depth,
-                    span,
                 )
             }
             Rule::expr => self.expr_with_depth(pair, base),
@@ -591,18 +584,7 @@ fn parse_for_message(rule: Rule, input: &str) -> pest::error::Error<Rule> {
     }
 }
 
-static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
-    PrattParser::new()
-        .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
-        .op(Op::infix(Rule::mul, Assoc::Left)
-            | Op::infix(Rule::div, Assoc::Left)
-            | Op::infix(Rule::matmul, Assoc::Left))
-        .op(Op::prefix(Rule::neg))
-        .op(Op::infix(Rule::pow, Assoc::Right))
-        .op(Op::postfix(Rule::call) | Op::postfix(Rule::member))
-});
-
-fn deepen(e: Expr, child_depth: usize, _span: Span) -> Result<(Expr, usize), Failed> {
+fn deepen(e: Expr, child_depth: usize) -> Result<(Expr, usize), Failed> {
     let depth = child_depth + 1;
     if depth > MAX_EXPR_DEPTH {
         // Dropping `e` here is fine: it is at most MAX_EXPR_DEPTH deep.
@@ -871,9 +853,7 @@ fn expected_list(err: &pest::error::Error<Rule>) -> Vec<String> {
             let name = match rule {
                 Rule::ident => "a name",
                 Rule::expr | Rule::number | Rule::list | Rule::paren | Rule::neg => "an expression",
-                Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::matmul | Rule::pow => {
-                    "an operator"
-                }
+                Rule::infix => "an operator",
                 Rule::dim_stmt
                 | Rule::tensor_decl
                 | Rule::loss_stmt
