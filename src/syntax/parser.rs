@@ -259,19 +259,19 @@ impl<'s> Driver<'s> {
             }
             Rule::binding | Rule::loss_stmt => {
                 let name = self.ident(&inner.next().ok_or(Failed)?, base);
-                let value = self.expr(inner.next().ok_or(Failed)?, base)?;
-                StmtKind::Binding {
-                    name,
-                    value,
-                    is_loss: rule == Rule::loss_stmt,
+                let rhs = inner.next().ok_or(Failed)?;
+                if rhs.as_rule() == Rule::instance_rhs {
+                    let mut parts = rhs.into_inner();
+                    let layer = self.ident(&parts.next().ok_or(Failed)?, base);
+                    let args = self.args(parts.next().ok_or(Failed)?.into_inner(), base)?;
+                    StmtKind::Instance { name, layer, args }
+                } else {
+                    StmtKind::Binding {
+                        name,
+                        value: self.expr(rhs, base)?,
+                        is_loss: rule == Rule::loss_stmt,
+                    }
                 }
-            }
-            Rule::instance_decl => {
-                let name = self.ident(&inner.next().ok_or(Failed)?, base);
-                let layer = self.ident(&inner.next().ok_or(Failed)?, base);
-                let args_pair = inner.next().ok_or(Failed)?;
-                let args = self.args(args_pair.into_inner(), base)?;
-                StmtKind::Instance { name, layer, args }
             }
             Rule::assert_stmt => StmtKind::Assert(self.expr(inner.next().ok_or(Failed)?, base)?),
             Rule::return_stmt => StmtKind::Return(self.expr(inner.next().ok_or(Failed)?, base)?),
@@ -859,7 +859,6 @@ fn expected_list(err: &pest::error::Error<Rule>) -> Vec<String> {
                 | Rule::loss_stmt
                 | Rule::assert_stmt
                 | Rule::return_stmt
-                | Rule::instance_decl
                 | Rule::binding => "a statement",
                 Rule::kw_int => "`int`",
                 Rule::dim_item => "a dimension name",
