@@ -33,6 +33,10 @@ impl Graph {
 
     /// The materialized generalized Jacobian `dy/dx`, shape `y ++ x`.
     pub fn jacobian(&mut self, y: NodeId, x: NodeId) -> Result<NodeId, GraphError> {
+        self.deriving(|g| g.jacobian_inner(y, x))
+    }
+
+    fn jacobian_inner(&mut self, y: NodeId, x: NodeId) -> Result<NodeId, GraphError> {
         self.check_id(y)?;
         self.check_id(x)?;
         if self.dtype(x) != super::DType::Float {
@@ -172,7 +176,7 @@ pub(crate) fn eval_jacobian<T: Float>(
                     frontier.get(&n).copied()
                 }
             };
-            let vals = sub.run(g, &preset, &|_| None)?;
+            let vals = sub.run(g, &preset, &|_| None, None)?;
             let r = vals
                 .first()
                 .ok_or_else(|| EvalError::Internal("jacobian row produced no value".into()))?
