@@ -240,7 +240,7 @@ fn median(times: &mut [Duration]) -> Duration {
 }
 
 /// Evaluates `nodes` once, or (with `--repeat N`) once as a warm-up and then N
-/// times, each run's values dropped before the next starts; with `--profile`,
+/// times, each run's values recycled before the next starts; with `--profile`,
 /// reports the medians on stderr.
 fn evaluate_timed<T: Float>(
     args: &RunArgs,
@@ -263,7 +263,11 @@ fn evaluate_timed<T: Float>(
     let mut total = crate::graph::Profile::default();
     let (mut fwd, mut bwd, mut wall) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..repeat {
-        drop(values.take());
+        // the previous run's values are handed back: their buffers serve this run,
+        // as a training loop keeps its parameter and gradient buffers
+        if let Some(v) = values.take() {
+            schedule.recycle(v);
+        }
         let mut p = crate::graph::Profile::default();
         let t0 = Instant::now();
         let v = run::evaluate_scheduled(

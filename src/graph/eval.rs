@@ -19,6 +19,7 @@
 //! (`gradlang run --repeat`), optionally filling a [`Profile`].
 
 use super::kernels;
+use super::pool::{Pool, Pools};
 use super::op::Op;
 use super::{numel, EvalError, Float, Graph, NodeId, Value};
 use rayon::prelude::*;
@@ -46,12 +47,15 @@ pub fn evaluate<T: Float>(
         }
     }
     let plan = Plan::new(g, outputs, |n| overrides.contains_key(&n))?;
-    plan.run(g, &|n| overrides.get(&n), &|n| leaves.get(&n), None)
+    let pool = Pool::new();
+    plan.run(g, &|n| overrides.get(&n), &|n| leaves.get(&n), &pool, None)
 }
 
 /// A plan kept for repeated evaluation of the same outputs (no overrides).
 pub struct Schedule {
     plan: Plan,
+    /// Buffers freed by earlier runs (and recycled outputs), reused by later ones.
+    pools: Pools,
 }
 
 impl Schedule {
@@ -63,6 +67,7 @@ impl Schedule {
         }
         Ok(Schedule {
             plan: Plan::new(g, outputs, |_| false)?,
+            pools: Pools::default(),
         })
     }
 
@@ -74,7 +79,17 @@ impl Schedule {
         leaves: &HashMap<NodeId, Value<T>>,
         profile: Option<&mut Profile>,
     ) -> Result<Vec<Value<T>>, EvalError> {
-        self.plan.run(g, &|_| None, &|n| leaves.get(&n), profile)
+        self.plan
+            .run(g, &|_| None, &|n| leaves.get(&n), self.pools.get(), profile)
+    }
+
+    /// Hands the values of a finished run back, so that the next run reuses their
+    /// buffers instead of allocating (as a training loop keeps its gradient buffers).
+    pub fn recycle<T: Float>(&self, values: Vec<Value<T>>) {
+        let pool = self.pools.get::<T>();
+        for v in values {
+            pool.give_value(v);
+        }
     }
 }
 
@@ -207,10 +222,11 @@ fn compute_step<T: Float>(
     g: &Graph,
     step: &Step,
     slots: &[Slot<'_, T>],
+    pool: &Pool<T>,
 ) -> Result<Value<T>, EvalError> {
     let n = step.inputs.len();
     if n == 0 {
-        return kernels::forward(g, step.node, &[]);
+        return kernels::forward(g, step.node, &[], pool);
     }
     if n <= 3 {
         let first = slots[step.inputs[0]].get()?;
@@ -218,14 +234,14 @@ fn compute_step<T: Float>(
         for (k, &i) in step.inputs.iter().enumerate().skip(1) {
             arr[k] = slots[i].get()?;
         }
-        return kernels::forward(g, step.node, &arr[..n]);
+        return kernels::forward(g, step.node, &arr[..n], pool);
     }
     let ins = step
         .inputs
         .iter()
         .map(|&i| slots[i].get())
         .collect::<Result<Vec<_>, _>>()?;
-    kernels::forward(g, step.node, &ins)
+    kernels::forward(g, step.node, &ins, pool)
 }
 
 impl Plan {
@@ -371,6 +387,7 @@ impl Plan {
         g: &Graph,
         preset: &dyn Fn(NodeId) -> Option<&'a Value<T>>,
         leaves: &dyn Fn(NodeId) -> Option<&'a Value<T>>,
+        pool: &Pool<T>,
         mut profile: Option<&mut Profile>,
     ) -> Result<Vec<Value<T>>, EvalError> {
         let mut slots: Vec<Slot<'a, T>> = (0..self.steps.len()).map(|_| Slot::Empty).collect();
@@ -419,19 +436,19 @@ impl Plan {
             match profile.as_deref_mut() {
                 None if computed.len() == 1 => {
                     let si = computed[0];
-                    slots[si] = Slot::Owned(compute_step(g, &self.steps[si], &slots)?);
+                    slots[si] = Slot::Owned(compute_step(g, &self.steps[si], &slots, pool)?);
                 }
                 None => {
                     // nodes of one group never read each other, so all read `slots` as is
                     let values: Vec<Result<Value<T>, EvalError>> = if parallel {
                         computed
                             .par_iter()
-                            .map(|&si| compute_step(g, &self.steps[si], &slots))
+                            .map(|&si| compute_step(g, &self.steps[si], &slots, pool))
                             .collect()
                     } else {
                         computed
                             .iter()
-                            .map(|&si| compute_step(g, &self.steps[si], &slots))
+                            .map(|&si| compute_step(g, &self.steps[si], &slots, pool))
                             .collect()
                     };
                     for (&si, v) in computed.iter().zip(values) {
@@ -441,7 +458,7 @@ impl Plan {
                 Some(p) => {
                     let timed = |si: usize| {
                         let t0 = Instant::now();
-                        let v = compute_step(g, &self.steps[si], &slots);
+                        let v = compute_step(g, &self.steps[si], &slots, pool);
                         (v, t0.elapsed())
                     };
                     let values: Vec<(Result<Value<T>, EvalError>, Duration)> = if parallel {
@@ -456,7 +473,9 @@ impl Plan {
                 }
             }
             for &f in &lv.free {
-                slots[f] = Slot::Empty;
+                if let Slot::Owned(v) = std::mem::replace(&mut slots[f], Slot::Empty) {
+                    pool.give_value(v);
+                }
             }
         }
         if let Some(p) = profile {

@@ -12,6 +12,7 @@
 //! [`Graph::jacobian_elements`] before evaluating.
 
 use super::eval::Plan;
+use super::pool::Pool;
 use super::op::{JacobianMode, JacobianPlan, Op};
 use super::{numel, EvalError, Float, Graph, GraphError, NodeId, Value};
 use ndarray::{Array2, ArrayD, IxDyn};
@@ -143,6 +144,7 @@ pub(crate) fn eval_jacobian<T: Float>(
     node: NodeId,
     plan: &JacobianPlan,
     inputs: &[&Value<T>],
+    pool: &Pool<T>,
 ) -> Result<Value<T>, EvalError> {
     let ids = g.inputs(node);
     if ids.len() != inputs.len() {
@@ -176,7 +178,7 @@ pub(crate) fn eval_jacobian<T: Float>(
                     frontier.get(&n).copied()
                 }
             };
-            let vals = sub.run(g, &preset, &|_| None, None)?;
+            let vals = sub.run(g, &preset, &|_| None, pool, None)?;
             let r = vals
                 .first()
                 .ok_or_else(|| EvalError::Internal("jacobian row produced no value".into()))?

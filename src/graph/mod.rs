@@ -34,6 +34,7 @@ mod eval;
 mod jacobian;
 mod kernels;
 mod op;
+mod pool;
 mod value;
 
 use std::collections::HashMap;
