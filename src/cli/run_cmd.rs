@@ -260,7 +260,6 @@ fn evaluate_timed<T: Float>(
     if warm_up {
         values = Some(run::evaluate_scheduled(prepared, &schedule, &leaves, None)?);
     }
-    let mut total = crate::graph::Profile::default();
     let (mut fwd, mut bwd, mut wall) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..repeat {
         // the previous run's values are handed back: their buffers serve this run,
@@ -280,14 +279,23 @@ fn evaluate_timed<T: Float>(
         values = Some(v);
         fwd.push(p.forward);
         bwd.push(p.backward);
-        for op in p.ops {
-            match total.ops.iter_mut().find(|o| o.name == op.name) {
-                Some(o) => {
-                    o.count += op.count;
-                    o.time += op.time;
-                }
-                None => total.ops.push(op),
+    }
+    // the per-primitive table comes from as many more runs, each kernel timed
+    let mut total = crate::graph::Profile {
+        kernels: true,
+        ..Default::default()
+    };
+    if args.profile {
+        for _ in 0..repeat {
+            if let Some(v) = values.take() {
+                schedule.recycle(v);
             }
+            values = Some(run::evaluate_scheduled(
+                prepared,
+                &schedule,
+                &leaves,
+                Some(&mut total),
+            )?);
         }
     }
     if args.profile {

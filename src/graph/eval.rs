@@ -104,9 +104,11 @@ pub struct OpStat {
 }
 
 /// What a profiled run measured: wall time of the forward and backward stages, and
-/// the kernel time of each primitive.
+/// (when `kernels` is set) the kernel time of each primitive. Timing every kernel
+/// costs two clock reads per node, so phase times are best taken without it.
 #[derive(Clone, Debug, Default)]
 pub struct Profile {
+    pub kernels: bool,
     pub forward: Duration,
     pub backward: Duration,
     pub ops: Vec<OpStat>,
@@ -398,7 +400,11 @@ impl Plan {
             if lv.stage != stage {
                 if let Some(p) = profile.as_deref_mut() {
                     let now = Instant::now();
-                    p.forward += now - stage_start;
+                    if stage == 0 {
+                        p.forward += now - stage_start;
+                    } else {
+                        p.backward += now - stage_start;
+                    }
                     stage_start = now;
                 }
                 stage = lv.stage;
@@ -433,7 +439,7 @@ impl Plan {
                 }
             }
             let parallel = computed.len() >= 2 && lv.work >= PAR_LEVEL_WORK;
-            match profile.as_deref_mut() {
+            match profile.as_deref_mut().filter(|p| p.kernels) {
                 None if computed.len() == 1 => {
                     let si = computed[0];
                     slots[si] = Slot::Owned(compute_step(g, &self.steps[si], &slots, pool)?);

@@ -101,6 +101,9 @@ pub struct Graph {
     sweeps: HashMap<(NodeId, autodiff::SeedKey), Arc<autodiff::Sweep>>,
     /// Depth of derivative construction (`grad`, `vjp`, `jvp`, `jacobian`) in progress.
     deriving: u32,
+    /// Scalar constants by bit pattern: each is one node, however often the
+    /// derivative rules ask for `1` or `0.5` (fewer nodes to schedule and run).
+    scalars: HashMap<u64, NodeId>,
 }
 
 /// Number of elements of a shape (product of its dimensions; 1 for a scalar).
