@@ -76,7 +76,7 @@ pub(crate) fn forward<T: Float>(
             out.assign(&src);
             out
         }
-        Op::Reduce { kind, axes, .. } => reduce(arg(0)?, axes, *kind, shape)?,
+        Op::Reduce { kind, axes, .. } => reduce(arg(0)?, axes, *kind, shape, pool)?,
         Op::OneHot { classes } => {
             let labels = ins
                 .first()
@@ -197,7 +197,7 @@ fn map2<T: Float>(
             }
         }
         (Some(xs), _) if xs.len() == len && b.len() == 1 => {
-            let y = *b.iter().next().expect("one element");
+            let y = *b.first().expect("one element");
             if par {
                 out.par_chunks_mut(CHUNK)
                     .zip(xs.par_chunks(CHUNK))
@@ -207,7 +207,7 @@ fn map2<T: Float>(
             }
         }
         (_, Some(ys)) if ys.len() == len && a.len() == 1 => {
-            let x = *a.iter().next().expect("one element");
+            let x = *a.first().expect("one element");
             if par {
                 out.par_chunks_mut(CHUNK)
                     .zip(ys.par_chunks(CHUNK))
@@ -413,15 +413,88 @@ fn reduce_row<T: Float>(row: &[T], init: T, f: fn(T, T) -> T) -> T {
     fold(&partials, init, f)
 }
 
+fn reduce_fn<T: Float>(kind: ReduceOp) -> (T, fn(T, T) -> T) {
+    match kind {
+        ReduceOp::Sum => (T::zero(), |a, b| a + b),
+        ReduceOp::Max => (
+            T::neg_infinity(),
+            |a, b| if b.is_nan() || b > a { b } else { a },
+        ),
+        ReduceOp::Min => (
+            T::infinity(),
+            |a, b| if b.is_nan() || b < a { b } else { a },
+        ),
+    }
+}
+
+/// Reduces the leading `r` rows of a contiguous `[r, k]` array (a bias gradient:
+/// `sum(x, axis=0)`) without transposing it: rows are accumulated into the output
+/// row in order, `CHUNK` rows at a time with the chunk partials combined in order,
+/// so every output element sees exactly the sequence of operations of
+/// [`reduce_row`] and results are bit-identical to the transposing path. Columns
+/// are split across threads in fixed blocks.
+fn reduce_leading<T: Float>(
+    data: &[T],
+    r: usize,
+    kind: ReduceOp,
+    out_shape: &[usize],
+    pool: &Pool<T>,
+) -> Result<ArrayD<T>, EvalError> {
+    let k = numel(out_shape);
+    let (init, f) = reduce_fn::<T>(kind);
+    let mut out = pool.take(k);
+    let cols = |c0: usize, o: &mut [T]| {
+        let w = o.len();
+        let fold_rows = |rows: std::ops::Range<usize>, acc: &mut [T]| {
+            acc.fill(init);
+            for i in rows {
+                let row = &data[i * k + c0..i * k + c0 + w];
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a = f(*a, v);
+                }
+            }
+        };
+        if r <= CHUNK {
+            fold_rows(0..r, o);
+        } else {
+            let mut part = vec![init; w];
+            o.fill(init);
+            for start in (0..r).step_by(CHUNK) {
+                fold_rows(start..(start + CHUNK).min(r), &mut part);
+                for (a, &p) in o.iter_mut().zip(&part) {
+                    *a = f(*a, p);
+                }
+            }
+        }
+    };
+    const COLS: usize = 256;
+    if r * k >= PAR_MIN && k > COLS {
+        out.par_chunks_mut(COLS)
+            .enumerate()
+            .for_each(|(b, o)| cols(b * COLS, o));
+    } else {
+        cols(0, &mut out);
+    }
+    ArrayD::from_shape_vec(IxDyn(out_shape), out).map_err(|e| internal(format!("reduce: {e}")))
+}
+
 fn reduce<T: Float>(
     x: &ArrayD<T>,
     axes: &[usize],
     kind: ReduceOp,
     out_shape: &[usize],
+    pool: &Pool<T>,
 ) -> Result<ArrayD<T>, EvalError> {
     let nd = x.ndim();
     if axes.iter().any(|&a| a >= nd) {
         return Err(internal("reduction axis"));
+    }
+    let lead = axes.iter().enumerate().all(|(i, &a)| i == a);
+    if lead && !axes.is_empty() && axes.len() < nd {
+        if let Some(data) = x.as_slice() {
+            let r: usize = x.shape()[..axes.len()].iter().product();
+            return reduce_leading(data, r, kind, out_shape, pool);
+        }
     }
     let mut perm: Vec<usize> = (0..nd).filter(|a| !axes.contains(a)).collect();
     perm.extend_from_slice(axes);
@@ -432,17 +505,7 @@ fn reduce<T: Float>(
         .ok_or_else(|| internal("reduction input layout"))?;
     let r: usize = axes.iter().map(|&a| x.shape()[a]).product();
     let k = numel(out_shape);
-    let (init, f): (T, fn(T, T) -> T) = match kind {
-        ReduceOp::Sum => (T::zero(), |a, b| a + b),
-        ReduceOp::Max => (
-            T::neg_infinity(),
-            |a, b| if b.is_nan() || b > a { b } else { a },
-        ),
-        ReduceOp::Min => (
-            T::infinity(),
-            |a, b| if b.is_nan() || b < a { b } else { a },
-        ),
-    };
+    let (init, f) = reduce_fn::<T>(kind);
     let out: Vec<T> = if r == 0 {
         vec![init; k]
     } else if k > 1 && data.len() >= PAR_MIN {
