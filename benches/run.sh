@@ -50,7 +50,7 @@ else
 fi
 
 echo "== parse + check of a 10,000-line program (cargo bench --bench check)" >&2
-CHECK=$(cargo bench --quiet --bench check 2>/dev/null | grep "parse + check" | sed 's/^ *parse + check *//; s/ *(target.*//')
+CHECK=$(cargo bench --quiet --bench check 2>/dev/null | grep "^  parse + check" | sed 's/^ *parse + check *//; s/ *(target.*//')
 
 echo "== workloads" >&2
 exec "$VPY" benches/compare.py --gradlang "$BIN" --python "$VPY" --check-line "$CHECK" "${PASS[@]}"

@@ -216,6 +216,12 @@ fn map2<T: Float>(
                 out.iter_mut().zip(ys).for_each(|(o, &y)| *o = f(x, y));
             }
         }
+        (Some(xs), Some(ys)) if xs.len() == len && is_row_of(b.shape(), shape) => {
+            rows2(&mut out, xs, ys, par, |x, y| f(x, y));
+        }
+        (Some(xs), Some(ys)) if ys.len() == len && is_row_of(a.shape(), shape) => {
+            rows2(&mut out, ys, xs, par, |y, x| f(x, y));
+        }
         _ => {
             let av = a
                 .broadcast(IxDyn(shape))
@@ -234,6 +240,43 @@ fn map2<T: Float>(
         }
     }
     ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| internal(format!("binary: {e}")))
+}
+
+/// Whether an operand of shape `small` broadcasts against `shape` as one row
+/// repeated: its non-1 part is a non-empty suffix of `shape` (a bias `[M]` against
+/// `[N, M]`).
+fn is_row_of(small: &[usize], shape: &[usize]) -> bool {
+    let s: &[usize] = {
+        let first = small.iter().position(|&d| d != 1).unwrap_or(small.len());
+        &small[first..]
+    };
+    !s.is_empty() && s.len() <= shape.len() && shape[shape.len() - s.len()..] == *s
+}
+
+/// `out[i, j] = f(full[i, j], row[j])` over rows of `row.len()` elements.
+fn rows2<T: Float>(
+    out: &mut [T],
+    full: &[T],
+    row: &[T],
+    par: bool,
+    f: impl Fn(T, T) -> T + Sync + Send,
+) {
+    let w = row.len();
+    let each = |o: &mut [T], x: &[T]| {
+        for (o, x) in o.chunks_mut(w).zip(x.chunks(w)) {
+            for ((o, &x), &y) in o.iter_mut().zip(x).zip(row) {
+                *o = f(x, y);
+            }
+        }
+    };
+    let block = CHUNK.div_ceil(w) * w;
+    if par {
+        out.par_chunks_mut(block)
+            .zip(full.par_chunks(block))
+            .for_each(|(o, x)| each(o, x));
+    } else {
+        each(out, full);
+    }
 }
 
 fn binary<T: Float>(
