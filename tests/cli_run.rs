@@ -395,9 +395,18 @@ fn repeat_and_profile_leave_stdout_unchanged_and_report_on_stderr() {
     assert!(err.is_empty(), "{err}");
     let (code, repeated, err) = case.run(&["run", "p.grad", "--repeat", "3", "--profile"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(plain, repeated, "values must not depend on --repeat/--profile");
+    assert_eq!(
+        plain, repeated,
+        "values must not depend on --repeat/--profile"
+    );
     assert!(err.contains("3 runs after 1 warm-up"), "{err}");
-    for phase in ["parse+check", "bind/load", "forward", "backward", "evaluation"] {
+    for phase in [
+        "parse+check",
+        "bind/load",
+        "forward",
+        "backward",
+        "evaluation",
+    ] {
         assert!(err.contains(phase), "missing phase {phase}:\n{err}");
     }
     for prim in ["matmul", "tanh", "sum", "calls/run", "share"] {

@@ -269,12 +269,8 @@ fn evaluate_timed<T: Float>(
         }
         let mut p = crate::graph::Profile::default();
         let t0 = Instant::now();
-        let v = run::evaluate_scheduled(
-            prepared,
-            &schedule,
-            &leaves,
-            args.profile.then_some(&mut p),
-        )?;
+        let v =
+            run::evaluate_scheduled(prepared, &schedule, &leaves, args.profile.then_some(&mut p))?;
         wall.push(t0.elapsed());
         values = Some(v);
         fwd.push(p.forward);
@@ -335,7 +331,11 @@ fn profile_report(
         "profile: {}, {dtype}, {} thread{}, {runs} run{}{} (medians)\n",
         file.display(),
         rayon::current_num_threads(),
-        if rayon::current_num_threads() == 1 { "" } else { "s" },
+        if rayon::current_num_threads() == 1 {
+            ""
+        } else {
+            "s"
+        },
         if runs == 1 { "" } else { "s" },
         if warm_up { " after 1 warm-up" } else { "" },
     );
@@ -349,7 +349,9 @@ fn profile_report(
     ] {
         out.push_str(&format!("  {name:<12} {:>12}\n", ms(t)));
     }
-    total.ops.sort_by(|a, b| b.time.cmp(&a.time).then(a.name.cmp(b.name)));
+    total
+        .ops
+        .sort_by(|a, b| b.time.cmp(&a.time).then(a.name.cmp(b.name)));
     let sum: Duration = total.ops.iter().map(|o| o.time).sum();
     out.push_str(&format!(
         "  {:<14} {:>9} {:>12} {:>7}\n",

@@ -19,8 +19,8 @@
 //! (`gradlang run --repeat`), optionally filling a [`Profile`].
 
 use super::kernels;
-use super::pool::{Pool, Pools};
 use super::op::Op;
+use super::pool::{Pool, Pools};
 use super::{numel, EvalError, Float, Graph, NodeId, Value};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -344,9 +344,7 @@ impl Plan {
         for (k, s) in steps.iter().enumerate() {
             let key = (stage[order[k]], level[order[k]]);
             match levels.last_mut() {
-                Some(last)
-                    if (stage[order[last.start]], level[order[last.start]]) == key =>
-                {
+                Some(last) if (stage[order[last.start]], level[order[last.start]]) == key => {
                     last.end = k + 1;
                     last.work = last.work.saturating_add(s.work);
                 }
@@ -410,8 +408,8 @@ impl Plan {
                 stage = lv.stage;
             }
             computed.clear();
-            for si in lv.start..lv.end {
-                let step = &self.steps[si];
+            for (i, step) in self.steps[lv.start..lv.end].iter().enumerate() {
+                let si = lv.start + i;
                 let id = step.node;
                 if step.preset {
                     let v = preset(id).ok_or_else(|| {

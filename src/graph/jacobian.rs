@@ -12,8 +12,8 @@
 //! [`Graph::jacobian_elements`] before evaluating.
 
 use super::eval::Plan;
-use super::pool::Pool;
 use super::op::{JacobianMode, JacobianPlan, Op};
+use super::pool::Pool;
 use super::{numel, EvalError, Float, Graph, GraphError, NodeId, Value};
 use ndarray::{Array2, ArrayD, IxDyn};
 use rayon::prelude::*;

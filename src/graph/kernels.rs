@@ -8,8 +8,8 @@
 //! are passed as strides, never copied).
 
 use super::jacobian::eval_jacobian;
-use super::pool::Pool;
 use super::op::{BinaryOp, Op, ReduceOp, UnaryOp};
+use super::pool::Pool;
 use super::{numel, EvalError, Float, Graph, NodeId, Value};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use rayon::prelude::*;
@@ -217,7 +217,7 @@ fn map2<T: Float>(
             }
         }
         (Some(xs), Some(ys)) if xs.len() == len && is_row_of(b.shape(), shape) => {
-            rows2(&mut out, xs, ys, par, |x, y| f(x, y));
+            rows2(&mut out, xs, ys, par, &f);
         }
         (Some(xs), Some(ys)) if ys.len() == len && is_row_of(a.shape(), shape) => {
             rows2(&mut out, ys, xs, par, |y, x| f(x, y));
@@ -293,8 +293,20 @@ fn binary<T: Float>(
         BinaryOp::Mul => map2(a, b, shape, pool, |x, y| x * y),
         BinaryOp::Div => map2(a, b, shape, pool, |x, y| x / y),
         BinaryOp::Pow => map2(a, b, shape, pool, |x, y| x.powf(y)),
-        BinaryOp::Maximum => map2(a, b, shape, pool, |x, y| if x.is_nan() || x > y { x } else { y }),
-        BinaryOp::Minimum => map2(a, b, shape, pool, |x, y| if x.is_nan() || x < y { x } else { y }),
+        BinaryOp::Maximum => map2(
+            a,
+            b,
+            shape,
+            pool,
+            |x, y| if x.is_nan() || x > y { x } else { y },
+        ),
+        BinaryOp::Minimum => map2(
+            a,
+            b,
+            shape,
+            pool,
+            |x, y| if x.is_nan() || x < y { x } else { y },
+        ),
         BinaryOp::Greater => map2(a, b, shape, pool, |x, y| if x > y { one } else { zero }),
         BinaryOp::Equal => map2(a, b, shape, pool, |x, y| if x == y { one } else { zero }),
     }
@@ -379,10 +391,26 @@ fn matmul<T: Float>(
     } else {
         (sb[nd], sb[nd + 1])
     };
-    let k = if ta { av.shape()[nd] } else { av.shape()[nd + 1] };
-    let kb = if tb { bv.shape()[nd + 1] } else { bv.shape()[nd] };
-    let an = if ta { av.shape()[nd + 1] } else { av.shape()[nd] };
-    let bm = if tb { bv.shape()[nd] } else { bv.shape()[nd + 1] };
+    let k = if ta {
+        av.shape()[nd]
+    } else {
+        av.shape()[nd + 1]
+    };
+    let kb = if tb {
+        bv.shape()[nd + 1]
+    } else {
+        bv.shape()[nd]
+    };
+    let an = if ta {
+        av.shape()[nd + 1]
+    } else {
+        av.shape()[nd]
+    };
+    let bm = if tb {
+        bv.shape()[nd]
+    } else {
+        bv.shape()[nd + 1]
+    };
     if k != kb || an != n || bm != m {
         return Err(internal("matmul operand shapes"));
     }
@@ -396,7 +424,10 @@ fn matmul<T: Float>(
     let per_batch = rt * ct;
     let mut out: Vec<T> = pool.take(len);
     let c = SendPtr(out.as_mut_ptr());
-    let (pa, pb) = (SendPtr(av.as_ptr() as *mut T), SendPtr(bv.as_ptr() as *mut T));
+    let (pa, pb) = (
+        SendPtr(av.as_ptr() as *mut T),
+        SendPtr(bv.as_ptr() as *mut T),
+    );
     let task = |i: usize| {
         let (t, tile) = (i / per_batch, i % per_batch);
         let (r0, c0) = ((tile / ct) * h, (tile % ct) * w);
@@ -405,12 +436,8 @@ fn matmul<T: Float>(
         // SAFETY: offsets stay inside the operands (shapes checked above); each task
         // writes its own tile of `out`, whose capacity is `len`.
         unsafe {
-            let ap = pa
-                .0
-                .offset(batch_offset(batch, sa, t) + r0 as isize * rsa);
-            let bp = pb
-                .0
-                .offset(batch_offset(batch, sb, t) + c0 as isize * csb);
+            let ap = pa.0.offset(batch_offset(batch, sa, t) + r0 as isize * rsa);
+            let bp = pb.0.offset(batch_offset(batch, sb, t) + c0 as isize * csb);
             let cp = c.0.add(t * n * m + r0 * m + c0);
             T::gemm(
                 hh,
