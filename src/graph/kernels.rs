@@ -128,7 +128,8 @@ fn map1<T: Float>(x: &ArrayD<T>, pool: &Pool<T>, f: impl Fn(T) -> T + Sync + Sen
     } else {
         out.iter_mut().zip(xs).for_each(|(o, &v)| *o = f(v));
     }
-    ArrayD::from_shape_vec(x.raw_dim(), out).expect("same length as the input")
+    // SAFETY: `out` has exactly as many elements as `x`, whose dimension is reused.
+    unsafe { ArrayD::from_shape_vec_unchecked(x.raw_dim(), out) }
 }
 
 fn unary<T: Float>(u: UnaryOp, x: &ArrayD<T>, pool: &Pool<T>) -> ArrayD<T> {
@@ -239,7 +240,17 @@ fn map2<T: Float>(
             }
         }
     }
-    ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| internal(format!("binary: {e}")))
+    // the dimension of an operand of the output's shape, when there is one, is
+    // reused instead of being rebuilt from `shape`
+    let dim = if a.shape() == shape {
+        a.raw_dim()
+    } else if b.shape() == shape {
+        b.raw_dim()
+    } else {
+        IxDyn(shape)
+    };
+    // SAFETY: `out` has `numel(shape)` elements and `dim` is `shape`.
+    Ok(unsafe { ArrayD::from_shape_vec_unchecked(dim, out) })
 }
 
 /// Whether an operand of shape `small` broadcasts against `shape` as one row
