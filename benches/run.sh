@@ -41,8 +41,10 @@ if [ -x "$VPY" ]; then
   "$VPY" -c "import jax" 2>/dev/null || "$VPY" -m pip install -q "jax[cpu]" \
     || echo "note: cannot install jax; skipped" >&2
   if [ "$TORCH" = 1 ]; then
-    "$VPY" -c "import torch" 2>/dev/null || "$VPY" -m pip install -q torch \
-        --index-url https://download.pytorch.org/whl/cpu \
+    # CPU wheels first (~200 MB); else PyPI's (with CUDA libraries, several GB)
+    "$VPY" -c "import torch" 2>/dev/null \
+      || "$VPY" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu \
+      || "$VPY" -m pip install -q torch \
       || echo "note: cannot install torch; skipped" >&2
   fi
 else

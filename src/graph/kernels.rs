@@ -20,8 +20,11 @@ const PAR_MIN: usize = 1 << 15;
 const CHUNK: usize = 1 << 12;
 /// Matrix products with at least this many multiply-adds are tiled and parallel.
 const PAR_GEMM: usize = 1 << 21;
-/// Tiles of a parallel product: at least this many (see [`tile_shape`]).
-const MIN_TILES: usize = 8;
+/// Tiles of a parallel product: at least this many (see [`tile_shape`]). Measured
+/// on 2 cores: 2 packs least but balances badly when a core is busy or when two
+/// products run at once (the linear layer's backward); 8 repacks more (1024³ ~7 %
+/// slower); 4 is the compromise.
+const MIN_TILES: usize = 4;
 
 fn internal(msg: impl Into<String>) -> EvalError {
     EvalError::Internal(msg.into())
@@ -345,25 +348,29 @@ fn batch_offset(batch: &[usize], strides: &[isize], t: usize) -> isize {
 /// The fixed output tile of a product `[n, k] @ [k, m]`: a function of the shape
 /// only, never of the thread count, so each output element is computed by the same
 /// sequential GEMM call whatever the number of threads. Small products are one
-/// tile; large ones start from 512 x 1024 tiles (B panels packed once per 512 rows,
-/// A panels once per 1024 columns) and halve rows, then columns, until there are at
-/// least `MIN_TILES` tiles to balance between threads.
+/// tile. Large ones are cut into `r x c >= MIN_TILES` tiles, choosing the grid that
+/// packs the fewest operand elements: every tile packs its rows of A (again for each
+/// 1024 columns, the GEMM's panel width) and its columns of B, and packing costs
+/// a quarter of the time of small tiles (measured on the MLP).
 fn tile_shape(n: usize, m: usize, k: usize) -> (usize, usize) {
     if n.saturating_mul(m).saturating_mul(k) < PAR_GEMM {
         return (n.max(1), m.max(1));
     }
-    let (mut h, mut w) = (n.clamp(1, 512), m.clamp(1, 1024));
-    let count = |h: usize, w: usize| n.div_ceil(h) * m.div_ceil(w);
-    let mut rows_next = true;
-    while count(h, w) < MIN_TILES && (h > 64 || w > 128) {
-        if (rows_next && h > 64) || w <= 128 {
-            h = h.div_ceil(2);
-        } else {
-            w = w.div_ceil(2);
+    let mut best = (usize::MAX, n, m);
+    for r in 1..=MIN_TILES {
+        let c = MIN_TILES.div_ceil(r);
+        let (h, w) = (n.div_ceil(r), m.div_ceil(c));
+        if (r > 1 && h < 16) || (c > 1 && w < 16) {
+            continue;
         }
-        rows_next = !rows_next;
+        let (r, c) = (n.div_ceil(h), m.div_ceil(w));
+        let a_packs = c.max(m.div_ceil(1024));
+        let cost = n * a_packs + m * r;
+        if cost < best.0 {
+            best = (cost, h, w);
+        }
     }
-    (h, w)
+    (best.1, best.2)
 }
 
 #[derive(Clone, Copy)]
