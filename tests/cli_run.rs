@@ -410,3 +410,38 @@ fn operator_precedence_and_associativity_follow_the_spec() {
         .collect();
     assert_eq!(values, [-4.0, 512.0, 5.0, 0.5, 26.0, 2.0, -6.0]);
 }
+
+#[test]
+fn repeat_and_profile_leave_stdout_unchanged_and_report_on_stderr() {
+    let case = Case::new(
+        "dim N = 4, D = 3\ninput x: [N, D] = normal(0, 1)\nparam W: [D, D] = normal(0, 1)\n\
+         y = tanh(x @ W)\nloss L = sum(y * y)\ndW = grad(L, W)\nb = sum(dW, axis=0)\n",
+    );
+    let (code, plain, err) = case.run(&["run", "p.grad"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
+    let (code, repeated, err) = case.run(&["run", "p.grad", "--repeat", "3", "--profile"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        plain, repeated,
+        "values must not depend on --repeat/--profile"
+    );
+    assert!(err.contains("3 runs after 1 warm-up"), "{err}");
+    for phase in [
+        "parse+check",
+        "bind/load",
+        "forward",
+        "backward",
+        "evaluation",
+    ] {
+        assert!(err.contains(phase), "missing phase {phase}:\n{err}");
+    }
+    for prim in ["matmul", "tanh", "sum", "calls/run", "share"] {
+        assert!(err.contains(prim), "missing {prim}:\n{err}");
+    }
+    let (code, repeated, _) = case.run(&["run", "p.grad", "--repeat", "2", "--threads", "1"]);
+    assert_eq!(code, 0);
+    assert_eq!(plain, repeated);
+    let (code, _, err) = case.run(&["run", "p.grad", "--repeat", "0"]);
+    assert_eq!(code, 2, "{err}");
+}

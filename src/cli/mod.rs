@@ -44,6 +44,12 @@ pub enum Command {
         /// Also write each printed value to DIR/NAME.npy.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Evaluate N times after one warm-up (values are printed once); for timing.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: Option<u32>,
+        /// Report on stderr the median time of each phase and a per-primitive table.
+        #[arg(long)]
+        profile: bool,
     },
     /// Compare every grad, vjp and jvp with central finite differences (f64).
     Gradcheck {
@@ -133,6 +139,8 @@ pub fn main() -> ExitCode {
             print,
             format,
             out,
+            repeat,
+            profile,
         } => run_cmd::run(run_cmd::RunArgs {
             program,
             precision: match dtype {
@@ -142,6 +150,8 @@ pub fn main() -> ExitCode {
             print,
             format,
             out,
+            repeat,
+            profile,
         }),
         Command::Gradcheck {
             program,

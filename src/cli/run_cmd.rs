@@ -11,6 +11,7 @@ use crate::syntax::ast::Program;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 pub struct RunArgs {
     pub program: ProgramArgs,
@@ -18,28 +19,39 @@ pub struct RunArgs {
     pub print: Option<Vec<String>>,
     pub format: Format,
     pub out: Option<PathBuf>,
+    /// `--repeat N`: evaluate N times after one warm-up.
+    pub repeat: Option<u32>,
+    /// `--profile`: phase and per-primitive times on stderr.
+    pub profile: bool,
 }
 
 /// A problem with the command line itself: exit status 2.
 pub(crate) struct Misuse(pub String);
 
 pub fn run(args: RunArgs) -> ExitCode {
-    with_checked_program(&args.program, |program, checked, text| {
-        execute(&args, program, checked, text)
+    let check_runs = if args.profile {
+        args.repeat.unwrap_or(1) as usize
+    } else {
+        1
+    };
+    with_checked_program(&args.program, check_runs, |program, checked, text, t| {
+        execute(&args, program, checked, text, t)
     })
 }
 
 pub fn gradcheck(args: ProgramArgs, directions: usize) -> ExitCode {
-    with_checked_program(&args, |program, checked, text| {
+    with_checked_program(&args, 1, |program, checked, text, _| {
         run_gradcheck(&args, directions, program, checked, text)
     })
 }
 
 /// Reads and checks the file, then hands the checked program to `body`;
-/// renders whatever goes wrong and picks the exit status.
+/// renders whatever goes wrong and picks the exit status. The check runs
+/// `check_runs` times (for `--profile --repeat`); `body` gets the median time.
 fn with_checked_program(
     args: &ProgramArgs,
-    body: impl FnOnce(&Program, &Checked, &str) -> Result<ExitCode, Failure>,
+    check_runs: usize,
+    body: impl FnOnce(&Program, &Checked, &str, Duration) -> Result<ExitCode, Failure>,
 ) -> ExitCode {
     let file = match read_source(&args.file) {
         Ok(f) => f,
@@ -53,7 +65,18 @@ fn with_checked_program(
         return ExitCode::from(1);
     }
     let text = file.text.clone();
-    let (program, checked) = with_big_stack(move || check_source(&text));
+    let (program, checked, check_time) = with_big_stack(move || {
+        let mut times = Vec::with_capacity(check_runs);
+        let mut result = None;
+        for _ in 0..check_runs.max(1) {
+            let t0 = Instant::now();
+            let r = check_source(&text);
+            times.push(t0.elapsed());
+            result = Some(r);
+        }
+        let (program, checked) = result.expect("checked at least once");
+        (program, checked, median(&mut times))
+    });
     report(&checked.diagnostics, &file.name, &file.text);
     if has_errors(&checked.diagnostics) {
         return ExitCode::from(1);
@@ -64,7 +87,7 @@ fn with_checked_program(
             .num_threads(k.into())
             .build_global();
     }
-    match body(&program, &checked, &file.text) {
+    match body(&program, &checked, &file.text, check_time) {
         Ok(code) => code,
         Err(Failure::Misuse(Misuse(message))) => {
             eprintln!("error: {message}");
@@ -189,16 +212,175 @@ fn execute(
     program: &Program,
     checked: &Checked,
     src: &str,
+    check_time: Duration,
 ) -> Result<ExitCode, Failure> {
+    let t0 = Instant::now();
     let opts = run_options(&args.program, checked, args.precision)?;
     let prepared = run::prepare(program, checked, &opts)?;
     let printed = printed_names(&prepared, args.print.as_deref())?;
+    let timing = Timing {
+        check: check_time,
+        bind_start: t0,
+    };
     match args.precision {
-        Precision::F32 => finish::<f32>(args, &opts, &prepared, checked, &printed, src),
-        Precision::F64 => finish::<f64>(args, &opts, &prepared, checked, &printed, src),
+        Precision::F32 => finish::<f32>(args, &opts, &prepared, checked, &printed, src, timing),
+        Precision::F64 => finish::<f64>(args, &opts, &prepared, checked, &printed, src, timing),
     }
 }
 
+/// What `--profile` has measured before evaluation starts.
+struct Timing {
+    check: Duration,
+    bind_start: Instant,
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times.get(times.len() / 2).copied().unwrap_or_default()
+}
+
+/// Evaluates `nodes` once, or (with `--repeat N`) once as a warm-up and then N
+/// times, each run's values recycled before the next starts; with `--profile`,
+/// reports the medians on stderr.
+fn evaluate_timed<T: Float>(
+    args: &RunArgs,
+    opts: &RunOptions,
+    prepared: &Prepared,
+    nodes: &[NodeId],
+    timing: Timing,
+) -> Result<Vec<Value<T>>, Failure> {
+    let leaves = run::leaf_values::<T>(prepared, opts)?;
+    let schedule = run::schedule(prepared, nodes)?;
+    let bind_time = timing.bind_start.elapsed();
+    let Some(repeat) = args.repeat.or(args.profile.then_some(1)) else {
+        return Ok(run::evaluate_scheduled(prepared, &schedule, &leaves, None)?);
+    };
+    let warm_up = args.repeat.is_some();
+    let mut values = None;
+    if warm_up {
+        values = Some(run::evaluate_scheduled(prepared, &schedule, &leaves, None)?);
+    }
+    let (mut fwd, mut bwd, mut wall) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        // the previous run's values are handed back: their buffers serve this run,
+        // as a training loop keeps its parameter and gradient buffers
+        if let Some(v) = values.take() {
+            schedule.recycle(v);
+        }
+        let mut p = crate::graph::Profile::default();
+        let t0 = Instant::now();
+        let v =
+            run::evaluate_scheduled(prepared, &schedule, &leaves, args.profile.then_some(&mut p))?;
+        wall.push(t0.elapsed());
+        values = Some(v);
+        fwd.push(p.forward);
+        bwd.push(p.backward);
+    }
+    // the per-primitive table comes from as many more runs, each kernel timed
+    let mut total = crate::graph::Profile {
+        kernels: true,
+        ..Default::default()
+    };
+    if args.profile {
+        for _ in 0..repeat {
+            if let Some(v) = values.take() {
+                schedule.recycle(v);
+            }
+            values = Some(run::evaluate_scheduled(
+                prepared,
+                &schedule,
+                &leaves,
+                Some(&mut total),
+            )?);
+        }
+    }
+    if args.profile {
+        let report = profile_report(
+            &args.program.file,
+            T::NAME,
+            repeat,
+            warm_up,
+            [
+                timing.check,
+                bind_time,
+                median(&mut fwd),
+                median(&mut bwd),
+                median(&mut wall),
+            ],
+            &mut total,
+        );
+        let _ = std::io::stderr().lock().write_all(report.as_bytes());
+    }
+    Ok(values.unwrap_or_default())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// The `--profile` report: phase medians, then kernel time per primitive.
+fn profile_report(
+    file: &Path,
+    dtype: &str,
+    runs: u32,
+    warm_up: bool,
+    [check, bind, forward, backward, wall]: [Duration; 5],
+    total: &mut crate::graph::Profile,
+) -> String {
+    let mut out = format!(
+        "profile: {}, {dtype}, {} thread{}, {runs} run{}{} (medians)\n",
+        file.display(),
+        rayon::current_num_threads(),
+        if rayon::current_num_threads() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        if runs == 1 { "" } else { "s" },
+        if warm_up { " after 1 warm-up" } else { "" },
+    );
+    out.push_str(&format!("  {:<12} {:>12}\n", "phase", "time"));
+    for (name, t) in [
+        ("parse+check", check),
+        ("bind/load", bind),
+        ("forward", forward),
+        ("backward", backward),
+        ("evaluation", wall),
+    ] {
+        out.push_str(&format!("  {name:<12} {:>12}\n", ms(t)));
+    }
+    total
+        .ops
+        .sort_by(|a, b| b.time.cmp(&a.time).then(a.name.cmp(b.name)));
+    let sum: Duration = total.ops.iter().map(|o| o.time).sum();
+    out.push_str(&format!(
+        "  {:<14} {:>9} {:>12} {:>7}\n",
+        "primitive", "calls/run", "time/run", "share"
+    ));
+    for o in &total.ops {
+        let share = if sum.is_zero() {
+            0.0
+        } else {
+            100.0 * o.time.as_secs_f64() / sum.as_secs_f64()
+        };
+        out.push_str(&format!(
+            "  {:<14} {:>9} {:>12} {:>6.1}%\n",
+            o.name,
+            o.count / u64::from(runs),
+            ms(o.time / runs),
+            share
+        ));
+    }
+    out.push_str(&format!(
+        "  {:<14} {:>9} {:>12}\n",
+        "(kernels)",
+        total.ops.iter().map(|o| o.count).sum::<u64>() / u64::from(runs),
+        ms(sum / runs)
+    ));
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
 fn finish<T: OutputFloat>(
     args: &RunArgs,
     opts: &RunOptions,
@@ -206,14 +388,14 @@ fn finish<T: OutputFloat>(
     checked: &Checked,
     printed: &[(String, NodeId)],
     src: &str,
+    timing: Timing,
 ) -> Result<ExitCode, Failure> {
-    let leaves = run::leaf_values::<T>(prepared, opts)?;
     let mut nodes: Vec<NodeId> = printed.iter().map(|(_, n)| *n).collect();
     for a in &prepared.lowered.asserts {
         nodes.push(a.a);
         nodes.push(a.b);
     }
-    let mut values = run::evaluate_nodes(prepared, &leaves, &nodes)?;
+    let mut values = evaluate_timed::<T>(args, opts, prepared, &nodes, timing)?;
     let assert_values: Vec<(Value<T>, Value<T>)> = {
         let mut rest = values.split_off(printed.len()).into_iter();
         let mut pairs = Vec::new();

@@ -67,6 +67,10 @@ impl Graph {
     /// intermediate node, holding what it depends on fixed). Shape of `x`. Reverse mode;
     /// the backward sweep of `y` is shared by every `grad(y, ·)` request.
     pub fn grad(&mut self, y: NodeId, x: NodeId) -> Result<NodeId, GraphError> {
+        self.deriving(|g| g.grad_inner(y, x))
+    }
+
+    fn grad_inner(&mut self, y: NodeId, x: NodeId) -> Result<NodeId, GraphError> {
         self.check_wrt(y, x)?;
         if !self.shape(y).is_empty() {
             return Err(GraphError::NonScalarOutput {
@@ -80,6 +84,10 @@ impl Graph {
     /// Vector-Jacobian product `v · dy/dx`; `v` has the shape of `y`, the result that of
     /// `x`. Reverse mode; the sweep is shared per `(y, v)`.
     pub fn vjp(&mut self, y: NodeId, x: NodeId, v: NodeId) -> Result<NodeId, GraphError> {
+        self.deriving(|g| g.vjp_inner(y, x, v))
+    }
+
+    fn vjp_inner(&mut self, y: NodeId, x: NodeId, v: NodeId) -> Result<NodeId, GraphError> {
         self.check_wrt(y, x)?;
         self.check_id(v)?;
         if self.dtype(v) != DType::Float {
@@ -104,6 +112,10 @@ impl Graph {
     /// Jacobian-vector product `dy/dx · u`; `u` has the shape of `x`, the result that of
     /// `y`. Forward mode (JVP rules).
     pub fn jvp(&mut self, y: NodeId, x: NodeId, u: NodeId) -> Result<NodeId, GraphError> {
+        self.deriving(|g| g.jvp_inner(y, x, u))
+    }
+
+    fn jvp_inner(&mut self, y: NodeId, x: NodeId, u: NodeId) -> Result<NodeId, GraphError> {
         self.check_wrt(y, x)?;
         self.check_id(u)?;
         if self.dtype(u) != DType::Float {

@@ -27,9 +27,14 @@ impl Graph {
             .expect("a constant has no inputs and no shape rule to fail")
     }
 
-    /// A scalar constant.
+    /// A scalar constant (one node per distinct value).
     pub fn scalar(&mut self, value: f64) -> NodeId {
-        self.constant(value, vec![])
+        if let Some(&n) = self.scalars.get(&value.to_bits()) {
+            return n;
+        }
+        let n = self.constant(value, vec![]);
+        self.scalars.insert(value.to_bits(), n);
+        n
     }
 
     /// A row-major tensor literal; an error if `data.len()` differs from the shape's

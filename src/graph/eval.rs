@@ -1,20 +1,30 @@
 //! Demand-driven evaluation.
 //!
-//! A [`Plan`] is computed per call from the requested outputs: the nodes they need
+//! A [`Plan`] is computed once per set of requested outputs: the nodes they need
 //! (stopping at preset nodes: overrides, or a jacobian's seed and frontier), grouped
-//! in levels (a node's level is one more than its inputs'; constants are placed just
-//! before their first use), with the level after which each intermediate is dropped.
-//! Running a plan binds leaves and presets by reference, computes every other node
-//! with its kernel (the nodes of a level in parallel when the level is big enough:
-//! independent nodes such as `dx` and `dW` of a product run at once) and frees values
-//! after their last use. Every kernel is deterministic, so the schedule never changes
-//! a result.
+//! in two stages and, within a stage, in levels (a node's level is one more than its
+//! inputs'; constants are placed just before their first use), with the group after
+//! which each intermediate is dropped. The first stage holds the forward pass: nodes
+//! not created by a derivative and not computed from one; the second holds
+//! everything else (the backward pass, and whatever uses its results). Running a
+//! plan binds leaves and presets by reference, computes every other node with its
+//! kernel (the nodes of a group concurrently on rayon when the group holds enough
+//! work: independent nodes such as `dx` and `dW` of a product run at once, each
+//! kernel itself splitting across the same pool) and frees values after their last
+//! use. Every kernel is deterministic, so the schedule never changes a result.
+//!
+//! Per node at run time the evaluator does no hashing, no string lookup and no
+//! allocation beyond the value it produces (inputs of up to three operands are
+//! gathered on the stack). A [`Schedule`] keeps a plan for repeated runs
+//! (`gradlang run --repeat`), optionally filling a [`Profile`].
 
 use super::kernels;
 use super::op::Op;
+use super::pool::{Pool, Pools};
 use super::{numel, EvalError, Float, Graph, NodeId, Value};
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// Evaluates `outputs` of `g`.
 ///
@@ -37,7 +47,87 @@ pub fn evaluate<T: Float>(
         }
     }
     let plan = Plan::new(g, outputs, |n| overrides.contains_key(&n))?;
-    plan.run(g, &|n| overrides.get(&n), &|n| leaves.get(&n))
+    let pool = Pool::new();
+    plan.run(g, &|n| overrides.get(&n), &|n| leaves.get(&n), &pool, None)
+}
+
+/// A plan kept for repeated evaluation of the same outputs (no overrides).
+pub struct Schedule {
+    plan: Plan,
+    /// Buffers freed by earlier runs (and recycled outputs), reused by later ones.
+    pools: Pools,
+}
+
+impl Schedule {
+    pub fn new(g: &Graph, outputs: &[NodeId]) -> Result<Schedule, EvalError> {
+        for &n in outputs {
+            if !g.contains(n) {
+                return Err(EvalError::UnknownNode(n));
+            }
+        }
+        Ok(Schedule {
+            plan: Plan::new(g, outputs, |_| false)?,
+            pools: Pools::default(),
+        })
+    }
+
+    /// Evaluates the outputs, as [`evaluate`] does; with `profile`, adds this run's
+    /// phase times and per-primitive kernel times to it.
+    pub fn run<T: Float>(
+        &self,
+        g: &Graph,
+        leaves: &HashMap<NodeId, Value<T>>,
+        profile: Option<&mut Profile>,
+    ) -> Result<Vec<Value<T>>, EvalError> {
+        self.plan
+            .run(g, &|_| None, &|n| leaves.get(&n), self.pools.get(), profile)
+    }
+
+    /// Hands the values of a finished run back, so that the next run reuses their
+    /// buffers instead of allocating (as a training loop keeps its gradient buffers).
+    pub fn recycle<T: Float>(&self, values: Vec<Value<T>>) {
+        let pool = self.pools.get::<T>();
+        for v in values {
+            pool.give_value(v);
+        }
+    }
+}
+
+/// Time spent in one primitive over the runs a [`Profile`] saw.
+#[derive(Clone, Debug)]
+pub struct OpStat {
+    pub name: &'static str,
+    /// Kernel calls.
+    pub count: u64,
+    /// Kernel time, summed over calls (calls that ran concurrently overlap).
+    pub time: Duration,
+}
+
+/// What a profiled run measured: wall time of the forward and backward stages, and
+/// (when `kernels` is set) the kernel time of each primitive. Timing every kernel
+/// costs two clock reads per node, so phase times are best taken without it.
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    pub kernels: bool,
+    pub forward: Duration,
+    pub backward: Duration,
+    pub ops: Vec<OpStat>,
+}
+
+impl Profile {
+    fn record(&mut self, name: &'static str, t: Duration) {
+        match self.ops.iter_mut().find(|o| std::ptr::eq(o.name, name)) {
+            Some(o) => {
+                o.count += 1;
+                o.time += t;
+            }
+            None => self.ops.push(OpStat {
+                name,
+                count: 1,
+                time: t,
+            }),
+        }
+    }
 }
 
 struct Step {
@@ -49,22 +139,24 @@ struct Step {
     work: usize,
 }
 
-/// A set of steps whose inputs all come from earlier levels: they may run at once.
+/// A set of steps whose inputs all come from earlier groups: they may run at once.
 struct Level {
     start: usize,
     end: usize,
     work: usize,
-    /// Local indices whose value is dropped after this level.
+    /// 0: forward stage; 1: backward stage.
+    stage: u8,
+    /// Local indices whose value is dropped after this group.
     free: Vec<usize>,
 }
 
-/// Levels with at least two computed nodes and this much estimated work run their
-/// nodes in parallel (each node's kernel is itself deterministic).
+/// Groups with at least two computed nodes and this much estimated work run their
+/// nodes concurrently (each node's kernel is itself deterministic).
 const PAR_LEVEL_WORK: usize = 1 << 16;
 
 /// An evaluation schedule for a set of outputs.
 pub(crate) struct Plan {
-    /// Sorted by level, then by id (a topological order).
+    /// Sorted by stage, level, then id (a topological order).
     steps: Vec<Step>,
     levels: Vec<Level>,
     outputs: Vec<usize>,
@@ -77,6 +169,7 @@ enum Slot<'a, T> {
 }
 
 impl<T> Slot<'_, T> {
+    #[inline]
     fn get(&self) -> Result<&Value<T>, EvalError> {
         match self {
             Slot::Empty => Err(EvalError::Internal("value used after it was freed".into())),
@@ -125,6 +218,34 @@ fn work_estimate(g: &Graph, id: NodeId) -> usize {
     }
 }
 
+/// Runs the kernel of `step`, gathering its inputs (on the stack for up to three).
+#[inline]
+fn compute_step<T: Float>(
+    g: &Graph,
+    step: &Step,
+    slots: &[Slot<'_, T>],
+    pool: &Pool<T>,
+) -> Result<Value<T>, EvalError> {
+    let n = step.inputs.len();
+    if n == 0 {
+        return kernels::forward(g, step.node, &[], pool);
+    }
+    if n <= 3 {
+        let first = slots[step.inputs[0]].get()?;
+        let mut arr: [&Value<T>; 3] = [first; 3];
+        for (k, &i) in step.inputs.iter().enumerate().skip(1) {
+            arr[k] = slots[i].get()?;
+        }
+        return kernels::forward(g, step.node, &arr[..n], pool);
+    }
+    let ins = step
+        .inputs
+        .iter()
+        .map(|&i| slots[i].get())
+        .collect::<Result<Vec<_>, _>>()?;
+    kernels::forward(g, step.node, &ins, pool)
+}
+
 impl Plan {
     /// Schedules `outputs`; nodes for which `is_preset` holds are bound, not computed.
     pub(crate) fn new(
@@ -161,21 +282,27 @@ impl Plan {
                 need[inp.idx()] = true;
             }
         }
-        // as-soon-as-possible levels...
+        // stage: backward if derived or computed from a backward node;
+        // level: as soon as possible within the stage...
+        let mut stage = vec![0u8; top + 1];
         let mut level = vec![0usize; top + 1];
-        let mut min_consumer = vec![usize::MAX; top + 1];
+        let mut min_consumer = vec![(u8::MAX, usize::MAX); top + 1];
         for i in 0..=top {
             if !need[i] || preset[i] {
                 continue;
             }
-            let ins = g.inputs(NodeId(i as u32));
-            level[i] = ins
-                .iter()
-                .map(|inp| level[inp.idx()] + 1)
-                .max()
-                .unwrap_or(0);
+            let id = NodeId(i as u32);
+            let ins = g.inputs(id);
+            stage[i] = u8::from(g.node(id).derived);
+            level[i] = 0;
             for inp in ins {
-                min_consumer[inp.idx()] = min_consumer[inp.idx()].min(level[i]);
+                let j = inp.idx();
+                stage[i] = stage[i].max(stage[j]);
+                level[i] = level[i].max(level[j] + 1);
+            }
+            for inp in ins {
+                let j = inp.idx();
+                min_consumer[j] = min_consumer[j].min((stage[i], level[i]));
             }
         }
         // ...except that constants are materialized just before their first use
@@ -183,13 +310,14 @@ impl Plan {
             if need[i]
                 && !preset[i]
                 && g.inputs(NodeId(i as u32)).is_empty()
-                && min_consumer[i] != usize::MAX
+                && min_consumer[i].0 != u8::MAX
             {
-                level[i] = min_consumer[i].saturating_sub(1);
+                stage[i] = min_consumer[i].0;
+                level[i] = min_consumer[i].1.saturating_sub(1);
             }
         }
         let mut order: Vec<usize> = (0..=top).filter(|&i| need[i]).collect();
-        order.sort_by_key(|&i| (level[i], i));
+        order.sort_by_key(|&i| (stage[i], level[i], i));
         let mut local = vec![usize::MAX; top + 1];
         for (k, &i) in order.iter().enumerate() {
             local[i] = k;
@@ -211,22 +339,12 @@ impl Plan {
             })
             .collect();
         let outputs: Vec<usize> = outputs.iter().map(|o| local[o.idx()]).collect();
-        // last level using each value; outputs are never freed
-        let mut last_use: Vec<Option<usize>> = vec![None; steps.len()];
-        for (k, s) in steps.iter().enumerate() {
-            let l = level[order[k]];
-            for &i in &s.inputs {
-                last_use[i] = Some(last_use[i].map_or(l, |p: usize| p.max(l)));
-            }
-        }
-        for &o in &outputs {
-            last_use[o] = None;
-        }
         let mut levels: Vec<Level> = Vec::new();
+        let mut group_of = vec![0usize; steps.len()];
         for (k, s) in steps.iter().enumerate() {
-            let l = level[order[k]];
+            let key = (stage[order[k]], level[order[k]]);
             match levels.last_mut() {
-                Some(last) if level[order[last.start]] == l => {
+                Some(last) if (stage[order[last.start]], level[order[last.start]]) == key => {
                     last.end = k + 1;
                     last.work = last.work.saturating_add(s.work);
                 }
@@ -234,17 +352,24 @@ impl Plan {
                     start: k,
                     end: k + 1,
                     work: s.work,
+                    stage: key.0,
                     free: vec![],
                 }),
             }
+            group_of[k] = levels.len() - 1;
         }
-        let level_index: std::collections::HashMap<usize, usize> = levels
-            .iter()
-            .enumerate()
-            .map(|(li, lv)| (level[order[lv.start]], li))
-            .collect();
+        // last group using each value; outputs are never freed
+        let mut last_use: Vec<Option<usize>> = vec![None; steps.len()];
+        for (k, s) in steps.iter().enumerate() {
+            for &i in &s.inputs {
+                last_use[i] = Some(last_use[i].map_or(group_of[k], |p| p.max(group_of[k])));
+            }
+        }
+        for &o in &outputs {
+            last_use[o] = None;
+        }
         for (k, lu) in last_use.iter().enumerate() {
-            if let Some(li) = lu.and_then(|l| level_index.get(&l)) {
+            if let Some(li) = lu {
                 levels[*li].free.push(k);
             }
         }
@@ -255,18 +380,36 @@ impl Plan {
         })
     }
 
-    /// Runs the plan. `preset` binds preset nodes; `leaves` binds leaf nodes.
+    /// Runs the plan. `preset` binds preset nodes; `leaves` binds leaf nodes. With
+    /// `profile`, the wall time of each stage and the time of every kernel are added.
     pub(crate) fn run<'a, T: Float>(
         &self,
         g: &Graph,
         preset: &dyn Fn(NodeId) -> Option<&'a Value<T>>,
         leaves: &dyn Fn(NodeId) -> Option<&'a Value<T>>,
+        pool: &Pool<T>,
+        mut profile: Option<&mut Profile>,
     ) -> Result<Vec<Value<T>>, EvalError> {
         let mut slots: Vec<Slot<'a, T>> = (0..self.steps.len()).map(|_| Slot::Empty).collect();
         let mut computed: Vec<usize> = Vec::new();
+        let mut stage_start = Instant::now();
+        let mut stage = 0u8;
         for lv in &self.levels {
+            if lv.stage != stage {
+                if let Some(p) = profile.as_deref_mut() {
+                    let now = Instant::now();
+                    if stage == 0 {
+                        p.forward += now - stage_start;
+                    } else {
+                        p.backward += now - stage_start;
+                    }
+                    stage_start = now;
+                }
+                stage = lv.stage;
+            }
             computed.clear();
-            for (si, step) in self.steps.iter().enumerate().take(lv.end).skip(lv.start) {
+            for (i, step) in self.steps[lv.start..lv.end].iter().enumerate() {
+                let si = lv.start + i;
                 let id = step.node;
                 if step.preset {
                     let v = preset(id).ok_or_else(|| {
@@ -293,27 +436,58 @@ impl Plan {
                     _ => computed.push(si),
                 }
             }
-            let compute = |si: usize| -> Result<Value<T>, EvalError> {
-                let step = &self.steps[si];
-                let ins = step
-                    .inputs
-                    .iter()
-                    .map(|&i| slots[i].get())
-                    .collect::<Result<Vec<_>, _>>()?;
-                kernels::forward(g, step.node, &ins)
-            };
-            // nodes of one level never read each other, so all read `slots` as it is
-            let values: Vec<Result<Value<T>, EvalError>> =
-                if computed.len() >= 2 && lv.work >= PAR_LEVEL_WORK {
-                    computed.par_iter().map(|&si| compute(si)).collect()
-                } else {
-                    computed.iter().map(|&si| compute(si)).collect()
-                };
-            for (&si, v) in computed.iter().zip(values) {
-                slots[si] = Slot::Owned(v?);
+            let parallel = computed.len() >= 2 && lv.work >= PAR_LEVEL_WORK;
+            match profile.as_deref_mut().filter(|p| p.kernels) {
+                None if computed.len() == 1 => {
+                    let si = computed[0];
+                    slots[si] = Slot::Owned(compute_step(g, &self.steps[si], &slots, pool)?);
+                }
+                None => {
+                    // nodes of one group never read each other, so all read `slots` as is
+                    let values: Vec<Result<Value<T>, EvalError>> = if parallel {
+                        computed
+                            .par_iter()
+                            .map(|&si| compute_step(g, &self.steps[si], &slots, pool))
+                            .collect()
+                    } else {
+                        computed
+                            .iter()
+                            .map(|&si| compute_step(g, &self.steps[si], &slots, pool))
+                            .collect()
+                    };
+                    for (&si, v) in computed.iter().zip(values) {
+                        slots[si] = Slot::Owned(v?);
+                    }
+                }
+                Some(p) => {
+                    let timed = |si: usize| {
+                        let t0 = Instant::now();
+                        let v = compute_step(g, &self.steps[si], &slots, pool);
+                        (v, t0.elapsed())
+                    };
+                    let values: Vec<(Result<Value<T>, EvalError>, Duration)> = if parallel {
+                        computed.par_iter().map(|&si| timed(si)).collect()
+                    } else {
+                        computed.iter().map(|&si| timed(si)).collect()
+                    };
+                    for (&si, (v, t)) in computed.iter().zip(values) {
+                        p.record(g.node(self.steps[si].node).op.name(), t);
+                        slots[si] = Slot::Owned(v?);
+                    }
+                }
             }
             for &f in &lv.free {
-                slots[f] = Slot::Empty;
+                if let Slot::Owned(v) = std::mem::replace(&mut slots[f], Slot::Empty) {
+                    pool.give_value(v);
+                }
+            }
+        }
+        if let Some(p) = profile {
+            let t = stage_start.elapsed();
+            if stage == 0 {
+                p.forward += t;
+            } else {
+                p.backward += t;
             }
         }
         let mut out = Vec::with_capacity(self.outputs.len());

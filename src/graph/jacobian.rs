@@ -13,6 +13,7 @@
 
 use super::eval::Plan;
 use super::op::{JacobianMode, JacobianPlan, Op};
+use super::pool::Pool;
 use super::{numel, EvalError, Float, Graph, GraphError, NodeId, Value};
 use ndarray::{Array2, ArrayD, IxDyn};
 use rayon::prelude::*;
@@ -33,6 +34,10 @@ impl Graph {
 
     /// The materialized generalized Jacobian `dy/dx`, shape `y ++ x`.
     pub fn jacobian(&mut self, y: NodeId, x: NodeId) -> Result<NodeId, GraphError> {
+        self.deriving(|g| g.jacobian_inner(y, x))
+    }
+
+    fn jacobian_inner(&mut self, y: NodeId, x: NodeId) -> Result<NodeId, GraphError> {
         self.check_id(y)?;
         self.check_id(x)?;
         if self.dtype(x) != super::DType::Float {
@@ -139,6 +144,7 @@ pub(crate) fn eval_jacobian<T: Float>(
     node: NodeId,
     plan: &JacobianPlan,
     inputs: &[&Value<T>],
+    pool: &Pool<T>,
 ) -> Result<Value<T>, EvalError> {
     let ids = g.inputs(node);
     if ids.len() != inputs.len() {
@@ -172,7 +178,7 @@ pub(crate) fn eval_jacobian<T: Float>(
                     frontier.get(&n).copied()
                 }
             };
-            let vals = sub.run(g, &preset, &|_| None)?;
+            let vals = sub.run(g, &preset, &|_| None, pool, None)?;
             let r = vals
                 .first()
                 .ok_or_else(|| EvalError::Internal("jacobian row produced no value".into()))?

@@ -3,15 +3,15 @@
 //! Parallelism never changes a result bit: elementwise kernels are embarrassingly
 //! parallel; reductions accumulate every output element sequentially over fixed-size
 //! chunks (`CHUNK`) whose partials are then combined in order, whatever the thread
-//! count; matrix products split the output into fixed tiles (`TILE_ROWS` x
-//! `TILE_COLS`), each one sequential GEMM call (transposed operands are passed as
-//! strides, never copied).
+//! count; matrix products split the output into fixed tiles (a function of the
+//! shape only, see `tile_shape`), each one sequential GEMM call (transposed operands
+//! are passed as strides, never copied).
 
 use super::jacobian::eval_jacobian;
 use super::op::{BinaryOp, Op, ReduceOp, UnaryOp};
+use super::pool::Pool;
 use super::{numel, EvalError, Float, Graph, NodeId, Value};
-use ndarray::linalg::general_mat_mul;
-use ndarray::{s, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Ix2, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use rayon::prelude::*;
 
 /// Elementwise kernels with at least this many elements run in parallel.
@@ -20,8 +20,11 @@ const PAR_MIN: usize = 1 << 15;
 const CHUNK: usize = 1 << 12;
 /// Matrix products with at least this many multiply-adds are tiled and parallel.
 const PAR_GEMM: usize = 1 << 21;
-const TILE_ROWS: usize = 64;
-const TILE_COLS: usize = 256;
+/// Tiles of a parallel product: at least this many (see [`tile_shape`]). Measured
+/// on 2 cores: 2 packs least but balances badly when a core is busy or when two
+/// products run at once (the linear layer's backward); 8 repacks more (1024³ ~7 %
+/// slower); 4 is the compromise.
+const MIN_TILES: usize = 4;
 
 fn internal(msg: impl Into<String>) -> EvalError {
     EvalError::Internal(msg.into())
@@ -32,6 +35,7 @@ pub(crate) fn forward<T: Float>(
     g: &Graph,
     id: NodeId,
     ins: &[&Value<T>],
+    pool: &Pool<T>,
 ) -> Result<Value<T>, EvalError> {
     let node = g.node(id);
     let shape = node.shape.as_slice();
@@ -49,9 +53,11 @@ pub(crate) fn forward<T: Float>(
             ArrayD::from_shape_vec(IxDyn(shape), data.iter().map(|&v| T::from_f64(v)).collect())
                 .map_err(|e| internal(format!("literal: {e}")))?
         }
-        Op::Unary(u) => unary(*u, arg(0)?),
-        Op::Binary(b) => binary(*b, arg(0)?, arg(1)?, shape)?,
-        Op::MatMul { trans_a, trans_b } => matmul(arg(0)?, arg(1)?, *trans_a, *trans_b, shape)?,
+        Op::Unary(u) => unary(*u, arg(0)?, pool),
+        Op::Binary(b) => binary(*b, arg(0)?, arg(1)?, shape, pool)?,
+        Op::MatMul { trans_a, trans_b } => {
+            matmul(arg(0)?, arg(1)?, *trans_a, *trans_b, shape, pool)?
+        }
         Op::Transpose { perm } => {
             let x = arg(0)?;
             if perm.len() != x.ndim() {
@@ -64,11 +70,16 @@ pub(crate) fn forward<T: Float>(
             .to_shape(IxDyn(shape))
             .map_err(|e| internal(format!("reshape: {e}")))?
             .into_owned(),
-        Op::BroadcastTo { .. } => arg(0)?
-            .broadcast(IxDyn(shape))
-            .ok_or_else(|| internal("broadcast_to"))?
-            .to_owned(),
-        Op::Reduce { kind, axes, .. } => reduce(arg(0)?, axes, *kind, shape)?,
+        Op::BroadcastTo { .. } => {
+            let src = arg(0)?
+                .broadcast(IxDyn(shape))
+                .ok_or_else(|| internal("broadcast_to"))?;
+            let mut out = ArrayD::from_shape_vec(IxDyn(shape), pool.take(numel(shape)))
+                .map_err(|e| internal(format!("broadcast_to: {e}")))?;
+            out.assign(&src);
+            out
+        }
+        Op::Reduce { kind, axes, .. } => reduce(arg(0)?, axes, *kind, shape, pool)?,
         Op::OneHot { classes } => {
             let labels = ins
                 .first()
@@ -89,7 +100,7 @@ pub(crate) fn forward<T: Float>(
                 .map_err(|e| internal(format!("one_hot: {e}")))?
         }
         Op::StopGradient => arg(0)?.clone(),
-        Op::Jacobian(plan) => return eval_jacobian(g, id, plan, ins),
+        Op::Jacobian(plan) => return eval_jacobian(g, id, plan, ins, pool),
     };
     if out.shape() != shape {
         return Err(internal(format!(
@@ -102,24 +113,38 @@ pub(crate) fn forward<T: Float>(
     Ok(Value::Float(out))
 }
 
-fn map1<T: Float>(x: &ArrayD<T>, f: impl Fn(T) -> T + Sync + Send) -> ArrayD<T> {
-    if x.len() >= PAR_MIN {
-        Zip::from(x).par_map_collect(|&v| f(v))
+/// `f` over every element, into a pooled buffer; contiguous inputs go through
+/// plain slices (split in fixed chunks across threads when large).
+fn map1<T: Float>(x: &ArrayD<T>, pool: &Pool<T>, f: impl Fn(T) -> T + Sync + Send) -> ArrayD<T> {
+    let Some(xs) = x.as_slice() else {
+        return if x.len() >= PAR_MIN {
+            Zip::from(x).par_map_collect(|&v| f(v))
+        } else {
+            x.mapv(f)
+        };
+    };
+    let mut out = pool.take(xs.len());
+    if xs.len() >= PAR_MIN {
+        out.par_chunks_mut(CHUNK)
+            .zip(xs.par_chunks(CHUNK))
+            .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(o, &v)| *o = f(v)));
     } else {
-        x.mapv(f)
+        out.iter_mut().zip(xs).for_each(|(o, &v)| *o = f(v));
     }
+    // SAFETY: `out` has exactly as many elements as `x`, whose dimension is reused.
+    unsafe { ArrayD::from_shape_vec_unchecked(x.raw_dim(), out) }
 }
 
-fn unary<T: Float>(u: UnaryOp, x: &ArrayD<T>) -> ArrayD<T> {
+fn unary<T: Float>(u: UnaryOp, x: &ArrayD<T>, pool: &Pool<T>) -> ArrayD<T> {
     let zero = T::zero();
     let one = T::one();
     match u {
-        UnaryOp::Neg => map1(x, |v| -v),
-        UnaryOp::Exp => map1(x, |v| v.exp()),
-        UnaryOp::Log => map1(x, |v| v.ln()),
-        UnaryOp::Sqrt => map1(x, |v| v.sqrt()),
-        UnaryOp::Tanh => map1(x, |v| v.tanh()),
-        UnaryOp::Sigmoid => map1(x, |v| {
+        UnaryOp::Neg => map1(x, pool, |v| -v),
+        UnaryOp::Exp => map1(x, pool, |v| v.exp()),
+        UnaryOp::Log => map1(x, pool, |v| v.ln()),
+        UnaryOp::Sqrt => map1(x, pool, |v| v.sqrt()),
+        UnaryOp::Tanh => map1(x, pool, |v| v.tanh()),
+        UnaryOp::Sigmoid => map1(x, pool, |v| {
             if v >= zero {
                 one / (one + (-v).exp())
             } else {
@@ -127,11 +152,11 @@ fn unary<T: Float>(u: UnaryOp, x: &ArrayD<T>) -> ArrayD<T> {
                 e / (one + e)
             }
         }),
-        UnaryOp::Relu => map1(x, |v| if v < zero { zero } else { v }),
-        UnaryOp::Abs => map1(x, |v| v.abs()),
-        UnaryOp::Sin => map1(x, |v| v.sin()),
-        UnaryOp::Cos => map1(x, |v| v.cos()),
-        UnaryOp::Sign => map1(x, |v| {
+        UnaryOp::Relu => map1(x, pool, |v| if v < zero { zero } else { v }),
+        UnaryOp::Abs => map1(x, pool, |v| v.abs()),
+        UnaryOp::Sin => map1(x, pool, |v| v.sin()),
+        UnaryOp::Cos => map1(x, pool, |v| v.cos()),
+        UnaryOp::Sign => map1(x, pool, |v| {
             if v > zero {
                 one
             } else if v < zero {
@@ -142,28 +167,130 @@ fn unary<T: Float>(u: UnaryOp, x: &ArrayD<T>) -> ArrayD<T> {
                 zero
             }
         }),
-        UnaryOp::SafeLog => map1(x, |v| if v > zero { v.ln() } else { zero }),
+        UnaryOp::SafeLog => map1(x, pool, |v| if v > zero { v.ln() } else { zero }),
     }
 }
 
+/// `f` over the broadcast pair, into a pooled buffer. Fast paths for the common
+/// cases (same shape, or a scalar operand, with contiguous data) go through plain
+/// slices; anything else through ndarray's broadcasting `Zip`.
 fn map2<T: Float>(
     a: &ArrayD<T>,
     b: &ArrayD<T>,
     shape: &[usize],
+    pool: &Pool<T>,
     f: impl Fn(T, T) -> T + Sync + Send,
 ) -> Result<ArrayD<T>, EvalError> {
-    let av = a
-        .broadcast(IxDyn(shape))
-        .ok_or_else(|| internal("binary operand does not broadcast"))?;
-    let bv = b
-        .broadcast(IxDyn(shape))
-        .ok_or_else(|| internal("binary operand does not broadcast"))?;
-    let z = Zip::from(&av).and(&bv);
-    Ok(if numel(shape) >= PAR_MIN {
-        z.par_map_collect(|&x, &y| f(x, y))
+    let len = numel(shape);
+    let mut out = pool.take(len);
+    let par = len >= PAR_MIN;
+    match (a.as_slice(), b.as_slice()) {
+        (Some(xs), Some(ys)) if xs.len() == len && ys.len() == len => {
+            if par {
+                out.par_chunks_mut(CHUNK)
+                    .zip(xs.par_chunks(CHUNK).zip(ys.par_chunks(CHUNK)))
+                    .for_each(|(o, (x, y))| {
+                        for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                            *o = f(x, y);
+                        }
+                    });
+            } else {
+                for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {
+                    *o = f(x, y);
+                }
+            }
+        }
+        (Some(xs), _) if xs.len() == len && b.len() == 1 => {
+            let y = *b.first().expect("one element");
+            if par {
+                out.par_chunks_mut(CHUNK)
+                    .zip(xs.par_chunks(CHUNK))
+                    .for_each(|(o, x)| o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x, y)));
+            } else {
+                out.iter_mut().zip(xs).for_each(|(o, &x)| *o = f(x, y));
+            }
+        }
+        (_, Some(ys)) if ys.len() == len && a.len() == 1 => {
+            let x = *a.first().expect("one element");
+            if par {
+                out.par_chunks_mut(CHUNK)
+                    .zip(ys.par_chunks(CHUNK))
+                    .for_each(|(o, y)| o.iter_mut().zip(y).for_each(|(o, &y)| *o = f(x, y)));
+            } else {
+                out.iter_mut().zip(ys).for_each(|(o, &y)| *o = f(x, y));
+            }
+        }
+        (Some(xs), Some(ys)) if xs.len() == len && is_row_of(b.shape(), shape) => {
+            rows2(&mut out, xs, ys, par, &f);
+        }
+        (Some(xs), Some(ys)) if ys.len() == len && is_row_of(a.shape(), shape) => {
+            rows2(&mut out, ys, xs, par, |y, x| f(x, y));
+        }
+        _ => {
+            let av = a
+                .broadcast(IxDyn(shape))
+                .ok_or_else(|| internal("binary operand does not broadcast"))?;
+            let bv = b
+                .broadcast(IxDyn(shape))
+                .ok_or_else(|| internal("binary operand does not broadcast"))?;
+            let mut o = ArrayViewMutD::from_shape(IxDyn(shape), &mut out)
+                .map_err(|e| internal(format!("binary output: {e}")))?;
+            let z = Zip::from(&mut o).and(&av).and(&bv);
+            if par {
+                z.par_for_each(|o, &x, &y| *o = f(x, y));
+            } else {
+                z.for_each(|o, &x, &y| *o = f(x, y));
+            }
+        }
+    }
+    // the dimension of an operand of the output's shape, when there is one, is
+    // reused instead of being rebuilt from `shape`
+    let dim = if a.shape() == shape {
+        a.raw_dim()
+    } else if b.shape() == shape {
+        b.raw_dim()
     } else {
-        z.map_collect(|&x, &y| f(x, y))
-    })
+        IxDyn(shape)
+    };
+    // SAFETY: `out` has `numel(shape)` elements and `dim` is `shape`.
+    Ok(unsafe { ArrayD::from_shape_vec_unchecked(dim, out) })
+}
+
+/// Whether an operand of shape `small` broadcasts against `shape` as one row
+/// repeated: its non-1 part is a non-empty suffix of `shape` (a bias `[M]` against
+/// `[N, M]`).
+fn is_row_of(small: &[usize], shape: &[usize]) -> bool {
+    let s: &[usize] = {
+        let first = small.iter().position(|&d| d != 1).unwrap_or(small.len());
+        &small[first..]
+    };
+    !s.is_empty() && s.len() <= shape.len() && shape[shape.len() - s.len()..] == *s
+}
+
+/// `out[i, j] = f(full[i, j], row[j])` over rows of `row.len()` elements.
+fn rows2<T: Float>(
+    out: &mut [T],
+    full: &[T],
+    row: &[T],
+    par: bool,
+    f: impl Fn(T, T) -> T + Sync + Send,
+) {
+    let w = row.len();
+    let each = |o: &mut [T], x: &[T]| {
+        for (o, x) in o.chunks_mut(w).zip(x.chunks(w)) {
+            for ((o, &x), &y) in o.iter_mut().zip(x).zip(row) {
+                *o = f(x, y);
+            }
+        }
+    };
+    let block = CHUNK.div_ceil(w) * w;
+    if par {
+        out.par_chunks_mut(block)
+            .zip(full.par_chunks(block))
+            .for_each(|(o, x)| each(o, x));
+    } else {
+        each(out, full);
+    }
 }
 
 fn binary<T: Float>(
@@ -171,43 +298,32 @@ fn binary<T: Float>(
     a: &ArrayD<T>,
     b: &ArrayD<T>,
     shape: &[usize],
+    pool: &Pool<T>,
 ) -> Result<ArrayD<T>, EvalError> {
     let (zero, one) = (T::zero(), T::one());
     match op {
-        BinaryOp::Add => map2(a, b, shape, |x, y| x + y),
-        BinaryOp::Sub => map2(a, b, shape, |x, y| x - y),
-        BinaryOp::Mul => map2(a, b, shape, |x, y| x * y),
-        BinaryOp::Div => map2(a, b, shape, |x, y| x / y),
-        BinaryOp::Pow => map2(a, b, shape, |x, y| x.powf(y)),
-        BinaryOp::Maximum => map2(a, b, shape, |x, y| if x.is_nan() || x > y { x } else { y }),
-        BinaryOp::Minimum => map2(a, b, shape, |x, y| if x.is_nan() || x < y { x } else { y }),
-        BinaryOp::Greater => map2(a, b, shape, |x, y| if x > y { one } else { zero }),
-        BinaryOp::Equal => map2(a, b, shape, |x, y| if x == y { one } else { zero }),
+        BinaryOp::Add => map2(a, b, shape, pool, |x, y| x + y),
+        BinaryOp::Sub => map2(a, b, shape, pool, |x, y| x - y),
+        BinaryOp::Mul => map2(a, b, shape, pool, |x, y| x * y),
+        BinaryOp::Div => map2(a, b, shape, pool, |x, y| x / y),
+        BinaryOp::Pow => map2(a, b, shape, pool, |x, y| x.powf(y)),
+        BinaryOp::Maximum => map2(
+            a,
+            b,
+            shape,
+            pool,
+            |x, y| if x.is_nan() || x > y { x } else { y },
+        ),
+        BinaryOp::Minimum => map2(
+            a,
+            b,
+            shape,
+            pool,
+            |x, y| if x.is_nan() || x < y { x } else { y },
+        ),
+        BinaryOp::Greater => map2(a, b, shape, pool, |x, y| if x > y { one } else { zero }),
+        BinaryOp::Equal => map2(a, b, shape, pool, |x, y| if x == y { one } else { zero }),
     }
-}
-
-/// The 2-D matrix of batch `t` (row-major over the batch dimensions) of a view whose
-/// leading dimensions are the (broadcast) batch.
-fn batch_matrix<'a, T>(
-    v: &ArrayViewD<'a, T>,
-    batch: &[usize],
-    t: usize,
-    trans: bool,
-) -> Result<ArrayView2<'a, T>, EvalError> {
-    let mut idx = vec![0; batch.len()];
-    let mut rem = t;
-    for ax in (0..batch.len()).rev() {
-        idx[ax] = rem % batch[ax];
-        rem /= batch[ax];
-    }
-    let mut w = v.clone();
-    for &i in &idx {
-        w = w.index_axis_move(Axis(0), i);
-    }
-    let w = w
-        .into_dimensionality::<Ix2>()
-        .map_err(|e| internal(format!("matmul operand: {e}")))?;
-    Ok(if trans { w.reversed_axes() } else { w })
 }
 
 /// A view of matmul operand `x` with its batch dimensions broadcast to `batch`.
@@ -218,91 +334,154 @@ fn with_batch<'a, T>(x: &'a ArrayD<T>, batch: &[usize]) -> Result<ArrayViewD<'a,
         .ok_or_else(|| internal("matmul batch dimensions do not broadcast"))
 }
 
+/// Element offset of batch `t` (row-major over `batch`) in a view with `strides`.
+fn batch_offset(batch: &[usize], strides: &[isize], t: usize) -> isize {
+    let mut rem = t;
+    let mut off = 0isize;
+    for ax in (0..batch.len()).rev() {
+        off += (rem % batch[ax]) as isize * strides[ax];
+        rem /= batch[ax];
+    }
+    off
+}
+
+/// The fixed output tile of a product `[n, k] @ [k, m]`: a function of the shape
+/// only, never of the thread count, so each output element is computed by the same
+/// sequential GEMM call whatever the number of threads. Small products are one
+/// tile. Large ones are cut into `r x c >= MIN_TILES` tiles, choosing the grid that
+/// packs the fewest operand elements: every tile packs its rows of A (again for each
+/// 1024 columns, the GEMM's panel width) and its columns of B, and packing costs
+/// a quarter of the time of small tiles (measured on the MLP).
+fn tile_shape(n: usize, m: usize, k: usize) -> (usize, usize) {
+    if n.saturating_mul(m).saturating_mul(k) < PAR_GEMM {
+        return (n.max(1), m.max(1));
+    }
+    let mut best = (usize::MAX, n, m);
+    for r in 1..=MIN_TILES {
+        let c = MIN_TILES.div_ceil(r);
+        let (h, w) = (n.div_ceil(r), m.div_ceil(c));
+        if (r > 1 && h < 16) || (c > 1 && w < 16) {
+            continue;
+        }
+        let (r, c) = (n.div_ceil(h), m.div_ceil(w));
+        let a_packs = c.max(m.div_ceil(1024));
+        let cost = n * a_packs + m * r;
+        if cost < best.0 {
+            best = (cost, h, w);
+        }
+    }
+    (best.1, best.2)
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: every task writes a disjoint tile of the output.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// Batched `op(a) @ op(b)` with broadcast batch dimensions. Operands are read in
+/// place through their strides (a transpose is swapped strides, never a copy); the
+/// output is written once by GEMM (`beta = 0`, no zero-fill first), tile by tile.
 fn matmul<T: Float>(
     a: &ArrayD<T>,
     b: &ArrayD<T>,
     ta: bool,
     tb: bool,
     out_shape: &[usize],
+    pool: &Pool<T>,
 ) -> Result<ArrayD<T>, EvalError> {
     let ro = out_shape.len();
     if ro < 2 || a.ndim() < 2 || b.ndim() < 2 {
         return Err(internal("matmul rank"));
     }
     let batch = &out_shape[..ro - 2];
+    let nd = batch.len();
     let (n, m) = (out_shape[ro - 2], out_shape[ro - 1]);
     let (av, bv) = (with_batch(a, batch)?, with_batch(b, batch)?);
-    let nb = numel(batch);
-    let mut out = ArrayD::<T>::zeros(IxDyn(out_shape));
-    let k = {
-        let s = a.shape();
-        if ta {
-            s[s.len() - 2]
-        } else {
-            s[s.len() - 1]
-        }
-    };
-    let mut out3 = out
-        .view_mut()
-        .into_shape_with_order((nb, n, m))
-        .map_err(|e| internal(format!("matmul output: {e}")))?;
-    let one_batch = |t: usize, c: ArrayViewMut2<'_, T>| -> Result<(), EvalError> {
-        let am = batch_matrix(&av, batch, t, ta)?;
-        let bm = batch_matrix(&bv, batch, t, tb)?;
-        if am.dim() != (n, k) || bm.dim() != (k, m) {
-            return Err(internal("matmul operand shapes"));
-        }
-        gemm(am, bm, c);
-        Ok(())
-    };
-    if nb > 1 && nb.saturating_mul(n * m * k) >= PAR_GEMM {
-        out3.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .enumerate()
-            .try_for_each(|(t, c)| one_batch(t, c))?;
+    let (sa, sb) = (av.strides(), bv.strides());
+    let (rsa, csa) = if ta {
+        (sa[nd + 1], sa[nd])
     } else {
-        for (t, c) in out3.axis_iter_mut(Axis(0)).enumerate() {
-            one_batch(t, c)?;
+        (sa[nd], sa[nd + 1])
+    };
+    let (rsb, csb) = if tb {
+        (sb[nd + 1], sb[nd])
+    } else {
+        (sb[nd], sb[nd + 1])
+    };
+    let k = if ta {
+        av.shape()[nd]
+    } else {
+        av.shape()[nd + 1]
+    };
+    let kb = if tb {
+        bv.shape()[nd + 1]
+    } else {
+        bv.shape()[nd]
+    };
+    let an = if ta {
+        av.shape()[nd + 1]
+    } else {
+        av.shape()[nd]
+    };
+    let bm = if tb {
+        bv.shape()[nd]
+    } else {
+        bv.shape()[nd + 1]
+    };
+    if k != kb || an != n || bm != m {
+        return Err(internal("matmul operand shapes"));
+    }
+    let len = numel(out_shape);
+    if k == 0 || len == 0 {
+        return Ok(ArrayD::zeros(IxDyn(out_shape)));
+    }
+    let nb = numel(batch);
+    let (h, w) = tile_shape(n, m, k);
+    let (rt, ct) = (n.div_ceil(h), m.div_ceil(w));
+    let per_batch = rt * ct;
+    let mut out: Vec<T> = pool.take(len);
+    let c = SendPtr(out.as_mut_ptr());
+    let (pa, pb) = (
+        SendPtr(av.as_ptr() as *mut T),
+        SendPtr(bv.as_ptr() as *mut T),
+    );
+    let task = |i: usize| {
+        let (t, tile) = (i / per_batch, i % per_batch);
+        let (r0, c0) = ((tile / ct) * h, (tile % ct) * w);
+        let (hh, ww) = (h.min(n - r0), w.min(m - c0));
+        let (c, pa, pb) = (c, pa, pb);
+        // SAFETY: offsets stay inside the operands (shapes checked above); each task
+        // writes its own tile of `out`, whose capacity is `len`.
+        unsafe {
+            let ap = pa.0.offset(batch_offset(batch, sa, t) + r0 as isize * rsa);
+            let bp = pb.0.offset(batch_offset(batch, sb, t) + c0 as isize * csb);
+            let cp = c.0.add(t * n * m + r0 * m + c0);
+            T::gemm(
+                hh,
+                k,
+                ww,
+                T::one(),
+                ap,
+                rsa,
+                csa,
+                bp,
+                rsb,
+                csb,
+                T::zero(),
+                cp,
+                m as isize,
+                1,
+            );
         }
+    };
+    let tasks = nb * per_batch;
+    if tasks > 1 && nb.saturating_mul(n * m * k) >= PAR_GEMM {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
     }
-    Ok(out)
-}
-
-/// `c = a @ b`. Large products are split into fixed output tiles computed in parallel;
-/// each output element is computed by exactly one sequential GEMM call whatever the
-/// number of threads, so results do not depend on it.
-fn gemm<T: Float>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>, c: ArrayViewMut2<'_, T>) {
-    let (n, k) = a.dim();
-    let m = b.ncols();
-    let mut c = c;
-    if n.saturating_mul(m).saturating_mul(k) < PAR_GEMM {
-        general_mat_mul(T::one(), &a, &b, T::zero(), &mut c);
-        return;
-    }
-    let mut tiles = Vec::new();
-    let mut rest = c;
-    let mut r0 = 0;
-    while rest.nrows() > 0 {
-        let h = TILE_ROWS.min(rest.nrows());
-        let (top, bottom) = rest.split_at(Axis(0), h);
-        let mut row = top;
-        let mut c0 = 0;
-        while row.ncols() > 0 {
-            let w = TILE_COLS.min(row.ncols());
-            let (left, right) = row.split_at(Axis(1), w);
-            tiles.push((r0, c0, left));
-            row = right;
-            c0 += w;
-        }
-        rest = bottom;
-        r0 += h;
-    }
-    tiles.into_par_iter().for_each(|(r0, c0, mut tile)| {
-        let (h, w) = tile.dim();
-        let at = a.slice(s![r0..r0 + h, ..]);
-        let bt = b.slice(s![.., c0..c0 + w]);
-        general_mat_mul(T::one(), &at, &bt, T::zero(), &mut tile);
-    });
+    ArrayD::from_shape_vec(IxDyn(out_shape), out).map_err(|e| internal(format!("matmul: {e}")))
 }
 
 fn fold<T: Copy>(xs: &[T], init: T, f: fn(T, T) -> T) -> T {
@@ -322,15 +501,88 @@ fn reduce_row<T: Float>(row: &[T], init: T, f: fn(T, T) -> T) -> T {
     fold(&partials, init, f)
 }
 
+fn reduce_fn<T: Float>(kind: ReduceOp) -> (T, fn(T, T) -> T) {
+    match kind {
+        ReduceOp::Sum => (T::zero(), |a, b| a + b),
+        ReduceOp::Max => (
+            T::neg_infinity(),
+            |a, b| if b.is_nan() || b > a { b } else { a },
+        ),
+        ReduceOp::Min => (
+            T::infinity(),
+            |a, b| if b.is_nan() || b < a { b } else { a },
+        ),
+    }
+}
+
+/// Reduces the leading `r` rows of a contiguous `[r, k]` array (a bias gradient:
+/// `sum(x, axis=0)`) without transposing it: rows are accumulated into the output
+/// row in order, `CHUNK` rows at a time with the chunk partials combined in order,
+/// so every output element sees exactly the sequence of operations of
+/// [`reduce_row`] and results are bit-identical to the transposing path. Columns
+/// are split across threads in fixed blocks.
+fn reduce_leading<T: Float>(
+    data: &[T],
+    r: usize,
+    kind: ReduceOp,
+    out_shape: &[usize],
+    pool: &Pool<T>,
+) -> Result<ArrayD<T>, EvalError> {
+    let k = numel(out_shape);
+    let (init, f) = reduce_fn::<T>(kind);
+    let mut out = pool.take(k);
+    let cols = |c0: usize, o: &mut [T]| {
+        let w = o.len();
+        let fold_rows = |rows: std::ops::Range<usize>, acc: &mut [T]| {
+            acc.fill(init);
+            for i in rows {
+                let row = &data[i * k + c0..i * k + c0 + w];
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a = f(*a, v);
+                }
+            }
+        };
+        if r <= CHUNK {
+            fold_rows(0..r, o);
+        } else {
+            let mut part = vec![init; w];
+            o.fill(init);
+            for start in (0..r).step_by(CHUNK) {
+                fold_rows(start..(start + CHUNK).min(r), &mut part);
+                for (a, &p) in o.iter_mut().zip(&part) {
+                    *a = f(*a, p);
+                }
+            }
+        }
+    };
+    const COLS: usize = 256;
+    if r * k >= PAR_MIN && k > COLS {
+        out.par_chunks_mut(COLS)
+            .enumerate()
+            .for_each(|(b, o)| cols(b * COLS, o));
+    } else {
+        cols(0, &mut out);
+    }
+    ArrayD::from_shape_vec(IxDyn(out_shape), out).map_err(|e| internal(format!("reduce: {e}")))
+}
+
 fn reduce<T: Float>(
     x: &ArrayD<T>,
     axes: &[usize],
     kind: ReduceOp,
     out_shape: &[usize],
+    pool: &Pool<T>,
 ) -> Result<ArrayD<T>, EvalError> {
     let nd = x.ndim();
     if axes.iter().any(|&a| a >= nd) {
         return Err(internal("reduction axis"));
+    }
+    let lead = axes.iter().enumerate().all(|(i, &a)| i == a);
+    if lead && !axes.is_empty() && axes.len() < nd {
+        if let Some(data) = x.as_slice() {
+            let r: usize = x.shape()[..axes.len()].iter().product();
+            return reduce_leading(data, r, kind, out_shape, pool);
+        }
     }
     let mut perm: Vec<usize> = (0..nd).filter(|a| !axes.contains(a)).collect();
     perm.extend_from_slice(axes);
@@ -341,17 +593,7 @@ fn reduce<T: Float>(
         .ok_or_else(|| internal("reduction input layout"))?;
     let r: usize = axes.iter().map(|&a| x.shape()[a]).product();
     let k = numel(out_shape);
-    let (init, f): (T, fn(T, T) -> T) = match kind {
-        ReduceOp::Sum => (T::zero(), |a, b| a + b),
-        ReduceOp::Max => (
-            T::neg_infinity(),
-            |a, b| if b.is_nan() || b > a { b } else { a },
-        ),
-        ReduceOp::Min => (
-            T::infinity(),
-            |a, b| if b.is_nan() || b < a { b } else { a },
-        ),
-    };
+    let (init, f) = reduce_fn::<T>(kind);
     let out: Vec<T> = if r == 0 {
         vec![init; k]
     } else if k > 1 && data.len() >= PAR_MIN {

@@ -34,13 +34,14 @@ mod eval;
 mod jacobian;
 mod kernels;
 mod op;
+mod pool;
 mod value;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use error::{EvalError, GraphError};
-pub use eval::evaluate;
+pub use eval::{evaluate, OpStat, Profile, Schedule};
 pub use op::{BinaryOp, JacobianMode, JacobianPlan, Op, ReduceOp, UnaryOp};
 pub use value::{Float, Value};
 
@@ -87,6 +88,10 @@ pub(crate) struct Node {
     pub(crate) inputs: Vec<NodeId>,
     pub(crate) shape: Shape,
     pub(crate) dtype: DType,
+    /// Created while building a derivative (a backward or tangent node); the
+    /// profiler attributes such nodes, and everything computed from them, to the
+    /// backward phase.
+    pub(crate) derived: bool,
 }
 
 /// The append-only arena of nodes, plus the cache of reverse sweeps.
@@ -94,6 +99,11 @@ pub(crate) struct Node {
 pub struct Graph {
     nodes: Vec<Node>,
     sweeps: HashMap<(NodeId, autodiff::SeedKey), Arc<autodiff::Sweep>>,
+    /// Depth of derivative construction (`grad`, `vjp`, `jvp`, `jacobian`) in progress.
+    deriving: u32,
+    /// Scalar constants by bit pattern: each is one node, however often the
+    /// derivative rules ask for `1` or `0.5` (fewer nodes to schedule and run).
+    scalars: HashMap<u64, NodeId>,
 }
 
 /// Number of elements of a shape (product of its dimensions; 1 for a scalar).
@@ -168,6 +178,19 @@ impl Graph {
             .collect()
     }
 
+    /// Whether `n` was created while building a derivative.
+    pub fn is_derived(&self, n: NodeId) -> bool {
+        self.nodes.get(n.idx()).is_some_and(|node| node.derived)
+    }
+
+    /// Runs `f` with every node it creates marked as derived.
+    pub(crate) fn deriving<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        self.deriving += 1;
+        let r = f(self);
+        self.deriving -= 1;
+        r
+    }
+
     pub(crate) fn node(&self, n: NodeId) -> &Node {
         &self.nodes[n.idx()]
     }
@@ -203,6 +226,7 @@ impl Graph {
             inputs,
             shape,
             dtype,
+            derived: self.deriving > 0,
         });
         Ok(NodeId(id))
     }

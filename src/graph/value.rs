@@ -80,7 +80,7 @@ impl<T: Float> Value<T> {
 
 /// Floating-point element type of an evaluation.
 pub trait Float:
-    LinalgScalar + std::ops::Neg<Output = Self> + PartialOrd + Send + Sync + Debug + Display
+    LinalgScalar + std::ops::Neg<Output = Self> + PartialOrd + Send + Sync + Debug + Display + 'static
 {
     /// `"f32"` or `"f64"`.
     const NAME: &'static str;
@@ -97,10 +97,34 @@ pub trait Float:
     fn is_nan(self) -> bool;
     fn infinity() -> Self;
     fn neg_infinity() -> Self;
+    /// `C = alpha A B + beta C` for an `m x k` matrix A and a `k x n` matrix B given
+    /// by pointers and strides (in elements; a transpose is just swapped strides),
+    /// one sequential call of `matrixmultiply` (its own threading is off).
+    ///
+    /// # Safety
+    /// The pointers and strides must describe valid matrices of those sizes; `c` must
+    /// not alias `a` or `b`; with `beta == 0` and `k > 0`, C need not be initialized.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:expr) => {
+    ($t:ty, $name:expr, $gemm:path) => {
         impl Float for $t {
             const NAME: &'static str = $name;
             #[inline]
@@ -155,9 +179,28 @@ macro_rules! impl_float {
             fn neg_infinity() -> Self {
                 <$t>::NEG_INFINITY
             }
+            #[inline]
+            unsafe fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+            }
         }
     };
 }
 
-impl_float!(f32, "f32");
-impl_float!(f64, "f64");
+impl_float!(f32, "f32", matrixmultiply::sgemm);
+impl_float!(f64, "f64", matrixmultiply::dgemm);

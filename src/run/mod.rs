@@ -17,7 +17,7 @@ pub use lower::{LowerOptions, Lowered};
 
 use crate::check::Checked;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::graph::{evaluate, EvalError, Float, NodeId, Value};
+use crate::graph::{evaluate, EvalError, Float, NodeId, Profile, Schedule, Value};
 use crate::syntax::ast::Program;
 use std::collections::HashMap;
 
@@ -208,6 +208,24 @@ pub fn evaluate_nodes<T: Float>(
     outputs: &[NodeId],
 ) -> Result<Vec<Value<T>>, RunError> {
     evaluate(&prepared.lowered.graph, leaves, outputs, &HashMap::new())
+        .map_err(|e| eval_error(prepared, e))
+}
+
+/// A schedule for evaluating `outputs` repeatedly (`--repeat`).
+pub fn schedule(prepared: &Prepared, outputs: &[NodeId]) -> Result<Schedule, RunError> {
+    Schedule::new(&prepared.lowered.graph, outputs).map_err(|e| eval_error(prepared, e))
+}
+
+/// Runs a schedule, mapping engine errors to diagnostics; with `profile`, adds the
+/// run's phase and kernel times to it.
+pub fn evaluate_scheduled<T: Float>(
+    prepared: &Prepared,
+    schedule: &Schedule,
+    leaves: &HashMap<NodeId, Value<T>>,
+    profile: Option<&mut Profile>,
+) -> Result<Vec<Value<T>>, RunError> {
+    schedule
+        .run(&prepared.lowered.graph, leaves, profile)
         .map_err(|e| eval_error(prepared, e))
 }
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# gradlang against NumPy, JAX and (with --torch) PyTorch, side by side in one run.
+#
+#   benches/run.sh [--torch] [--quick] [--rounds N] [--threads N] [--json FILE]
+#
+# Builds gradlang (release), creates a venv with numpy and jax (PyTorch, CPU wheels,
+# only with --torch), runs `cargo bench --bench check`, then benches/compare.py,
+# which prints the table. A reference that cannot be installed is skipped, with a
+# note. Environment: CARGO_TARGET_DIR (as for cargo), GRADLANG_BENCH_VENV (default
+# benches/.venv), PYTHON (default python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TORCH=0
+PASS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --torch) TORCH=1 ;;
+    --quick) PASS+=(--quick) ;;
+    --rounds|--threads|--json) PASS+=("$1" "$2"); shift ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+TARGET="${CARGO_TARGET_DIR:-target}"
+PY="${PYTHON:-python3}"
+VENV="${GRADLANG_BENCH_VENV:-benches/.venv}"
+
+echo "== building gradlang (release)" >&2
+cargo build --release --quiet
+BIN="$TARGET/release/gradlang"
+
+echo "== python references in $VENV" >&2
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV" || echo "note: cannot create a venv; references skipped" >&2
+fi
+VPY="$VENV/bin/python"
+if [ -x "$VPY" ]; then
+  "$VPY" -c "import numpy" 2>/dev/null || "$VPY" -m pip install -q numpy \
+    || echo "note: cannot install numpy; skipped" >&2
+  "$VPY" -c "import jax" 2>/dev/null || "$VPY" -m pip install -q "jax[cpu]" \
+    || echo "note: cannot install jax; skipped" >&2
+  if [ "$TORCH" = 1 ]; then
+    # CPU wheels first (~200 MB); else PyPI's (with CUDA libraries, several GB)
+    "$VPY" -c "import torch" 2>/dev/null \
+      || "$VPY" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu \
+      || "$VPY" -m pip install -q torch \
+      || echo "note: cannot install torch; skipped" >&2
+  fi
+else
+  VPY="$PY"
+fi
+
+echo "== parse + check of a 10,000-line program (cargo bench --bench check)" >&2
+CHECK=$(cargo bench --quiet --bench check 2>/dev/null | grep "^  parse + check" | sed 's/^ *parse + check *//; s/ *(target.*//')
+
+echo "== workloads" >&2
+exec "$VPY" benches/compare.py --gradlang "$BIN" --python "$VPY" --check-line "$CHECK" "${PASS[@]}"
