@@ -8,6 +8,19 @@
 //! [`data`] reads and writes `.npy`/`.npz` files and prints values; [`cli`] is
 //! the only module that touches files, the terminal and the exit status; [`lsp`]
 //! is the language server (`gradlang lsp`), which speaks LSP on stdin/stdout.
+//!
+//! Checking a program from Rust:
+//!
+//! ```
+//! let src = "dim N = 64, D = 4096, M = 4096\n\
+//!            input x: [N, D] = zeros\n\
+//!            param W: [M, D] = zeros\n\
+//!            y = x @ W\n";
+//! let (_program, checked) = gradlang::check::check_source(src);
+//! let error = &checked.diagnostics[0];
+//! assert_eq!(error.code.as_str(), "E0302");
+//! assert_eq!(error.help.as_deref(), Some("did you mean `W.T`? `x @ W.T` has shape [N, M]"));
+//! ```
 
 pub mod check;
 pub mod cli;
