@@ -123,3 +123,22 @@ fn pathological_nesting_is_refused_not_overflowed() {
         check_in_big_stack(src);
     }
 }
+
+/// A file that parses whole takes a fast path; one with an error is parsed
+/// statement by statement. Both must build the same tree for the same statements.
+#[test]
+fn fast_and_recovering_parses_agree() {
+    for path in std::fs::read_dir("examples")
+        .unwrap()
+        .chain(std::fs::read_dir("tests/programs").unwrap())
+    {
+        let path = path.unwrap().path();
+        let src = std::fs::read_to_string(&path).unwrap();
+        let fast = gradlang::syntax::parse(&src);
+        assert!(fast.diagnostics.is_empty(), "{}", path.display());
+        // A broken last statement forces the recovering parser.
+        let slow = gradlang::syntax::parse(&format!("{src}\nbroken = )\n"));
+        assert_eq!(slow.diagnostics.len(), 1, "{}", path.display());
+        assert_eq!(fast.program, slow.program, "{}", path.display());
+    }
+}

@@ -231,11 +231,15 @@ impl<'a> Checker<'a> {
                         });
                     }
                 }
-                StmtKind::Tensor(_) => not_here(
-                    self,
-                    "`input`",
-                    "pass the value as an argument of the layer",
-                ),
+                StmtKind::Tensor(d) => {
+                    not_here(
+                        self,
+                        "`input`",
+                        "pass the value as an argument of the layer",
+                    );
+                    // Uses of the name are then silent, not "used before bound".
+                    self.bind(&d.name.name, d.name.span, Entity::Poisoned);
+                }
                 StmtKind::Dim(_) => not_here(
                     self,
                     "`dim`",

@@ -40,6 +40,22 @@ pub fn parse(src: &str) -> Parsed {
         diagnostics: Vec::new(),
         last_stmt: None,
     };
+    // Fast path: a file that parses whole (what an editor sees nearly always)
+    // is converted in one go. Anything else is parsed statement by statement,
+    // which recovers after each error.
+    if shallow_enough(src) {
+        if let Ok(mut pairs) = GradParser::parse(Rule::program, src) {
+            if let Some(Ok(stmts)) = pairs.next().map(|prog| p.whole_program(prog)) {
+                if p.diagnostics.is_empty() {
+                    return Parsed {
+                        program: Program { stmts },
+                        diagnostics: p.diagnostics,
+                    };
+                }
+            }
+            p.diagnostics.clear();
+        }
+    }
     let mut stmts = Vec::new();
     let mut pos = skip_trivia(src, 0);
     while pos < src.len() {
@@ -135,34 +151,7 @@ impl<'s> Driver<'s> {
             }
         };
         let header_span = span_of(&header, pos);
-        let mut name = None;
-        let mut dim_params = Vec::new();
-        let mut params = Vec::new();
-        let mut ret = None;
-        for part in header.into_inner() {
-            match part.as_rule() {
-                Rule::ident => name = Some(self.ident(&part, pos)),
-                Rule::dim_params => {
-                    dim_params = part.into_inner().map(|p| self.ident(&p, pos)).collect()
-                }
-                Rule::layer_param => {
-                    let mut inner = part.into_inner();
-                    let (Some(n), Some(shape)) = (inner.next(), inner.next()) else {
-                        continue;
-                    };
-                    let Ok(shape) = self.expr_like(shape, pos) else {
-                        continue;
-                    };
-                    params.push(LayerParam {
-                        name: self.ident(&n, pos),
-                        shape,
-                        is_int: inner.next().is_some(),
-                    });
-                }
-                Rule::list => ret = self.expr_like(part, pos).ok(),
-                _ => {}
-            }
-        }
+        let (name, dim_params, params, ret) = self.layer_header(header, pos);
         // Body: statements until the closing brace.
         let mut body = Vec::new();
         let mut at = skip_trivia(self.src, header_span.end);
@@ -216,8 +205,80 @@ impl<'s> Driver<'s> {
         (Some(stmt), end)
     }
 
+    /// The parts of a `layer_header` pair: name, dimension parameters, arguments, return shape.
+    #[allow(clippy::type_complexity)]
+    fn layer_header(
+        &mut self,
+        header: Pair<'_, Rule>,
+        base: usize,
+    ) -> (Option<Ident>, Vec<Ident>, Vec<LayerParam>, Option<Expr>) {
+        let mut name = None;
+        let mut dim_params = Vec::new();
+        let mut params = Vec::new();
+        let mut ret = None;
+        for part in header.into_inner() {
+            match part.as_rule() {
+                Rule::ident => name = Some(self.ident(&part, base)),
+                Rule::dim_params => {
+                    dim_params = part.into_inner().map(|p| self.ident(&p, base)).collect()
+                }
+                Rule::layer_param => {
+                    let mut inner = part.into_inner();
+                    let (Some(n), Some(shape)) = (inner.next(), inner.next()) else {
+                        continue;
+                    };
+                    let Ok(shape) = self.expr_like(shape, base) else {
+                        continue;
+                    };
+                    params.push(LayerParam {
+                        name: self.ident(&n, base),
+                        shape,
+                        is_int: inner.next().is_some(),
+                    });
+                }
+                Rule::list => ret = self.expr_like(part, base).ok(),
+                _ => {}
+            }
+        }
+        (name, dim_params, params, ret)
+    }
+
+    /// The fast path: the whole file as one `program` pair (no errors to recover from).
+    fn whole_program(&mut self, program: Pair<'_, Rule>) -> Result<Vec<Stmt>, Failed> {
+        let mut stmts = Vec::new();
+        for pair in program.into_inner() {
+            match pair.as_rule() {
+                Rule::EOI => {}
+                Rule::layer_decl => {
+                    let span = without_trailing_trivia(self.src, span_of(&pair, 0));
+                    let mut inner = pair.into_inner();
+                    let header = inner.next().ok_or(Failed)?;
+                    let header_span = span_of(&header, 0);
+                    let (name, dim_params, params, ret) = self.layer_header(header, 0);
+                    let mut body = Vec::new();
+                    for p in inner.filter(|p| p.as_rule() != Rule::block_end) {
+                        body.push(self.convert_stmt(p, 0)?);
+                    }
+                    stmts.push(Stmt {
+                        kind: StmtKind::Layer(LayerDecl {
+                            name: name.ok_or(Failed)?,
+                            dim_params,
+                            params,
+                            ret: ret.ok_or(Failed)?,
+                            body,
+                            header_span,
+                        }),
+                        span,
+                    });
+                }
+                _ => stmts.push(self.convert_stmt(pair, 0)?),
+            }
+        }
+        Ok(stmts)
+    }
+
     fn convert_stmt(&mut self, pair: Pair<'_, Rule>, base: usize) -> Result<Stmt, Failed> {
-        let span = span_of(&pair, base);
+        let span = without_trailing_trivia(self.src, span_of(&pair, base));
         let rule = pair.as_rule();
         let mut inner = pair.into_inner();
         let kind = match rule {
@@ -599,6 +660,23 @@ fn too_deep(span: Span) -> Diagnostic {
         .with_help("split it into several bindings")
 }
 
+/// A statement's pair may end with the whitespace and comments pest skipped
+/// after its last token; a statement's span ends at its last token.
+fn without_trailing_trivia(src: &str, span: Span) -> Span {
+    let text = &src[span.start..span.end.min(src.len())];
+    let mut end = 0;
+    let mut in_comment = false;
+    for (i, ch) in text.char_indices() {
+        match ch {
+            '#' => in_comment = true,
+            '\n' => in_comment = false,
+            c if !in_comment && !c.is_whitespace() => end = i + c.len_utf8(),
+            _ => {}
+        }
+    }
+    Span::new(span.start, span.start + end)
+}
+
 fn span_of(pair: &Pair<'_, Rule>, base: usize) -> Span {
     let s = pair.as_span();
     Span::new(base + s.start(), base + s.end())
@@ -750,6 +828,23 @@ fn skip_block(src: &str, pos: usize) -> usize {
         }
     }
     src.len()
+}
+
+/// True when no statement of the file nests brackets or operators deeply enough
+/// to be refused: the whole-file parse may then run without the per-statement
+/// guard of the recovering path.
+fn shallow_enough(src: &str) -> bool {
+    let mut pos = skip_trivia(src, 0);
+    while pos < src.len() {
+        if check_nesting(src, pos).is_some() {
+            return false;
+        }
+        match src[pos..].find('\n') {
+            Some(nl) => pos = skip_trivia(src, pos + nl + 1),
+            None => break,
+        }
+    }
+    true
 }
 
 /// Refuses statements whose nesting would make the parser recurse too deeply.
