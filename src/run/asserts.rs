@@ -41,10 +41,11 @@ pub fn check_asserts<T: Float>(
         .collect()
 }
 
-fn as_f64<T: Float>(v: &Value<T>) -> (Vec<usize>, Vec<f64>) {
+/// The elements of a value as f64, in row-major order, without copying it.
+fn elements<T: Float>(v: &Value<T>) -> Box<dyn Iterator<Item = f64> + '_> {
     match v {
-        Value::Float(a) => (a.shape().to_vec(), a.iter().map(|x| x.to_f64()).collect()),
-        Value::Int(a) => (a.shape().to_vec(), a.iter().map(|x| *x as f64).collect()),
+        Value::Float(a) => Box::new(a.iter().map(|x| x.to_f64())),
+        Value::Int(a) => Box::new(a.iter().map(|x| *x as f64)),
     }
 }
 
@@ -74,43 +75,39 @@ fn check_one<T: Float>(
 ) -> Option<Diagnostic> {
     let rtol = a.rtol.unwrap_or(defaults.rtol);
     let atol = a.atol.unwrap_or(defaults.atol);
-    let (shape, xa) = as_f64(va);
-    let (_, xb) = as_f64(vb);
+    let shape = va.shape().to_vec();
     let text = |s: crate::diagnostics::Span| src.get(s.start..s.end).unwrap_or("?").to_string();
     let (ta, tb) = (text(a.a_span), text(a.b_span));
-    // Non-finite values never compare close (NumPy's allclose without equal_nan).
-    if let Some(i) = xa
-        .iter()
-        .zip(&xb)
-        .position(|(x, y)| !x.is_finite() || !y.is_finite())
-    {
-        return Some(
-            Diagnostic::error(
-                Code::E0608,
-                a.span,
-                format!(
-                    "assert compares non-finite values: `{ta}` is {} and `{tb}` is {} at {}",
-                    xa[i],
-                    xb[i],
-                    index_of(i, &shape)
-                ),
-            )
-            .with_primary_label("non-finite value")
-            .with_help("a nan or inf upstream (log of 0? overflow?) makes every comparison fail"),
-        );
-    }
-    let mut worst_abs = (0.0f64, 0usize);
+    let mut worst_abs = (0.0f64, 0usize, 0.0f64, 0.0f64);
     let mut worst_rel = (0.0f64, 0usize);
-    let mut failures = 0usize;
-    for (i, (x, y)) in xa.iter().zip(&xb).enumerate() {
+    let (mut failures, mut count) = (0usize, 0usize);
+    for (i, (x, y)) in elements(va).zip(elements(vb)).enumerate() {
+        count += 1;
+        // Non-finite values never compare close (NumPy's allclose without equal_nan).
+        if !x.is_finite() || !y.is_finite() {
+            return Some(
+                Diagnostic::error(
+                    Code::E0608,
+                    a.span,
+                    format!(
+                        "assert compares non-finite values: `{ta}` is {x} and `{tb}` is {y} at {}",
+                        index_of(i, &shape)
+                    ),
+                )
+                .with_primary_label("non-finite value")
+                .with_help(
+                    "a nan or inf upstream (log of 0? overflow?) makes every comparison fail",
+                ),
+            );
+        }
         let diff = (x - y).abs();
         if diff > atol + rtol * y.abs() {
             failures += 1;
         }
         if diff > worst_abs.0 {
-            worst_abs = (diff, i);
+            worst_abs = (diff, i, x, y);
         }
-        let rel = if *y != 0.0 {
+        let rel = if y != 0.0 {
             diff / y.abs()
         } else if diff > 0.0 {
             f64::INFINITY
@@ -134,11 +131,11 @@ fn check_one<T: Float>(
         Diagnostic::error(
             Code::E0607,
             a.span,
-            format!("assert failed: `{ta}` and `{tb}` are not close ({failures} of {} elements differ)", xa.len()),
+            format!("assert failed: `{ta}` and `{tb}` are not close ({failures} of {count} elements differ)"),
         )
         .with_primary_label(format!("largest absolute difference {:.3e} at {ia}; {rel}", worst_abs.0))
-        .with_label(a.a_span, format!("{} at {ia}", xa[worst_abs.1]))
-        .with_label(a.b_span, format!("{} at {ia}", xb[worst_abs.1]))
+        .with_label(a.a_span, format!("{} at {ia}", worst_abs.2))
+        .with_label(a.b_span, format!("{} at {ia}", worst_abs.3))
         .with_help(format!(
             "close means |a - b| <= atol + rtol * |b| elementwise, here with rtol={rtol:e}, atol={atol:e}"
         )),
