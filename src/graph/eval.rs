@@ -137,6 +137,8 @@ struct Step {
     inputs: Vec<usize>,
     /// Rough cost estimate (elements written, times the inner dimension of products).
     work: usize,
+    /// A product that runs as one untiled GEMM call (see `Plan::new`).
+    whole: bool,
 }
 
 /// A set of steps whose inputs all come from earlier groups: they may run at once.
@@ -228,7 +230,7 @@ fn compute_step<T: Float>(
 ) -> Result<Value<T>, EvalError> {
     let n = step.inputs.len();
     if n == 0 {
-        return kernels::forward(g, step.node, &[], pool);
+        return kernels::forward(g, step.node, &[], pool, step.whole);
     }
     if n <= 3 {
         let first = slots[step.inputs[0]].get()?;
@@ -236,14 +238,14 @@ fn compute_step<T: Float>(
         for (k, &i) in step.inputs.iter().enumerate().skip(1) {
             arr[k] = slots[i].get()?;
         }
-        return kernels::forward(g, step.node, &arr[..n], pool);
+        return kernels::forward(g, step.node, &arr[..n], pool, step.whole);
     }
     let ins = step
         .inputs
         .iter()
         .map(|&i| slots[i].get())
         .collect::<Result<Vec<_>, _>>()?;
-    kernels::forward(g, step.node, &ins, pool)
+    kernels::forward(g, step.node, &ins, pool, step.whole)
 }
 
 impl Plan {
@@ -322,7 +324,7 @@ impl Plan {
         for (k, &i) in order.iter().enumerate() {
             local[i] = k;
         }
-        let steps: Vec<Step> = order
+        let mut steps: Vec<Step> = order
             .iter()
             .map(|&i| {
                 let id = NodeId(i as u32);
@@ -335,6 +337,7 @@ impl Plan {
                         g.inputs(id).iter().map(|inp| local[inp.idx()]).collect()
                     },
                     work: if preset[i] { 0 } else { work_estimate(g, id) },
+                    whole: false,
                 }
             })
             .collect();
@@ -357,6 +360,24 @@ impl Plan {
                 }),
             }
             group_of[k] = levels.len() - 1;
+        }
+        // a group with two or more large products runs them concurrently, each as
+        // one untiled GEMM call: splitting each again would only repack operands
+        if std::env::var("GL_WHOLE").map_or(false, |v| v == "1") {
+            for lv in &levels {
+                let big = |s: &Step| {
+                    !s.preset
+                        && matches!(g.node(s.node).op, Op::MatMul { .. })
+                        && s.work >= kernels::PAR_GEMM
+                };
+                if steps[lv.start..lv.end].iter().filter(|s| big(s)).count() >= 2 {
+                    for s in &mut steps[lv.start..lv.end] {
+                        if big(s) {
+                            s.whole = true;
+                        }
+                    }
+                }
+            }
         }
         // last group using each value; outputs are never freed
         let mut last_use: Vec<Option<usize>> = vec![None; steps.len()];

@@ -19,7 +19,7 @@ const PAR_MIN: usize = 1 << 15;
 /// Fixed accumulation chunk of reductions (independent of the thread count).
 const CHUNK: usize = 1 << 12;
 /// Matrix products with at least this many multiply-adds are tiled and parallel.
-const PAR_GEMM: usize = 1 << 21;
+pub(crate) const PAR_GEMM: usize = 1 << 21;
 /// Tiles of a parallel product: at least this many (see [`tile_shape`]). Measured
 /// on 2 cores: 2 packs least but balances badly when a core is busy or when two
 /// products run at once (the linear layer's backward); 8 repacks more (1024³ ~7 %
@@ -36,6 +36,7 @@ pub(crate) fn forward<T: Float>(
     id: NodeId,
     ins: &[&Value<T>],
     pool: &Pool<T>,
+    whole: bool,
 ) -> Result<Value<T>, EvalError> {
     let node = g.node(id);
     let shape = node.shape.as_slice();
@@ -56,7 +57,7 @@ pub(crate) fn forward<T: Float>(
         Op::Unary(u) => unary(*u, arg(0)?, pool),
         Op::Binary(b) => binary(*b, arg(0)?, arg(1)?, shape, pool)?,
         Op::MatMul { trans_a, trans_b } => {
-            matmul(arg(0)?, arg(1)?, *trans_a, *trans_b, shape, pool)?
+            matmul(arg(0)?, arg(1)?, *trans_a, *trans_b, shape, pool, whole)?
         }
         Op::Transpose { perm } => {
             let x = arg(0)?;
@@ -356,9 +357,10 @@ fn tile_shape(n: usize, m: usize, k: usize) -> (usize, usize) {
     if n.saturating_mul(m).saturating_mul(k) < PAR_GEMM {
         return (n.max(1), m.max(1));
     }
+    let min_tiles: usize = std::env::var("GL_TILES").ok().and_then(|v| v.parse().ok()).unwrap_or(MIN_TILES);
     let mut best = (usize::MAX, n, m);
-    for r in 1..=MIN_TILES {
-        let c = MIN_TILES.div_ceil(r);
+    for r in 1..=min_tiles {
+        let c = min_tiles.div_ceil(r);
         let (h, w) = (n.div_ceil(r), m.div_ceil(c));
         if (r > 1 && h < 16) || (c > 1 && w < 16) {
             continue;
@@ -389,6 +391,7 @@ fn matmul<T: Float>(
     tb: bool,
     out_shape: &[usize],
     pool: &Pool<T>,
+    whole: bool,
 ) -> Result<ArrayD<T>, EvalError> {
     let ro = out_shape.len();
     if ro < 2 || a.ndim() < 2 || b.ndim() < 2 {
@@ -437,7 +440,7 @@ fn matmul<T: Float>(
         return Ok(ArrayD::zeros(IxDyn(out_shape)));
     }
     let nb = numel(batch);
-    let (h, w) = tile_shape(n, m, k);
+    let (h, w) = if whole { (n, m) } else { tile_shape(n, m, k) };
     let (rt, ct) = (n.div_ceil(h), m.div_ceil(w));
     let per_batch = rt * ct;
     let mut out: Vec<T> = pool.take(len);
@@ -484,12 +487,12 @@ fn matmul<T: Float>(
     ArrayD::from_shape_vec(IxDyn(out_shape), out).map_err(|e| internal(format!("matmul: {e}")))
 }
 
-fn fold<T: Copy>(xs: &[T], init: T, f: fn(T, T) -> T) -> T {
+fn fold<T: Copy>(xs: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
     xs.iter().fold(init, |acc, &v| f(acc, v))
 }
 
 /// Reduces one contiguous row: fixed chunks, partials combined in order.
-fn reduce_row<T: Float>(row: &[T], init: T, f: fn(T, T) -> T) -> T {
+fn reduce_row<T: Float>(row: &[T], init: T, f: impl Fn(T, T) -> T + Copy + Sync) -> T {
     if row.len() <= CHUNK {
         return fold(row, init, f);
     }
@@ -501,19 +504,6 @@ fn reduce_row<T: Float>(row: &[T], init: T, f: fn(T, T) -> T) -> T {
     fold(&partials, init, f)
 }
 
-fn reduce_fn<T: Float>(kind: ReduceOp) -> (T, fn(T, T) -> T) {
-    match kind {
-        ReduceOp::Sum => (T::zero(), |a, b| a + b),
-        ReduceOp::Max => (
-            T::neg_infinity(),
-            |a, b| if b.is_nan() || b > a { b } else { a },
-        ),
-        ReduceOp::Min => (
-            T::infinity(),
-            |a, b| if b.is_nan() || b < a { b } else { a },
-        ),
-    }
-}
 
 /// Reduces the leading `r` rows of a contiguous `[r, k]` array (a bias gradient:
 /// `sum(x, axis=0)`) without transposing it: rows are accumulated into the output
@@ -524,12 +514,11 @@ fn reduce_fn<T: Float>(kind: ReduceOp) -> (T, fn(T, T) -> T) {
 fn reduce_leading<T: Float>(
     data: &[T],
     r: usize,
-    kind: ReduceOp,
+    (init, f): (T, impl Fn(T, T) -> T + Copy + Sync),
     out_shape: &[usize],
     pool: &Pool<T>,
 ) -> Result<ArrayD<T>, EvalError> {
     let k = numel(out_shape);
-    let (init, f) = reduce_fn::<T>(kind);
     let mut out = pool.take(k);
     let cols = |c0: usize, o: &mut [T]| {
         let w = o.len();
@@ -573,6 +562,46 @@ fn reduce<T: Float>(
     out_shape: &[usize],
     pool: &Pool<T>,
 ) -> Result<ArrayD<T>, EvalError> {
+    // each kind is its own instance (an inlined, vectorizable combine, not a call
+    // through a function pointer per element)
+    match kind {
+        ReduceOp::Sum => reduce_with(x, axes, (T::zero(), |a, b| a + b), out_shape, pool),
+        ReduceOp::Max => reduce_with(
+            x,
+            axes,
+            (T::neg_infinity(), |a: T, b: T| {
+                if b.is_nan() || b > a {
+                    b
+                } else {
+                    a
+                }
+            }),
+            out_shape,
+            pool,
+        ),
+        ReduceOp::Min => reduce_with(
+            x,
+            axes,
+            (T::infinity(), |a: T, b: T| {
+                if b.is_nan() || b < a {
+                    b
+                } else {
+                    a
+                }
+            }),
+            out_shape,
+            pool,
+        ),
+    }
+}
+
+fn reduce_with<T: Float>(
+    x: &ArrayD<T>,
+    axes: &[usize],
+    (init, f): (T, impl Fn(T, T) -> T + Copy + Sync),
+    out_shape: &[usize],
+    pool: &Pool<T>,
+) -> Result<ArrayD<T>, EvalError> {
     let nd = x.ndim();
     if axes.iter().any(|&a| a >= nd) {
         return Err(internal("reduction axis"));
@@ -581,7 +610,7 @@ fn reduce<T: Float>(
     if lead && !axes.is_empty() && axes.len() < nd {
         if let Some(data) = x.as_slice() {
             let r: usize = x.shape()[..axes.len()].iter().product();
-            return reduce_leading(data, r, kind, out_shape, pool);
+            return reduce_leading(data, r, (init, f), out_shape, pool);
         }
     }
     let mut perm: Vec<usize> = (0..nd).filter(|a| !axes.contains(a)).collect();
@@ -593,7 +622,6 @@ fn reduce<T: Float>(
         .ok_or_else(|| internal("reduction input layout"))?;
     let r: usize = axes.iter().map(|&a| x.shape()[a]).product();
     let k = numel(out_shape);
-    let (init, f) = reduce_fn::<T>(kind);
     let out: Vec<T> = if r == 0 {
         vec![init; k]
     } else if k > 1 && data.len() >= PAR_MIN {
