@@ -363,18 +363,17 @@ impl Plan {
         }
         // a group with two or more large products runs them concurrently, each as
         // one untiled GEMM call: splitting each again would only repack operands
-        if std::env::var("GL_WHOLE").map_or(false, |v| v == "1") {
-            for lv in &levels {
-                let big = |s: &Step| {
-                    !s.preset
-                        && matches!(g.node(s.node).op, Op::MatMul { .. })
-                        && s.work >= kernels::PAR_GEMM
-                };
-                if steps[lv.start..lv.end].iter().filter(|s| big(s)).count() >= 2 {
-                    for s in &mut steps[lv.start..lv.end] {
-                        if big(s) {
-                            s.whole = true;
-                        }
+        // (a function of the graph only, never of the thread count)
+        for lv in &levels {
+            let big = |s: &Step| {
+                !s.preset
+                    && matches!(g.node(s.node).op, Op::MatMul { .. })
+                    && s.work >= kernels::PAR_GEMM
+            };
+            if steps[lv.start..lv.end].iter().filter(|s| big(s)).count() >= 2 {
+                for s in &mut steps[lv.start..lv.end] {
+                    if big(s) {
+                        s.whole = true;
                     }
                 }
             }

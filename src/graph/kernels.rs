@@ -357,10 +357,9 @@ fn tile_shape(n: usize, m: usize, k: usize) -> (usize, usize) {
     if n.saturating_mul(m).saturating_mul(k) < PAR_GEMM {
         return (n.max(1), m.max(1));
     }
-    let min_tiles: usize = std::env::var("GL_TILES").ok().and_then(|v| v.parse().ok()).unwrap_or(MIN_TILES);
     let mut best = (usize::MAX, n, m);
-    for r in 1..=min_tiles {
-        let c = min_tiles.div_ceil(r);
+    for r in 1..=MIN_TILES {
+        let c = MIN_TILES.div_ceil(r);
         let (h, w) = (n.div_ceil(r), m.div_ceil(c));
         if (r > 1 && h < 16) || (c > 1 && w < 16) {
             continue;

@@ -99,7 +99,7 @@ pub trait Float:
     fn neg_infinity() -> Self;
     /// `C = alpha A B + beta C` for an `m x k` matrix A and a `k x n` matrix B given
     /// by pointers and strides (in elements; a transpose is just swapped strides),
-    /// one sequential call of `matrixmultiply` (its own threading is off).
+    /// one sequential call of the `gemm` crate (its own threading is off).
     ///
     /// # Safety
     /// The pointers and strides must describe valid matrices of those sizes; `c` must
@@ -124,7 +124,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:expr, $gemm:path) => {
+    ($t:ty, $name:expr) => {
         impl Float for $t {
             const NAME: &'static str = $name;
             #[inline]
@@ -196,11 +196,31 @@ macro_rules! impl_float {
                 rsc: isize,
                 csc: isize,
             ) {
-                $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    c,
+                    csc,
+                    rsc,
+                    beta != 0.0,
+                    a,
+                    csa,
+                    rsa,
+                    b,
+                    csb,
+                    rsb,
+                    beta,
+                    alpha,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                )
             }
         }
     };
 }
 
-impl_float!(f32, "f32", matrixmultiply::sgemm);
-impl_float!(f64, "f64", matrixmultiply::dgemm);
+impl_float!(f32, "f32");
+impl_float!(f64, "f64");
