@@ -632,3 +632,120 @@ fn reduce_with<T: Float>(
     };
     ArrayD::from_shape_vec(IxDyn(out_shape), out).map_err(|e| internal(format!("reduce: {e}")))
 }
+
+/// Two binary elementwise nodes computed in one pass: `outer(x, inner(y, z))`
+/// (`pos == 1`) or `outer(inner(y, z), x)` (`pos == 0`), where the inner node has
+/// the output's shape and no other reader. Each element is rounded exactly as by
+/// the two separate kernels (the inner result is a `T` before the outer op; no
+/// FMA), so fusing never changes a result bit. Only pairs with a measured use are
+/// instantiated: the SGD update `W - lr * g` and relu's backward `g * (x > 0)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fused {
+    outer: BinaryOp,
+    inner: BinaryOp,
+    pos: u8,
+}
+
+impl Fused {
+    pub(crate) fn new(outer: BinaryOp, inner: BinaryOp, pos: usize) -> Option<Fused> {
+        use BinaryOp::*;
+        match (outer, inner) {
+            (Add | Sub | Mul, Mul | Greater) => Some(Fused {
+                outer,
+                inner,
+                pos: pos as u8,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The inner node of fused node `id`.
+    pub(crate) fn inner_node(&self, g: &Graph, id: NodeId) -> NodeId {
+        g.inputs(id)[self.pos as usize]
+    }
+}
+
+/// Runs a fused pair; `ins` are the outer node's other operand, then the inner
+/// node's two operands.
+pub(crate) fn fused<T: Float>(
+    g: &Graph,
+    id: NodeId,
+    f: Fused,
+    ins: &[&Value<T>; 3],
+    pool: &Pool<T>,
+) -> Result<Value<T>, EvalError> {
+    let shape = g.node(id).shape.as_slice();
+    let (x, y, z) = (
+        ins[0].float_or_err()?,
+        ins[1].float_or_err()?,
+        ins[2].float_or_err()?,
+    );
+    let len = numel(shape);
+    fn fits<T>(a: &ArrayD<T>, len: usize) -> Option<&[T]> {
+        a.as_slice().filter(|s| s.len() == len || s.len() == 1)
+    }
+    let (Some(xs), Some(ys), Some(zs)) = (fits(x, len), fits(y, len), fits(z, len)) else {
+        // general layouts and broadcasts: the two kernels one after the other
+        let t = binary(f.inner, y, z, shape, pool)?;
+        let out = if f.pos == 0 {
+            binary(f.outer, &t, x, shape, pool)?
+        } else {
+            binary(f.outer, x, &t, shape, pool)?
+        };
+        pool.give_value(Value::Float(t));
+        return Ok(Value::Float(out));
+    };
+    use BinaryOp::*;
+    let (zero, one) = (T::zero(), T::one());
+    let mut out = pool.take(len);
+    macro_rules! go {
+        ($fo:expr, $fi:expr) => {{
+            let (fo, fi) = ($fo, $fi);
+            if f.pos == 0 {
+                fused_loop(&mut out, xs, ys, zs, |x, y, z| fo(fi(y, z), x))
+            } else {
+                fused_loop(&mut out, xs, ys, zs, |x, y, z| fo(x, fi(y, z)))
+            }
+        }};
+    }
+    let add = |a: T, b: T| a + b;
+    let sub = |a: T, b: T| a - b;
+    let mul = |a: T, b: T| a * b;
+    let gt = move |a: T, b: T| if a > b { one } else { zero };
+    match (f.outer, f.inner) {
+        (Add, Mul) => go!(add, mul),
+        (Sub, Mul) => go!(sub, mul),
+        (Mul, Mul) => go!(mul, mul),
+        (Add, Greater) => go!(add, gt),
+        (Sub, Greater) => go!(sub, gt),
+        (Mul, Greater) => go!(mul, gt),
+        _ => return Err(internal("unsupported fused pair")),
+    }
+    let out = ArrayD::from_shape_vec(IxDyn(shape), out)
+        .map_err(|e| internal(format!("fused: {e}")))?;
+    Ok(Value::Float(out))
+}
+
+/// `out[i] = f(x[i], y[i], z[i])`, an operand of one element standing for all;
+/// split in fixed chunks across threads when large.
+fn fused_loop<T: Float>(
+    out: &mut [T],
+    xs: &[T],
+    ys: &[T],
+    zs: &[T],
+    f: impl Fn(T, T, T) -> T + Sync + Send,
+) {
+    let each = |o: &mut [T], start: usize| {
+        let at = |s: &[T], i: usize| if s.len() == 1 { s[0] } else { s[start + i] };
+        for (i, o) in o.iter_mut().enumerate() {
+            *o = f(at(xs, i), at(ys, i), at(zs, i));
+        }
+    };
+    if out.len() >= PAR_MIN {
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, o)| each(o, c * CHUNK));
+    } else {
+        each(out, 0);
+    }
+}
