@@ -503,7 +503,6 @@ fn reduce_row<T: Float>(row: &[T], init: T, f: impl Fn(T, T) -> T + Copy + Sync)
     fold(&partials, init, f)
 }
 
-
 /// Reduces the leading `r` rows of a contiguous `[r, k]` array (a bias gradient:
 /// `sum(x, axis=0)`) without transposing it: rows are accumulated into the output
 /// row in order, `CHUNK` rows at a time with the chunk partials combined in order,
@@ -568,26 +567,32 @@ fn reduce<T: Float>(
         ReduceOp::Max => reduce_with(
             x,
             axes,
-            (T::neg_infinity(), |a: T, b: T| {
-                if b.is_nan() || b > a {
-                    b
-                } else {
-                    a
-                }
-            }),
+            (
+                T::neg_infinity(),
+                |a: T, b: T| {
+                    if b.is_nan() || b > a {
+                        b
+                    } else {
+                        a
+                    }
+                },
+            ),
             out_shape,
             pool,
         ),
         ReduceOp::Min => reduce_with(
             x,
             axes,
-            (T::infinity(), |a: T, b: T| {
-                if b.is_nan() || b < a {
-                    b
-                } else {
-                    a
-                }
-            }),
+            (
+                T::infinity(),
+                |a: T, b: T| {
+                    if b.is_nan() || b < a {
+                        b
+                    } else {
+                        a
+                    }
+                },
+            ),
             out_shape,
             pool,
         ),
@@ -721,8 +726,8 @@ pub(crate) fn fused<T: Float>(
         (Mul, Greater) => go!(mul, gt),
         _ => return Err(internal("unsupported fused pair")),
     }
-    let out = ArrayD::from_shape_vec(IxDyn(shape), out)
-        .map_err(|e| internal(format!("fused: {e}")))?;
+    let out =
+        ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| internal(format!("fused: {e}")))?;
     Ok(Value::Float(out))
 }
 
