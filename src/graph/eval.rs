@@ -12,6 +12,9 @@
 //! work: independent nodes such as `dx` and `dW` of a product run at once, each
 //! kernel itself splitting across the same pool) and frees values after their last
 //! use. Every kernel is deterministic, so the schedule never changes a result.
+//! Two plan-time decisions, both functions of the graph only: large products that
+//! share a group run as whole GEMM calls side by side (`Step::whole`), and a binary
+//! elementwise node read only by another is computed inside it (`Step::fused`).
 //!
 //! Per node at run time the evaluator does no hashing, no string lookup and no
 //! allocation beyond the value it produces (inputs of up to three operands are

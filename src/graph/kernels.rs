@@ -4,7 +4,8 @@
 //! parallel; reductions accumulate every output element sequentially over fixed-size
 //! chunks (`CHUNK`) whose partials are then combined in order, whatever the thread
 //! count; matrix products split the output into fixed tiles (a function of the
-//! shape only, see `tile_shape`), each one sequential GEMM call (transposed operands
+//! shape only, see `tile_shape`; or one tile when the scheduler runs the product
+//! beside another, `whole`), each one sequential GEMM call (transposed operands
 //! are passed as strides, never copied).
 
 use super::jacobian::eval_jacobian;
