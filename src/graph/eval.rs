@@ -12,9 +12,8 @@
 //! work: independent nodes such as `dx` and `dW` of a product run at once, each
 //! kernel itself splitting across the same pool) and frees values after their last
 //! use. Every kernel is deterministic, so the schedule never changes a result.
-//! Two plan-time decisions, both functions of the graph only: large products that
-//! share a group run as whole GEMM calls side by side (`Step::whole`), and a binary
-//! elementwise node read only by another is computed inside it (`Step::fused`).
+//! At plan time (a function of the graph only), a binary elementwise node read only
+//! by another is computed inside it (`Step::fused`).
 //!
 //! Per node at run time the evaluator does no hashing, no string lookup and no
 //! allocation beyond the value it produces (inputs of up to three operands are
@@ -140,8 +139,6 @@ struct Step {
     inputs: Vec<usize>,
     /// Rough cost estimate (elements written, times the inner dimension of products).
     work: usize,
-    /// A product that runs as one untiled GEMM call (see `Plan::new`).
-    whole: bool,
     /// An elementwise pair computed in one pass (see [`kernels::Fused`]); `inputs`
     /// are then the outer node's other operand and the inner node's two.
     fused: Option<kernels::Fused>,
@@ -161,11 +158,6 @@ struct Level {
 /// Groups with at least two computed nodes and this much estimated work run their
 /// nodes concurrently (each node's kernel is itself deterministic).
 const PAR_LEVEL_WORK: usize = 1 << 16;
-
-/// Products of at least this much work stay tiled even when they run concurrently
-/// with another (measured: the linear layer's 4096² `dx` and `dW` are ~5 % slower
-/// as whole calls, the MLP's 256-512-row products ~10 % faster).
-const WHOLE_MAX: usize = 1 << 28;
 
 /// An evaluation schedule for a set of outputs.
 pub(crate) struct Plan {
@@ -249,7 +241,7 @@ fn compute_step<T: Float>(
         return kernels::fused(g, step.node, f, &v, pool);
     }
     if n == 0 {
-        return kernels::forward(g, step.node, &[], pool, step.whole);
+        return kernels::forward(g, step.node, &[], pool);
     }
     if n <= 3 {
         let first = slots[step.inputs[0]].get()?;
@@ -257,14 +249,14 @@ fn compute_step<T: Float>(
         for (k, &i) in step.inputs.iter().enumerate().skip(1) {
             arr[k] = slots[i].get()?;
         }
-        return kernels::forward(g, step.node, &arr[..n], pool, step.whole);
+        return kernels::forward(g, step.node, &arr[..n], pool);
     }
     let ins = step
         .inputs
         .iter()
         .map(|&i| slots[i].get())
         .collect::<Result<Vec<_>, _>>()?;
-    kernels::forward(g, step.node, &ins, pool, step.whole)
+    kernels::forward(g, step.node, &ins, pool)
 }
 
 impl Plan {
@@ -399,7 +391,7 @@ impl Plan {
         for (k, &i) in order.iter().enumerate() {
             local[i] = k;
         }
-        let mut steps: Vec<Step> = order
+        let steps: Vec<Step> = order
             .iter()
             .map(|&i| {
                 let id = NodeId(i as u32);
@@ -412,7 +404,6 @@ impl Plan {
                         inputs_of(i).iter().map(|inp| local[inp.idx()]).collect()
                     },
                     work: if preset[i] { 0 } else { work_estimate(g, id) },
-                    whole: false,
                     fused: fused[i].as_ref().map(|(f, _)| *f),
                 }
             })
@@ -436,23 +427,6 @@ impl Plan {
                 }),
             }
             group_of[k] = levels.len() - 1;
-        }
-        // a group with two or more large products runs them concurrently, each as
-        // one untiled GEMM call: splitting each again would only repack operands
-        // (a function of the graph only, never of the thread count)
-        for lv in &levels {
-            let big = |s: &Step| {
-                !s.preset
-                    && matches!(g.node(s.node).op, Op::MatMul { .. })
-                    && (kernels::PAR_GEMM..WHOLE_MAX).contains(&s.work)
-            };
-            if steps[lv.start..lv.end].iter().filter(|s| big(s)).count() >= 2 {
-                for s in &mut steps[lv.start..lv.end] {
-                    if big(s) {
-                        s.whole = true;
-                    }
-                }
-            }
         }
         // last group using each value; outputs are never freed
         let mut last_use: Vec<Option<usize>> = vec![None; steps.len()];

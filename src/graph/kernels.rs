@@ -4,8 +4,7 @@
 //! parallel; reductions accumulate every output element sequentially over fixed-size
 //! chunks (`CHUNK`) whose partials are then combined in order, whatever the thread
 //! count; matrix products split the output into fixed tiles (a function of the
-//! shape only, see `tile_shape`; or one tile when the scheduler runs the product
-//! beside another, `whole`), each one sequential GEMM call (transposed operands
+//! shape only, see `tile_shape`), each one sequential GEMM call (transposed operands
 //! are passed as strides, never copied).
 
 use super::jacobian::eval_jacobian;
@@ -20,7 +19,7 @@ const PAR_MIN: usize = 1 << 15;
 /// Fixed accumulation chunk of reductions (independent of the thread count).
 const CHUNK: usize = 1 << 12;
 /// Matrix products with at least this many multiply-adds are tiled and parallel.
-pub(crate) const PAR_GEMM: usize = 1 << 21;
+const PAR_GEMM: usize = 1 << 21;
 /// Tiles of a parallel product: at least this many (see [`tile_shape`]). Measured
 /// on 2 cores: 2 packs least but balances badly when a core is busy or when two
 /// products run at once (the linear layer's backward); 8 repacks more (1024³ ~7 %
@@ -37,7 +36,6 @@ pub(crate) fn forward<T: Float>(
     id: NodeId,
     ins: &[&Value<T>],
     pool: &Pool<T>,
-    whole: bool,
 ) -> Result<Value<T>, EvalError> {
     let node = g.node(id);
     let shape = node.shape.as_slice();
@@ -58,7 +56,7 @@ pub(crate) fn forward<T: Float>(
         Op::Unary(u) => unary(*u, arg(0)?, pool),
         Op::Binary(b) => binary(*b, arg(0)?, arg(1)?, shape, pool)?,
         Op::MatMul { trans_a, trans_b } => {
-            matmul(arg(0)?, arg(1)?, *trans_a, *trans_b, shape, pool, whole)?
+            matmul(arg(0)?, arg(1)?, *trans_a, *trans_b, shape, pool)?
         }
         Op::Transpose { perm } => {
             let x = arg(0)?;
@@ -391,7 +389,6 @@ fn matmul<T: Float>(
     tb: bool,
     out_shape: &[usize],
     pool: &Pool<T>,
-    whole: bool,
 ) -> Result<ArrayD<T>, EvalError> {
     let ro = out_shape.len();
     if ro < 2 || a.ndim() < 2 || b.ndim() < 2 {
@@ -440,7 +437,7 @@ fn matmul<T: Float>(
         return Ok(ArrayD::zeros(IxDyn(out_shape)));
     }
     let nb = numel(batch);
-    let (h, w) = if whole { (n, m) } else { tile_shape(n, m, k) };
+    let (h, w) = tile_shape(n, m, k);
     let (rt, ct) = (n.div_ceil(h), m.div_ceil(w));
     let per_batch = rt * ct;
     let mut out: Vec<T> = pool.take(len);
