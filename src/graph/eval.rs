@@ -12,6 +12,8 @@
 //! work: independent nodes such as `dx` and `dW` of a product run at once, each
 //! kernel itself splitting across the same pool) and frees values after their last
 //! use. Every kernel is deterministic, so the schedule never changes a result.
+//! At plan time (a function of the graph only), a binary elementwise node read only
+//! by another is computed inside it (`Step::fused`).
 //!
 //! Per node at run time the evaluator does no hashing, no string lookup and no
 //! allocation beyond the value it produces (inputs of up to three operands are
@@ -137,6 +139,9 @@ struct Step {
     inputs: Vec<usize>,
     /// Rough cost estimate (elements written, times the inner dimension of products).
     work: usize,
+    /// An elementwise pair computed in one pass (see [`kernels::Fused`]); `inputs`
+    /// are then the outer node's other operand and the inner node's two.
+    fused: Option<kernels::Fused>,
 }
 
 /// A set of steps whose inputs all come from earlier groups: they may run at once.
@@ -227,6 +232,14 @@ fn compute_step<T: Float>(
     pool: &Pool<T>,
 ) -> Result<Value<T>, EvalError> {
     let n = step.inputs.len();
+    if let Some(f) = step.fused {
+        let v = [
+            slots[step.inputs[0]].get()?,
+            slots[step.inputs[1]].get()?,
+            slots[step.inputs[2]].get()?,
+        ];
+        return kernels::fused(g, step.node, f, &v, pool);
+    }
     if n == 0 {
         return kernels::forward(g, step.node, &[], pool);
     }
@@ -282,6 +295,58 @@ impl Plan {
                 need[inp.idx()] = true;
             }
         }
+        // fusion: a binary elementwise node whose only reader is a binary elementwise
+        // node of the same shape is computed inside its reader, in one pass (the
+        // SGD update `W - lr * g`, relu's backward `g * (x > 0)`); the fused step
+        // reads the reader's other operand and the inner node's two operands
+        let mut uses = vec![0u32; top + 1];
+        for i in 0..=top {
+            if need[i] && !preset[i] {
+                for inp in g.inputs(NodeId(i as u32)) {
+                    uses[inp.idx()] += 1;
+                }
+            }
+        }
+        for o in outputs {
+            uses[o.idx()] += 1;
+        }
+        let mut fused: Vec<Option<(kernels::Fused, [NodeId; 3])>> = vec![None; top + 1];
+        for i in 0..=top {
+            if !need[i] || preset[i] {
+                continue;
+            }
+            let id = NodeId(i as u32);
+            let Op::Binary(outer) = g.node(id).op else {
+                continue;
+            };
+            let ins = g.inputs(id);
+            for pos in 0..2 {
+                let j = ins[pos];
+                if !need[j.idx()]
+                    || preset[j.idx()]
+                    || uses[j.idx()] != 1
+                    || fused[j.idx()].is_some()
+                    || g.shape(j) != g.shape(id)
+                {
+                    continue;
+                }
+                let Op::Binary(inner) = g.node(j).op else {
+                    continue;
+                };
+                if let Some(f) = kernels::Fused::new(outer, inner, pos) {
+                    let jin = g.inputs(j);
+                    fused[i] = Some((f, [ins[1 - pos], jin[0], jin[1]]));
+                    need[j.idx()] = false;
+                    break;
+                }
+            }
+        }
+        let inputs_of = |i: usize| -> &[NodeId] {
+            match &fused[i] {
+                Some((_, ins)) => ins,
+                None => g.inputs(NodeId(i as u32)),
+            }
+        };
         // stage: backward if derived or computed from a backward node;
         // level: as soon as possible within the stage...
         let mut stage = vec![0u8; top + 1];
@@ -292,8 +357,12 @@ impl Plan {
                 continue;
             }
             let id = NodeId(i as u32);
-            let ins = g.inputs(id);
+            let ins = inputs_of(i);
             stage[i] = u8::from(g.node(id).derived);
+            if let Some((f, _)) = &fused[i] {
+                // the inner node's stage, were it computed on its own
+                stage[i] = stage[i].max(u8::from(g.node(f.inner_node(g, id)).derived));
+            }
             level[i] = 0;
             for inp in ins {
                 let j = inp.idx();
@@ -332,9 +401,10 @@ impl Plan {
                     inputs: if preset[i] {
                         vec![]
                     } else {
-                        g.inputs(id).iter().map(|inp| local[inp.idx()]).collect()
+                        inputs_of(i).iter().map(|inp| local[inp.idx()]).collect()
                     },
                     work: if preset[i] { 0 } else { work_estimate(g, id) },
+                    fused: fused[i].as_ref().map(|(f, _)| *f),
                 }
             })
             .collect();

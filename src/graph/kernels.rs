@@ -484,12 +484,12 @@ fn matmul<T: Float>(
     ArrayD::from_shape_vec(IxDyn(out_shape), out).map_err(|e| internal(format!("matmul: {e}")))
 }
 
-fn fold<T: Copy>(xs: &[T], init: T, f: fn(T, T) -> T) -> T {
+fn fold<T: Copy>(xs: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
     xs.iter().fold(init, |acc, &v| f(acc, v))
 }
 
 /// Reduces one contiguous row: fixed chunks, partials combined in order.
-fn reduce_row<T: Float>(row: &[T], init: T, f: fn(T, T) -> T) -> T {
+fn reduce_row<T: Float>(row: &[T], init: T, f: impl Fn(T, T) -> T + Copy + Sync) -> T {
     if row.len() <= CHUNK {
         return fold(row, init, f);
     }
@@ -501,20 +501,6 @@ fn reduce_row<T: Float>(row: &[T], init: T, f: fn(T, T) -> T) -> T {
     fold(&partials, init, f)
 }
 
-fn reduce_fn<T: Float>(kind: ReduceOp) -> (T, fn(T, T) -> T) {
-    match kind {
-        ReduceOp::Sum => (T::zero(), |a, b| a + b),
-        ReduceOp::Max => (
-            T::neg_infinity(),
-            |a, b| if b.is_nan() || b > a { b } else { a },
-        ),
-        ReduceOp::Min => (
-            T::infinity(),
-            |a, b| if b.is_nan() || b < a { b } else { a },
-        ),
-    }
-}
-
 /// Reduces the leading `r` rows of a contiguous `[r, k]` array (a bias gradient:
 /// `sum(x, axis=0)`) without transposing it: rows are accumulated into the output
 /// row in order, `CHUNK` rows at a time with the chunk partials combined in order,
@@ -524,12 +510,11 @@ fn reduce_fn<T: Float>(kind: ReduceOp) -> (T, fn(T, T) -> T) {
 fn reduce_leading<T: Float>(
     data: &[T],
     r: usize,
-    kind: ReduceOp,
+    (init, f): (T, impl Fn(T, T) -> T + Copy + Sync),
     out_shape: &[usize],
     pool: &Pool<T>,
 ) -> Result<ArrayD<T>, EvalError> {
     let k = numel(out_shape);
-    let (init, f) = reduce_fn::<T>(kind);
     let mut out = pool.take(k);
     let cols = |c0: usize, o: &mut [T]| {
         let w = o.len();
@@ -573,6 +558,52 @@ fn reduce<T: Float>(
     out_shape: &[usize],
     pool: &Pool<T>,
 ) -> Result<ArrayD<T>, EvalError> {
+    // each kind is its own instance (an inlined, vectorizable combine, not a call
+    // through a function pointer per element)
+    match kind {
+        ReduceOp::Sum => reduce_with(x, axes, (T::zero(), |a, b| a + b), out_shape, pool),
+        ReduceOp::Max => reduce_with(
+            x,
+            axes,
+            (
+                T::neg_infinity(),
+                |a: T, b: T| {
+                    if b.is_nan() || b > a {
+                        b
+                    } else {
+                        a
+                    }
+                },
+            ),
+            out_shape,
+            pool,
+        ),
+        ReduceOp::Min => reduce_with(
+            x,
+            axes,
+            (
+                T::infinity(),
+                |a: T, b: T| {
+                    if b.is_nan() || b < a {
+                        b
+                    } else {
+                        a
+                    }
+                },
+            ),
+            out_shape,
+            pool,
+        ),
+    }
+}
+
+fn reduce_with<T: Float>(
+    x: &ArrayD<T>,
+    axes: &[usize],
+    (init, f): (T, impl Fn(T, T) -> T + Copy + Sync),
+    out_shape: &[usize],
+    pool: &Pool<T>,
+) -> Result<ArrayD<T>, EvalError> {
     let nd = x.ndim();
     if axes.iter().any(|&a| a >= nd) {
         return Err(internal("reduction axis"));
@@ -581,7 +612,7 @@ fn reduce<T: Float>(
     if lead && !axes.is_empty() && axes.len() < nd {
         if let Some(data) = x.as_slice() {
             let r: usize = x.shape()[..axes.len()].iter().product();
-            return reduce_leading(data, r, kind, out_shape, pool);
+            return reduce_leading(data, r, (init, f), out_shape, pool);
         }
     }
     let mut perm: Vec<usize> = (0..nd).filter(|a| !axes.contains(a)).collect();
@@ -593,7 +624,6 @@ fn reduce<T: Float>(
         .ok_or_else(|| internal("reduction input layout"))?;
     let r: usize = axes.iter().map(|&a| x.shape()[a]).product();
     let k = numel(out_shape);
-    let (init, f) = reduce_fn::<T>(kind);
     let out: Vec<T> = if r == 0 {
         vec![init; k]
     } else if k > 1 && data.len() >= PAR_MIN {
@@ -604,4 +634,121 @@ fn reduce<T: Float>(
         data.chunks(r).map(|row| reduce_row(row, init, f)).collect()
     };
     ArrayD::from_shape_vec(IxDyn(out_shape), out).map_err(|e| internal(format!("reduce: {e}")))
+}
+
+/// Two binary elementwise nodes computed in one pass: `outer(x, inner(y, z))`
+/// (`pos == 1`) or `outer(inner(y, z), x)` (`pos == 0`), where the inner node has
+/// the output's shape and no other reader. Each element is rounded exactly as by
+/// the two separate kernels (the inner result is a `T` before the outer op; no
+/// FMA), so fusing never changes a result bit. Only pairs with a measured use are
+/// instantiated: the SGD update `W - lr * g` and relu's backward `g * (x > 0)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fused {
+    outer: BinaryOp,
+    inner: BinaryOp,
+    pos: u8,
+}
+
+impl Fused {
+    pub(crate) fn new(outer: BinaryOp, inner: BinaryOp, pos: usize) -> Option<Fused> {
+        use BinaryOp::*;
+        match (outer, inner) {
+            (Add | Sub | Mul, Mul | Greater) => Some(Fused {
+                outer,
+                inner,
+                pos: pos as u8,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The inner node of fused node `id`.
+    pub(crate) fn inner_node(&self, g: &Graph, id: NodeId) -> NodeId {
+        g.inputs(id)[self.pos as usize]
+    }
+}
+
+/// Runs a fused pair; `ins` are the outer node's other operand, then the inner
+/// node's two operands.
+pub(crate) fn fused<T: Float>(
+    g: &Graph,
+    id: NodeId,
+    f: Fused,
+    ins: &[&Value<T>; 3],
+    pool: &Pool<T>,
+) -> Result<Value<T>, EvalError> {
+    let shape = g.node(id).shape.as_slice();
+    let (x, y, z) = (
+        ins[0].float_or_err()?,
+        ins[1].float_or_err()?,
+        ins[2].float_or_err()?,
+    );
+    let len = numel(shape);
+    fn fits<T>(a: &ArrayD<T>, len: usize) -> Option<&[T]> {
+        a.as_slice().filter(|s| s.len() == len || s.len() == 1)
+    }
+    let (Some(xs), Some(ys), Some(zs)) = (fits(x, len), fits(y, len), fits(z, len)) else {
+        // general layouts and broadcasts: the two kernels one after the other
+        let t = binary(f.inner, y, z, shape, pool)?;
+        let out = if f.pos == 0 {
+            binary(f.outer, &t, x, shape, pool)?
+        } else {
+            binary(f.outer, x, &t, shape, pool)?
+        };
+        pool.give_value(Value::Float(t));
+        return Ok(Value::Float(out));
+    };
+    use BinaryOp::*;
+    let (zero, one) = (T::zero(), T::one());
+    let mut out = pool.take(len);
+    macro_rules! go {
+        ($fo:expr, $fi:expr) => {{
+            let (fo, fi) = ($fo, $fi);
+            if f.pos == 0 {
+                fused_loop(&mut out, xs, ys, zs, |x, y, z| fo(fi(y, z), x))
+            } else {
+                fused_loop(&mut out, xs, ys, zs, |x, y, z| fo(x, fi(y, z)))
+            }
+        }};
+    }
+    let add = |a: T, b: T| a + b;
+    let sub = |a: T, b: T| a - b;
+    let mul = |a: T, b: T| a * b;
+    let gt = move |a: T, b: T| if a > b { one } else { zero };
+    match (f.outer, f.inner) {
+        (Add, Mul) => go!(add, mul),
+        (Sub, Mul) => go!(sub, mul),
+        (Mul, Mul) => go!(mul, mul),
+        (Add, Greater) => go!(add, gt),
+        (Sub, Greater) => go!(sub, gt),
+        (Mul, Greater) => go!(mul, gt),
+        _ => return Err(internal("unsupported fused pair")),
+    }
+    let out =
+        ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| internal(format!("fused: {e}")))?;
+    Ok(Value::Float(out))
+}
+
+/// `out[i] = f(x[i], y[i], z[i])`, an operand of one element standing for all;
+/// split in fixed chunks across threads when large.
+fn fused_loop<T: Float>(
+    out: &mut [T],
+    xs: &[T],
+    ys: &[T],
+    zs: &[T],
+    f: impl Fn(T, T, T) -> T + Sync + Send,
+) {
+    let each = |o: &mut [T], start: usize| {
+        let at = |s: &[T], i: usize| if s.len() == 1 { s[0] } else { s[start + i] };
+        for (i, o) in o.iter_mut().enumerate() {
+            *o = f(at(xs, i), at(ys, i), at(zs, i));
+        }
+    };
+    if out.len() >= PAR_MIN {
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, o)| each(o, c * CHUNK));
+    } else {
+        each(out, 0);
+    }
 }

@@ -99,7 +99,9 @@ pub trait Float:
     fn neg_infinity() -> Self;
     /// `C = alpha A B + beta C` for an `m x k` matrix A and a `k x n` matrix B given
     /// by pointers and strides (in elements; a transpose is just swapped strides),
-    /// one sequential call of `matrixmultiply` (its own threading is off).
+    /// one sequential call: of the `gemm` crate below [`GEMM_CRATE_MAX`]
+    /// multiply-adds, of `matrixmultiply` above (their own threading is off). The
+    /// choice depends on the sizes only, so results never depend on the thread count.
     ///
     /// # Safety
     /// The pointers and strides must describe valid matrices of those sizes; `c` must
@@ -123,8 +125,13 @@ pub trait Float:
     );
 }
 
+/// GEMM calls of at least this many multiply-adds go to `matrixmultiply`, smaller
+/// ones to the `gemm` crate (faster, but its packing buffers are allocated per call,
+/// and on the linear layer's 4096-wide tiles malloc retains ~15 MiB of them).
+pub(crate) const GEMM_CRATE_MAX: usize = 1 << 28;
+
 macro_rules! impl_float {
-    ($t:ty, $name:expr, $gemm:path) => {
+    ($t:ty, $name:expr, $big:path) => {
         impl Float for $t {
             const NAME: &'static str = $name;
             #[inline]
@@ -196,7 +203,30 @@ macro_rules! impl_float {
                 rsc: isize,
                 csc: isize,
             ) {
-                $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+                if m.saturating_mul(n).saturating_mul(k) >= GEMM_CRATE_MAX {
+                    return $big(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc);
+                }
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    c,
+                    csc,
+                    rsc,
+                    beta != 0.0,
+                    a,
+                    csa,
+                    rsa,
+                    b,
+                    csb,
+                    rsb,
+                    beta,
+                    alpha,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                )
             }
         }
     };
