@@ -32,14 +32,11 @@ pub use suggest::closest as closest_name;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TensorId(pub u32);
 
+/// What kind of declared tensor a [`DeclInfo`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     Input,
     Param,
-    Binding,
-    Loss,
-    /// An argument of a layer, inside its body.
-    LayerArg,
     /// A parameter owned by an instance (`fc1.W`).
     InstanceParam,
 }
