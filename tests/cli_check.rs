@@ -7,6 +7,19 @@ fn gradlang() -> Command {
     Command::cargo_bin("gradlang").unwrap()
 }
 
+/// `gradlang check --format json PATH`: the exit code and the parsed stdout.
+fn check_json(path: &std::path::Path) -> (Option<i32>, Value) {
+    let out = gradlang()
+        .args(["check", "--format", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON object"),
+    )
+}
+
 fn write(dir: &tempfile::TempDir, name: &str, text: &[u8]) -> std::path::PathBuf {
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
@@ -113,12 +126,7 @@ fn columns_count_characters_and_offsets_count_bytes() {
         "u.grad",
         "dim N = 2 # ∂L/∂x\ninput x: [N] = zeros\ny = x + ünknown\n".as_bytes(),
     );
-    let out = gradlang()
-        .args(["check", "--format", "json"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, v) = check_json(&path);
     let span = &v["diagnostics"][0]["span"];
     let text = std::fs::read_to_string(&path).unwrap();
     let start = span["start"].as_u64().unwrap() as usize;
@@ -168,13 +176,8 @@ fn non_utf8_source_is_a_diagnostic_not_a_panic() {
         "bin.grad",
         b"dim N = 2\ninput x: [N] = zeros\n\xff\xfe y = x\n",
     );
-    let out = gradlang()
-        .args(["check", "--format", "json"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, v) = check_json(&path);
+    assert_eq!(code, Some(1));
     let d = &v["diagnostics"][0];
     assert_eq!(d["code"], "E0101");
     assert!(d["message"].as_str().unwrap().contains("UTF-8"));
@@ -189,12 +192,7 @@ fn every_independent_error_in_a_file_is_reported() {
         "many.grad",
         b"dim N = 2, D = 3, M = 4\ninput x: [N, D] = zeros\nparam W: [M, D] = zeros\ny = x @ W\nz = x +\nq = sum(x, axis=5)\n",
     );
-    let out = gradlang()
-        .args(["check", "--format", "json"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, v) = check_json(&path);
     let codes: Vec<&str> = v["diagnostics"]
         .as_array()
         .unwrap()

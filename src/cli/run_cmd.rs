@@ -177,7 +177,7 @@ fn run_gradcheck(
             results.len(),
             if results.len() == 1 { "" } else { "s" },
             results.len() - failed,
-            1e-6,
+            run::gradcheck::EPS,
             run::gradcheck::REL_TOLERANCE,
             run::gradcheck::ABS_TOLERANCE
         ));
@@ -586,20 +586,18 @@ fn read_supplied(
     }
 }
 
-/// The run's float type, viewed for printing and writing.
+/// The run's float type, viewed for printing and writing through the data
+/// module's own `ArrayViewD -> ArrayRef` conversions.
 pub(crate) trait OutputFloat: Float {
     fn array_ref(a: &ndarray::ArrayD<Self>) -> ArrayRef<'_>;
 }
 
-impl OutputFloat for f32 {
-    fn array_ref(a: &ndarray::ArrayD<f32>) -> ArrayRef<'_> {
-        ArrayRef::F32(a.view())
-    }
-}
-
-impl OutputFloat for f64 {
-    fn array_ref(a: &ndarray::ArrayD<f64>) -> ArrayRef<'_> {
-        ArrayRef::F64(a.view())
+impl<T: Float> OutputFloat for T
+where
+    for<'a> ArrayRef<'a>: From<ndarray::ArrayViewD<'a, T>>,
+{
+    fn array_ref(a: &ndarray::ArrayD<T>) -> ArrayRef<'_> {
+        a.view().into()
     }
 }
 

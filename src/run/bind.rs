@@ -24,7 +24,6 @@ pub struct Supplied {
 enum Source {
     CommandLine,
     Value { what: String, span: Span },
-    Default,
 }
 
 impl Source {
@@ -32,7 +31,6 @@ impl Source {
         match self {
             Source::CommandLine => format!("{value} from --dim {name}={value}"),
             Source::Value { what, .. } => format!("{value} from the shape of {what}"),
-            Source::Default => format!("{value} by default"),
         }
     }
 }
@@ -138,21 +136,19 @@ pub fn bind_dims(
             }
         }
     }
-    // Defaults for the rest.
-    for (_, info) in checked.dims.iter() {
-        if let DimKind::Global { default: Some(v) } = info.kind {
-            values
-                .entry(info.name.clone())
-                .or_insert((v as usize, Source::Default));
-        }
-    }
     // A conflict explains the shape mismatches it causes: report it alone.
     if !errors.is_empty() {
         return Err(RunError {
             diagnostics: errors,
         });
     }
-    let plain: HashMap<String, usize> = values.iter().map(|(k, (v, _))| (k.clone(), *v)).collect();
+    let mut plain: HashMap<String, usize> = values.into_iter().map(|(k, (v, _))| (k, v)).collect();
+    // Defaults for the rest: a default never conflicts, it only fills in.
+    for (_, info) in checked.dims.iter() {
+        if let DimKind::Global { default: Some(v) } = info.kind {
+            plain.entry(info.name.clone()).or_insert(v as usize);
+        }
+    }
     // Every supplied value must now fit its declaration exactly.
     for (d, shape, what) in &checks {
         if let Some(diag) = fit(d, shape, what, checked, &plain, &ids) {

@@ -11,7 +11,7 @@ use ndarray::ArrayD;
 use std::collections::HashMap;
 
 /// Step of the central differences (f64).
-const EPS: f64 = 1e-6;
+pub const EPS: f64 = 1e-6;
 /// A derivative passes when its relative error is below this...
 pub const REL_TOLERANCE: f64 = 1e-5;
 /// ...or its absolute error below this (for values near zero).

@@ -112,11 +112,10 @@ impl<'s> Driver<'s> {
                     return (None, next_statement_start(self.src, pos));
                 };
                 let end = pos + pair.as_span().end();
-                // A trailing `;` is matched by `stmt` but not part of the inner pair.
-                let consumed = pos + pairs_end(&pair, &self.src[pos..]);
                 let stmt = self.convert_stmt(pair, pos).ok();
                 self.last_stmt = stmt.as_ref().map(|s| s.span);
-                let next = skip_trivia(self.src, consumed.max(end));
+                // `skip_trivia` also steps over the statement's optional `;`.
+                let next = skip_trivia(self.src, end);
                 (stmt, next.max(pos + 1).min(self.src.len()))
             }
             Err(_) => {
@@ -701,18 +700,6 @@ fn keyword_as_name(pair: &Pair<'_, Rule>, base: usize) -> Option<Diagnostic> {
         .with_primary_label("reserved keyword")
         .with_help(format!("rename it, for example `{text}_`"))
     })
-}
-
-/// End (relative to the slice) of a parsed statement including a trailing `;`.
-fn pairs_end(pair: &Pair<'_, Rule>, slice: &str) -> usize {
-    let end = pair.as_span().end();
-    let rest = &slice[end..];
-    let trimmed = rest.trim_start_matches([' ', '\t']);
-    if trimmed.starts_with(';') {
-        end + (rest.len() - trimmed.len()) + 1
-    } else {
-        end
-    }
 }
 
 /// Skips whitespace, comments and stray `;`.
