@@ -1,7 +1,8 @@
 //! The checked shape of every binding of every example, as a snapshot: the
 //! generalized Jacobian rules at work (`jacobian(y, x)` is y ++ x, ...).
 
-use gradlang::check::{check_source, Role};
+use gradlang::check::check_source;
+use gradlang::check::typed::TensorKind;
 
 #[test]
 fn examples_check_clean_with_these_shapes() {
@@ -16,9 +17,9 @@ fn examples_check_clean_with_these_shapes() {
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
         let mut out = String::new();
         for d in &checked.decls {
-            let role = match d.role {
-                Role::Input => "input",
-                Role::Param => "param",
+            let role = match d.kind {
+                TensorKind::Input => "input",
+                TensorKind::Param => "param",
                 _ => "instance param",
             };
             out.push_str(&format!("{role} {}: {}\n", d.name, checked.display(&d.ty)));

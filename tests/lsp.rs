@@ -756,15 +756,25 @@ fn change_on_a_thousand_line_file() {
     c.finish();
 }
 
+/// The reserved words are one list: the pest grammar's `keyword` rule names
+/// exactly those.
 #[test]
-fn every_builtin_has_a_completion_signature() {
-    for name in gradlang::check::BUILTIN_NAMES {
-        assert_ne!(
-            gradlang::lsp::completion::builtin_signature(name),
-            "built-in function",
-            "{name}"
-        );
-    }
+fn pest_grammar_reserves_exactly_the_keywords() {
+    let pest = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("grammar/gradlang.pest"),
+    )
+    .unwrap();
+    let rule: String = pest
+        .lines()
+        .skip_while(|l| !l.starts_with("keyword"))
+        .take_while(|l| !l.starts_with('}'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut quoted: Vec<&str> = rule.split('"').skip(1).step_by(2).collect();
+    quoted.sort_unstable();
+    let mut keywords = gradlang::syntax::KEYWORDS.to_vec();
+    keywords.sort_unstable();
+    assert_eq!(quoted, keywords);
 }
 
 /// The TextMate grammar highlights every built-in function and keyword, and the
@@ -807,14 +817,14 @@ fn vscode_extension_is_consistent() {
             .collect()
     };
     let functions: Vec<String> = [words("builtin"), words("derivative")].concat();
-    for name in gradlang::check::BUILTIN_NAMES {
+    for name in gradlang::check::BUILTINS.iter().map(|b| b.name) {
         assert!(
             functions.iter().any(|w| w == name),
             "{name} not highlighted"
         );
     }
     let keywords = words("keyword");
-    for kw in gradlang::lsp::completion::KEYWORDS {
+    for kw in gradlang::syntax::KEYWORDS {
         assert!(keywords.iter().any(|w| w == kw), "{kw} not highlighted");
     }
 }

@@ -2,15 +2,18 @@
 //! conversion of dimension expressions (`[N, H * W]`) to canonical polynomials.
 
 use super::dims::{DimKind, Poly};
+use super::typed::{InitExpr, ScalarExpr, TensorId, TensorKind};
 use super::types::{Elem, Shape, TensorTy};
-use super::{Checker, Entity, Role};
+use super::{Checker, Entity};
 use crate::diagnostics::{Code, Diagnostic, Span};
 use crate::syntax::ast::{BinOp, Expr, ExprKind, TensorDecl, TensorRole};
 
 impl Checker<'_> {
-    pub(crate) fn tensor_decl(&mut self, d: &TensorDecl) {
+    /// An `input` or `param` declaration: its tensor, when its shape checked.
+    pub(crate) fn tensor_decl(&mut self, d: &TensorDecl) -> Option<TensorId> {
         let shape = self.shape_of(&d.shape, false);
         let elem = if d.is_int { Elem::Int } else { Elem::Float };
+        let kind = TensorKind::from(d.role);
         if d.is_int && d.role == TensorRole::Param {
             self.report(
                 Diagnostic::error(
@@ -22,53 +25,56 @@ impl Checker<'_> {
                 .with_help("labels are inputs: `input t: [N] int`"),
             );
         }
-        match &d.init {
-            None if d.role == TensorRole::Param => self.report(
-                Diagnostic::error(
-                    Code::E0105,
-                    d.name.span,
-                    format!("param `{}` needs an initializer", d.name.name),
-                )
-                .with_primary_label("no initializer")
-                .with_help(format!(
-                    "add one, for example `param {}: {} = normal(0, 0.01)` or `= zeros`",
-                    d.name.name,
-                    self.snippet(d.shape.span).unwrap_or("[...]")
-                )),
-            ),
-            None => {}
+        let init = match &d.init {
+            None if d.role == TensorRole::Param => {
+                self.report(
+                    Diagnostic::error(
+                        Code::E0105,
+                        d.name.span,
+                        format!("param `{}` needs an initializer", d.name.name),
+                    )
+                    .with_primary_label("no initializer")
+                    .with_help(format!(
+                        "add one, for example `param {}: {} = normal(0, 0.01)` or `= zeros`",
+                        d.name.name,
+                        self.snippet(d.shape.span).unwrap_or("[...]")
+                    )),
+                );
+                None
+            }
+            None => None,
             Some(init) => self.initializer(init, shape.as_ref(), elem, &d.name.name),
-        }
+        };
         let Some(shape) = shape else {
-            self.bind(&d.name.name, d.name.span, Entity::Poisoned);
-            return;
+            self.bind_poisoned(&d.name.name, d.name.span, kind);
+            return None;
         };
         let ty = TensorTy { shape, elem };
-        let id = self.new_tensor(Vec::new());
-        let role = Role::from(d.role);
-        self.record_decl(d.name.name.clone(), role, ty.clone(), d.name.span);
-        self.out.references.push((d.name.span, d.name.span));
-        self.bind(
-            &d.name.name,
-            d.name.span,
-            Entity::Tensor {
-                ty,
-                id,
-                span: d.name.span,
-            },
-        );
+        let id = self.new_tensor(d.name.name.clone(), kind, Some(ty), d.name.span, Vec::new());
+        self.out.tensors[id.0 as usize].init = init;
+        self.record_decl(id);
+        self.bind(&d.name.name, d.name.span, Entity::Tensor(id));
+        Some(id)
     }
 
     /// Checks an initializer: a number, `zeros`, `ones`, `normal(m, s)`,
     /// `uniform(lo, hi)`, a tensor literal, or a scalar expression of numbers and
     /// dimensions.
-    fn initializer(&mut self, init: &Expr, shape: Option<&Shape>, elem: Elem, name: &str) {
+    fn initializer(
+        &mut self,
+        init: &Expr,
+        shape: Option<&Shape>,
+        elem: Elem,
+        name: &str,
+    ) -> Option<InitExpr> {
         let e = init.strip_parens();
         match &e.kind {
-            ExprKind::Name(n) if n == "zeros" || n == "ones" => {}
+            ExprKind::Name(n) if n == "zeros" => Some(InitExpr::Fill(ScalarExpr::Number(0.0))),
+            ExprKind::Name(n) if n == "ones" => Some(InitExpr::Fill(ScalarExpr::Number(1.0))),
             ExprKind::Call { callee, args } if matches!(&callee.kind, ExprKind::Name(n) if n == "normal" || n == "uniform") =>
             {
                 let fname = self.snippet(callee.span).unwrap_or("normal");
+                let is_uniform = matches!(&callee.kind, ExprKind::Name(n) if n == "uniform");
                 if elem == Elem::Int {
                     self.report(
                         Diagnostic::error(
@@ -79,7 +85,7 @@ impl Checker<'_> {
                         .with_primary_label("random values are floats")
                         .with_help("give labels as a literal or from a file"),
                     );
-                    return;
+                    return None;
                 }
                 let positional: Vec<&Expr> = args
                     .iter()
@@ -87,7 +93,7 @@ impl Checker<'_> {
                     .map(|a| &a.value)
                     .collect();
                 if positional.len() != 2 || args.iter().any(|a| a.name.is_some()) {
-                    let what = if fname == "uniform" {
+                    let what = if is_uniform {
                         "uniform(low, high)"
                     } else {
                         "normal(mean, std)"
@@ -100,52 +106,81 @@ impl Checker<'_> {
                         )
                         .with_primary_label(format!("{} given", args.len())),
                     );
-                    return;
+                    return None;
                 }
-                for a in positional {
-                    self.scalar_constant(a);
-                }
+                let a = self.scalar_constant(positional[0]);
+                let b = self.scalar_constant(positional[1]);
+                let (a, b) = (a?, b?);
+                Some(if is_uniform {
+                    InitExpr::Uniform(a, b)
+                } else {
+                    InitExpr::Normal(a, b)
+                })
             }
             ExprKind::List(_) => self.literal(e, shape, elem, name),
-            _ => self.scalar_constant(e),
+            _ => self.scalar_constant(e).map(InitExpr::Fill),
         }
     }
 
     /// A scalar expression of numbers, dimension names, `sqrt` and arithmetic.
-    fn scalar_constant(&mut self, e: &Expr) {
+    fn scalar_constant(&mut self, e: &Expr) -> Option<ScalarExpr> {
         match &e.kind {
-            ExprKind::Number(_) => {}
-            ExprKind::Paren(inner) | ExprKind::Neg(inner) => self.scalar_constant(inner),
+            ExprKind::Number(v) => Some(ScalarExpr::Number(*v)),
+            ExprKind::Paren(inner) => self.scalar_constant(inner),
+            ExprKind::Neg(inner) => Some(ScalarExpr::Neg(Box::new(self.scalar_constant(inner)?))),
             ExprKind::Binary { op, lhs, rhs, .. } if *op != BinOp::MatMul => {
-                self.scalar_constant(lhs);
-                self.scalar_constant(rhs);
+                let a = self.scalar_constant(lhs);
+                let b = self.scalar_constant(rhs);
+                Some(ScalarExpr::Binary(*op, Box::new(a?), Box::new(b?)))
             }
-            ExprKind::Name(n) => match self.lookup(n) {
-                Some(Entity::Dim(_)) => self.reference(n, e.span),
-                Some(Entity::Poisoned) => {}
-                _ => self.report(
-                    Diagnostic::error(Code::E0312, e.span, format!("`{n}` cannot be used in an initializer"))
-                        .with_primary_label("not a dimension")
-                        .with_help("initializer arguments use numbers, dimension names, `sqrt` and `+ - * /`"),
-                ),
-            },
+            ExprKind::Name(n) => {
+                let entity = self.lookup(n);
+                if let Some(entity) = entity {
+                    self.reference(e.span, entity);
+                }
+                match entity {
+                    Some(Entity::Dim(d)) => Some(ScalarExpr::Dim(d)),
+                    Some(Entity::Tensor(t)) if self.tensor_ty(t).is_none() => None,
+                    _ => {
+                        self.report(
+                            Diagnostic::error(Code::E0312, e.span, format!("`{n}` cannot be used in an initializer"))
+                                .with_primary_label("not a dimension")
+                                .with_help("initializer arguments use numbers, dimension names, `sqrt` and `+ - * /`"),
+                        );
+                        None
+                    }
+                }
+            }
             ExprKind::Call { callee, args }
-                if matches!(&callee.kind, ExprKind::Name(n) if n == "sqrt") && args.len() == 1 && args[0].name.is_none() =>
+                if matches!(&callee.kind, ExprKind::Name(n) if n == "sqrt")
+                    && args.len() == 1
+                    && args[0].name.is_none() =>
             {
-                self.scalar_constant(&args[0].value)
+                Some(ScalarExpr::Sqrt(Box::new(
+                    self.scalar_constant(&args[0].value)?,
+                )))
             }
-            _ => self.report(
-                Diagnostic::error(Code::E0312, e.span, "this is not a valid initializer")
-                    .with_primary_label("not a constant")
-                    .with_help(
-                        "an initializer is a number, `zeros`, `ones`, `normal(mean, std)`, `uniform(low, high)` \
-                         or a tensor literal; arguments use numbers, dimension names, `sqrt` and `+ - * /`",
-                    ),
-            ),
+            _ => {
+                self.report(
+                    Diagnostic::error(Code::E0312, e.span, "this is not a valid initializer")
+                        .with_primary_label("not a constant")
+                        .with_help(
+                            "an initializer is a number, `zeros`, `ones`, `normal(mean, std)`, `uniform(low, high)` \
+                             or a tensor literal; arguments use numbers, dimension names, `sqrt` and `+ - * /`",
+                        ),
+                );
+                None
+            }
         }
     }
 
-    fn literal(&mut self, e: &Expr, shape: Option<&Shape>, elem: Elem, name: &str) {
+    fn literal(
+        &mut self,
+        e: &Expr,
+        shape: Option<&Shape>,
+        elem: Elem,
+        name: &str,
+    ) -> Option<InitExpr> {
         let lit_shape = match literal_shape(e, elem) {
             Ok(s) => s,
             Err((span, msg)) => {
@@ -153,10 +188,10 @@ impl Checker<'_> {
                     Diagnostic::error(Code::E0312, span, msg)
                         .with_primary_label("in this tensor literal"),
                 );
-                return;
+                return None;
             }
         };
-        let Some(shape) = shape else { return };
+        let shape = shape?;
         let shown = self.show(&TensorTy::float(shape.clone()));
         let lit_text = format!(
             "[{}]",
@@ -179,7 +214,7 @@ impl Checker<'_> {
                     shape.len()
                 )),
             );
-            return;
+            return None;
         }
         for (axis, (d, n)) in shape.iter().zip(&lit_shape).enumerate() {
             if let Some(c) = d.as_const() {
@@ -194,10 +229,16 @@ impl Checker<'_> {
                         )
                         .with_primary_label(format!("axis {axis} has {n} elements, {c} declared")),
                     );
-                    return;
+                    return None;
                 }
             }
         }
+        let mut values = Vec::new();
+        literal_values(e, &mut values);
+        Some(InitExpr::Literal {
+            shape: lit_shape,
+            values,
+        })
     }
 
     /// A list of dimension expressions (`[N, H * W]`) as a shape.
@@ -250,31 +291,38 @@ impl Checker<'_> {
                 self.warn_literal_dim(c, e.span);
                 Some(Poly::constant(c))
             }
-            ExprKind::Name(n) => match self.lookup(n) {
-                Some(Entity::Dim(id)) => {
-                    self.reference(n, e.span);
-                    Some(Poly::var(id))
+            ExprKind::Name(n) => {
+                let entity = self.lookup(n);
+                if let Some(entity) = entity {
+                    self.reference(e.span, entity);
                 }
-                Some(Entity::Poisoned) => None,
-                Some(_) => {
-                    self.report(
-                        Diagnostic::error(Code::E0204, e.span, format!("`{n}` is not a dimension"))
+                match entity {
+                    Some(Entity::Dim(id)) => Some(Poly::var(id)),
+                    Some(Entity::Tensor(t)) if self.tensor_ty(t).is_none() => None,
+                    Some(_) => {
+                        self.report(
+                            Diagnostic::error(
+                                Code::E0204,
+                                e.span,
+                                format!("`{n}` is not a dimension"),
+                            )
                             .with_primary_label("used as a dimension here")
                             .with_label(self.decl_span(n).unwrap_or(e.span), "declared here")
                             .with_help("shapes are made of dimension names (`dim N`) and integers"),
-                    );
-                    None
+                        );
+                        None
+                    }
+                    None if create_generic => {
+                        let id = self.dims.add(n, DimKind::Generic, e.span);
+                        self.bind(n, e.span, Entity::Dim(id));
+                        Some(Poly::var(id))
+                    }
+                    None => {
+                        self.unknown_name(n, e.span, "dimension");
+                        None
+                    }
                 }
-                None if create_generic => {
-                    let id = self.dims.add(n, DimKind::Generic, e.span);
-                    self.bind(n, e.span, Entity::Dim(id));
-                    Some(Poly::var(id))
-                }
-                None => {
-                    self.unknown_name(n, e.span, "dimension");
-                    None
-                }
-            },
+            }
             ExprKind::Paren(inner) => self.dim_expr(inner, create_generic),
             ExprKind::Binary { op, lhs, rhs, .. }
                 if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul) =>
@@ -334,9 +382,7 @@ impl Checker<'_> {
             return;
         }
         if self.in_layer() {
-            if let Some(Entity::Tensor { .. } | Entity::Instance(_)) =
-                self.scopes[0].names.get(name)
-            {
+            if let Some(Entity::Tensor(_) | Entity::Instance(_)) = self.scopes[0].names.get(name) {
                 let def = self.scopes[0].decl_spans.get(name).copied().unwrap_or(span);
                 self.report(
                     Diagnostic::error(Code::E0201, span, format!("`{name}` is not visible inside a layer"))
@@ -348,11 +394,10 @@ impl Checker<'_> {
             }
         }
         let names = self.visible_names();
-        let builtins = super::builtins::BUILTIN_NAMES;
-        let candidates = names
-            .iter()
-            .map(String::as_str)
-            .chain(builtins.iter().copied());
+        let mut candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+        for builtin in super::builtins::table::names() {
+            candidates.push(builtin);
+        }
         let mut d = Diagnostic::error(Code::E0201, span, format!("unknown {what} `{name}`"))
             .with_primary_label("not found in this scope");
         if let Some(best) = super::suggest::closest(name, candidates) {
@@ -395,5 +440,19 @@ fn literal_shape(e: &Expr, elem: Elem) -> Result<Vec<usize>, (Span, String)> {
             literal_shape(inner, elem)
         }
         _ => Err((e.span, "a tensor literal holds numbers only".to_string())),
+    }
+}
+
+/// The row-major values of a tensor literal (checked by [`literal_shape`]).
+fn literal_values(e: &Expr, out: &mut Vec<f64>) {
+    match &e.strip_parens().kind {
+        ExprKind::List(items) => items.iter().for_each(|i| literal_values(i, out)),
+        ExprKind::Number(v) => out.push(*v),
+        ExprKind::Neg(inner) => {
+            let start = out.len();
+            literal_values(inner, out);
+            out[start..].iter_mut().for_each(|v| *v = -*v);
+        }
+        _ => {}
     }
 }

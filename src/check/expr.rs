@@ -1,6 +1,7 @@
 //! Expressions: names, operators, member access and transposes.
 
 use super::dims::Poly;
+use super::typed::{TExpr, TExprKind};
 use super::types::{broadcast, Elem, Shape, TensorTy};
 use super::{Checker, Entity};
 use crate::diagnostics::{Code, Diagnostic, Span};
@@ -25,10 +26,15 @@ impl WithOperands for Diagnostic {
 }
 
 impl Checker<'_> {
-    /// The type of an expression, or `None` when an error was reported in it.
-    pub(crate) fn expr(&mut self, e: &Expr) -> Option<TensorTy> {
-        let ty = match &e.kind {
-            ExprKind::Number(_) => Some(TensorTy::scalar()),
+    /// The typed expression, or `None` when an error was reported in it (or in
+    /// a declaration it uses).
+    pub(crate) fn expr(&mut self, e: &Expr) -> Option<TExpr> {
+        let typed = match &e.kind {
+            ExprKind::Number(v) => Some(TExpr {
+                kind: TExprKind::Number(*v),
+                ty: TensorTy::scalar(),
+                span: e.span,
+            }),
             ExprKind::Bool(_) => {
                 self.report(
                     Diagnostic::error(
@@ -50,42 +56,58 @@ impl Checker<'_> {
                 None
             }
             ExprKind::Name(n) => self.name_value(n, e.span),
-            ExprKind::Paren(inner) => self.expr(inner),
+            ExprKind::Paren(inner) => self.expr(inner).map(|t| TExpr { span: e.span, ..t }),
             ExprKind::Neg(inner) => {
                 let t = self.expr(inner)?;
-                self.require_float(&t, inner.span, "negation")?;
-                Some(t)
+                self.require_float(&t.ty, inner.span, "negation")?;
+                Some(TExpr {
+                    ty: t.ty.clone(),
+                    kind: TExprKind::Neg(Box::new(t)),
+                    span: e.span,
+                })
             }
             ExprKind::Binary {
                 op,
                 op_span,
                 lhs,
                 rhs,
-            } => self.binary(*op, *op_span, lhs, rhs),
+            } => self.binary(*op, *op_span, lhs, rhs, e.span),
             ExprKind::Call { callee, args } => self.call(callee, args, e.span),
             ExprKind::Member { base, member } => self.member(base, member, e.span),
         };
-        if let Some(t) = &ty {
-            self.record_type(e.span, t);
+        if let Some(t) = &typed {
+            self.record_type(e.span, &t.ty);
         }
-        ty
+        typed
     }
 
-    fn name_value(&mut self, n: &str, span: Span) -> Option<TensorTy> {
-        match self.lookup(n) {
-            Some(Entity::Tensor { ty, id, .. }) => {
+    fn name_value(&mut self, n: &str, span: Span) -> Option<TExpr> {
+        let entity = self.lookup(n);
+        if let Some(entity) = entity {
+            self.reference(span, entity);
+        }
+        match entity {
+            Some(Entity::Tensor(id)) => {
+                let ty = self.tensor_ty(id)?.clone();
                 self.collected.push(id);
-                self.reference(n, span);
-                Some(ty)
+                Some(TExpr {
+                    kind: TExprKind::Tensor(id),
+                    ty,
+                    span,
+                })
             }
             // A dimension in an expression is the scalar constant of its value.
-            Some(Entity::Dim(_)) => {
-                self.reference(n, span);
-                Some(TensorTy::scalar())
-            }
-            Some(Entity::Poisoned) => None,
+            Some(Entity::Dim(id)) => Some(TExpr {
+                kind: TExprKind::Dim(Poly::var(id)),
+                ty: TensorTy::scalar(),
+                span,
+            }),
             Some(Entity::Instance(inst)) => {
-                self.reference(n, span);
+                let info = &self.out.instances[inst.0 as usize];
+                if info.layer.is_none() {
+                    return None;
+                }
+                let def = info.span;
                 self.report(
                     Diagnostic::error(
                         Code::E0204,
@@ -93,7 +115,7 @@ impl Checker<'_> {
                         format!("`{n}` is a layer instance, not a tensor"),
                     )
                     .with_primary_label("used as a value")
-                    .with_label(inst.span, "declared here")
+                    .with_label(def, "declared here")
                     .with_help(format!(
                         "call it (`{n}(x)`) or use one of its parameters (`{n}.W`)"
                     )),
@@ -101,7 +123,7 @@ impl Checker<'_> {
                 None
             }
             Some(Entity::Layer(i)) => {
-                let header = self.layers[i].header_span;
+                let header = self.out.layers[i.0 as usize].header_span;
                 self.report(
                     Diagnostic::error(Code::E0204, span, format!("`{n}` is a layer, not a tensor"))
                         .with_primary_label("used as a value")
@@ -113,7 +135,7 @@ impl Checker<'_> {
                 None
             }
             None => {
-                if super::builtins::BUILTIN_NAMES.contains(&n) {
+                if super::builtins::table::lookup(n).is_some() {
                     self.report(
                         Diagnostic::error(
                             Code::E0204,
@@ -153,7 +175,14 @@ impl Checker<'_> {
         Some(())
     }
 
-    fn binary(&mut self, op: BinOp, op_span: Span, lhs: &Expr, rhs: &Expr) -> Option<TensorTy> {
+    fn binary(
+        &mut self,
+        op: BinOp,
+        op_span: Span,
+        lhs: &Expr,
+        rhs: &Expr,
+        span: Span,
+    ) -> Option<TExpr> {
         let a = self.expr(lhs);
         let b = self.expr(rhs);
         let (a, b) = (a?, b?);
@@ -162,15 +191,15 @@ impl Checker<'_> {
             BinOp::Pow => "`**`",
             _ => "arithmetic",
         };
-        let fa = self.require_float(&a, lhs.span, what);
-        let fb = self.require_float(&b, rhs.span, what);
+        let fa = self.require_float(&a.ty, lhs.span, what);
+        let fb = self.require_float(&b.ty, rhs.span, what);
         fa?;
         fb?;
-        match op {
-            BinOp::MatMul => self.matmul(&a, &b, lhs.span, rhs.span, op_span),
+        let ty = match op {
+            BinOp::MatMul => self.matmul(&a.ty, &b.ty, lhs.span, rhs.span, op_span)?,
             BinOp::Pow => {
-                if !b.is_scalar() {
-                    let shown = self.show(&b);
+                if !b.ty.is_scalar() {
+                    let shown = self.show(&b.ty);
                     self.report(
                         Diagnostic::error(
                             Code::E0314,
@@ -184,10 +213,19 @@ impl Checker<'_> {
                     );
                     return None;
                 }
-                Some(a)
+                a.ty.clone()
             }
-            _ => self.broadcast_binary(&a, &b, lhs.span, rhs.span, op_span),
-        }
+            _ => self.broadcast_binary(&a.ty, &b.ty, lhs.span, rhs.span, op_span)?,
+        };
+        Some(TExpr {
+            kind: TExprKind::Binary {
+                op,
+                lhs: Box::new(a),
+                rhs: Box::new(b),
+            },
+            ty,
+            span,
+        })
     }
 
     /// Elementwise operation with NumPy broadcasting; E0301 on a clash.
@@ -413,73 +451,25 @@ impl Checker<'_> {
         base: &Expr,
         member: &crate::syntax::ast::Ident,
         span: Span,
-    ) -> Option<TensorTy> {
-        let e = Expr {
-            kind: ExprKind::Member {
-                base: Box::new(base.clone()),
-                member: member.clone(),
-            },
-            span,
-        };
-        if let Some(path) = e.as_path() {
+    ) -> Option<TExpr> {
+        if let Some(path) = path_of(base, member) {
             let (root, root_span) = path[0];
             // `fc1.W.T` is the transpose of `fc1.W`.
             let transposed_member = member.name == "T" && path.len() > 2;
-            if let Some(Entity::Instance(inst)) = self.lookup(root).filter(|_| !transposed_member) {
-                self.reference(root, root_span);
-                let rel: Vec<&str> = path[1..].iter().map(|(n, _)| *n).collect();
-                let rel = rel.join(".");
-                if let Some((_, ty, id)) = inst.params.iter().find(|(n, _, _)| *n == rel) {
-                    self.collected.push(*id);
-                    // `W` in `fc1.W` refers to the declaration in the layer body.
-                    if let Some(sp) = self.layers[inst.layer].state.iter().find(|s| s.path == rel) {
-                        self.out.references.push((member.span, sp.span));
-                    }
-                    return Some(ty.clone());
-                }
-                let prefix = format!("{rel}.");
-                if inst.params.iter().any(|(n, _, _)| n.starts_with(&prefix)) {
-                    self.report(
-                        Diagnostic::error(
-                            Code::E0204,
-                            span,
-                            format!("`{root}.{rel}` is a nested instance, not a tensor"),
-                        )
-                        .with_primary_label("used as a value")
-                        .with_help(format!(
-                            "use one of its parameters, such as `{root}.{}`",
-                            inst.params
-                                .iter()
-                                .find(|(n, _, _)| n.starts_with(&prefix))
-                                .map(|(n, _, _)| n.as_str())
-                                .unwrap_or("")
-                        )),
-                    );
-                    return None;
-                }
-                let names: Vec<&str> = inst.params.iter().map(|(n, _, _)| n.as_str()).collect();
-                let layer_name = self.layers[inst.layer].name.clone();
-                let mut d = Diagnostic::error(
-                    Code::E0205,
-                    member.span,
-                    format!("instance `{root}` of `{layer_name}` has no parameter `{rel}`"),
-                )
-                .with_primary_label("unknown member")
-                .with_label(inst.span, "instance declared here");
-                if let Some(best) = super::suggest::closest(&rel, names.iter().copied()) {
-                    d = d.with_help(format!("did you mean `{root}.{best}`?"));
-                } else if !names.is_empty() {
-                    d = d.with_help(format!("its parameters are: {}", names.join(", ")));
-                }
-                self.report(d);
-                return None;
+            if let Some(Entity::Instance(id)) = self.lookup(root).filter(|_| !transposed_member) {
+                self.reference(root_span, Entity::Instance(id));
+                return self.instance_member(id, root, &path[1..], member, span);
             }
         }
         let t = self.expr(base)?;
         if member.name == "T" {
-            return Some(TensorTy {
-                shape: t.shape.iter().rev().cloned().collect(),
-                elem: t.elem,
+            return Some(TExpr {
+                ty: TensorTy {
+                    shape: t.ty.shape.iter().rev().cloned().collect(),
+                    elem: t.ty.elem,
+                },
+                kind: TExprKind::Transpose(Box::new(t)),
+                span,
             });
         }
         self.report(
@@ -489,4 +479,76 @@ impl Checker<'_> {
         );
         None
     }
+
+    /// `fc1.W` or `fc1.inner.W`: the instance parameter `rel` of instance `id`.
+    fn instance_member(
+        &mut self,
+        id: super::typed::InstanceId,
+        root: &str,
+        rel_path: &[(&str, Span)],
+        member: &crate::syntax::ast::Ident,
+        span: Span,
+    ) -> Option<TExpr> {
+        let inst = self.out.instances[id.0 as usize].clone();
+        let layer = inst.layer?;
+        let rel: Vec<&str> = rel_path.iter().map(|(n, _)| *n).collect();
+        let rel = rel.join(".");
+        if let Some((k, (_, ty, tid))) = inst
+            .params
+            .iter()
+            .enumerate()
+            .find(|(_, (n, _, _))| *n == rel)
+        {
+            self.collected.push(*tid);
+            // `W` in `fc1.W` refers to the declaration in the layer body.
+            let def = self.out.layers[layer.0 as usize].state[k].def;
+            self.reference(member.span, Entity::Tensor(def));
+            return Some(TExpr {
+                kind: TExprKind::Tensor(*tid),
+                ty: ty.clone(),
+                span,
+            });
+        }
+        let prefix = format!("{rel}.");
+        if let Some((first, _, _)) = inst.params.iter().find(|(n, _, _)| n.starts_with(&prefix)) {
+            self.report(
+                Diagnostic::error(
+                    Code::E0204,
+                    span,
+                    format!("`{root}.{rel}` is a nested instance, not a tensor"),
+                )
+                .with_primary_label("used as a value")
+                .with_help(format!(
+                    "use one of its parameters, such as `{root}.{first}`"
+                )),
+            );
+            return None;
+        }
+        let names: Vec<&str> = inst.params.iter().map(|(n, _, _)| n.as_str()).collect();
+        let layer_name = self.out.layers[layer.0 as usize].name.clone();
+        let mut d = Diagnostic::error(
+            Code::E0205,
+            member.span,
+            format!("instance `{root}` of `{layer_name}` has no parameter `{rel}`"),
+        )
+        .with_primary_label("unknown member")
+        .with_label(inst.span, "instance declared here");
+        if let Some(best) = super::suggest::closest(&rel, names.iter().copied()) {
+            d = d.with_help(format!("did you mean `{root}.{best}`?"));
+        } else if !names.is_empty() {
+            d = d.with_help(format!("its parameters are: {}", names.join(", ")));
+        }
+        self.report(d);
+        None
+    }
+}
+
+/// `base.member` as a path of names (`fc1.inner.W`), if it is one.
+fn path_of<'e>(
+    base: &'e Expr,
+    member: &'e crate::syntax::ast::Ident,
+) -> Option<Vec<(&'e str, Span)>> {
+    let mut path = base.as_path()?;
+    path.push((member.name.as_str(), member.span));
+    Some(path)
 }

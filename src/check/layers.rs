@@ -2,78 +2,68 @@
 //! calls infer the per-call (generic) dimensions by unification.
 
 use super::dims::{DimId, DimKind, Poly};
+use super::typed::{
+    InstanceId, InstanceInfo, LayerId, LayerInfo, StateParam, TExpr, TExprKind, TStmt, TensorKind,
+};
 use super::types::{shape_display, Shape, TensorTy};
-use super::{Checker, Entity, Instance, Role, Scope};
-use crate::diagnostics::{Code, Diagnostic, Span};
+use super::{Checker, Entity, Scope};
+use crate::diagnostics::{Code, Diagnostic, Severity, Span};
 use crate::syntax::ast::{Arg, Ident, LayerDecl, StmtKind, TensorRole};
 use std::collections::HashMap;
-use std::rc::Rc;
-
-/// A parameter owned by every instance of a layer: `W`, or `inner.W` for a
-/// nested instance's parameter. Its type uses the layer's symbols.
-#[derive(Clone, Debug)]
-pub struct StateParam {
-    pub path: String,
-    pub ty: TensorTy,
-    pub span: Span,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Status {
+pub(crate) enum Status {
     Unchecked,
     InProgress,
     Done,
 }
 
-/// What a layer looks like from outside.
-#[derive(Clone, Debug)]
-pub struct LayerSig {
-    pub name: String,
-    pub header_span: Span,
-    pub dim_params: Vec<(String, DimId)>,
-    /// Call arguments: name, type (layer symbols), span.
-    pub args: Vec<(String, TensorTy, Span)>,
-    pub ret: Option<Shape>,
-    pub state: Vec<StateParam>,
-    /// Dimensions inferred per call (`B`).
-    pub generic: Vec<DimId>,
-    /// False when the signature itself has errors: calls are then not checked.
-    pub ok: bool,
-    status: Status,
-    decl_index: usize,
+/// What the body of a layer declares and computes.
+struct Body {
+    state: Vec<StateParam>,
+    params: Vec<super::TensorId>,
+    instances: Vec<InstanceId>,
+    stmts: Vec<TStmt>,
 }
 
 impl<'a> Checker<'a> {
-    pub(crate) fn register_layer(&mut self, decl: &LayerDecl) {
-        let index = self.layers.len();
-        self.layers.push(LayerSig {
+    pub(crate) fn register_layer(&mut self, decl: &LayerDecl, _stmt: Span) {
+        let id = LayerId(self.out.layers.len() as u32);
+        self.out.layers.push(LayerInfo {
             name: decl.name.name.clone(),
+            span: decl.name.span,
             header_span: decl.header_span,
             dim_params: Vec::new(),
             args: Vec::new(),
             ret: None,
-            state: Vec::new(),
             generic: Vec::new(),
+            state: Vec::new(),
+            params: Vec::new(),
+            instances: Vec::new(),
+            body: None,
             ok: false,
-            status: Status::Unchecked,
-            decl_index: index,
         });
         self.layer_decls.push(decl.clone());
+        self.layer_status.push(Status::Unchecked);
         self.layer_by_name
             .entry(decl.name.name.clone())
-            .or_insert(index);
-        self.bind(&decl.name.name, decl.name.span, Entity::Layer(index));
+            .or_insert(id);
+        self.bind(&decl.name.name, decl.name.span, Entity::Layer(id));
+    }
+
+    pub(crate) fn layer_info(&self, id: LayerId) -> &LayerInfo {
+        &self.out.layers[id.0 as usize]
     }
 
     /// Checks layer `i` if needed; false if it cannot be used (recursion, or
     /// already known broken). `from` is the instance declaration asking for it.
-    pub(crate) fn ensure_layer_checked(&mut self, i: usize, from: Option<(Span, &str)>) -> bool {
-        match self.layers[i].status {
+    pub(crate) fn ensure_layer_checked(&mut self, i: LayerId, from: Option<(Span, &str)>) -> bool {
+        match self.layer_status[i.0 as usize] {
             Status::Done => true,
             Status::InProgress => {
                 if let Some((span, outer)) = from {
-                    let name = self.layers[i].name.clone();
-                    let header = self.layers[i].header_span;
+                    let name = self.layer_info(i).name.clone();
+                    let header = self.layer_info(i).header_span;
                     let msg = if outer == name {
                         format!("layer `{name}` instantiates itself")
                     } else {
@@ -95,11 +85,12 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn check_layer(&mut self, i: usize) {
-        self.layers[i].status = Status::InProgress;
-        let decl = self.layer_decls[self.layers[i].decl_index].clone();
+    fn check_layer(&mut self, i: LayerId) {
+        self.layer_status[i.0 as usize] = Status::InProgress;
+        let decl = self.layer_decls[i.0 as usize].clone();
         let saved_collected = std::mem::take(&mut self.collected);
         self.scopes.push(Scope::default());
+        self.layer_stack.push(i);
         for stmt in &decl.body {
             if let StmtKind::Binding { name, .. } | StmtKind::Instance { name, .. } = &stmt.kind {
                 self.scope()
@@ -124,34 +115,25 @@ impl<'a> Checker<'a> {
         let first_generic = self.dims.iter().count();
         let mut args = Vec::new();
         for p in &decl.params {
-            match self.shape_of(&p.shape, true) {
-                Some(shape) => {
-                    let ty = TensorTy {
-                        shape,
-                        elem: if p.is_int {
-                            super::types::Elem::Int
-                        } else {
-                            super::types::Elem::Float
-                        },
-                    };
-                    let id = self.new_tensor(Vec::new());
-                    self.bind(
-                        &p.name.name,
-                        p.name.span,
-                        Entity::Tensor {
-                            ty: ty.clone(),
-                            id,
-                            span: p.name.span,
-                        },
-                    );
-                    self.scope().used.remove(&p.name.name);
-                    args.push((p.name.name.clone(), ty, p.name.span));
-                }
-                None => {
-                    ok = false;
-                    self.bind(&p.name.name, p.name.span, Entity::Poisoned);
-                }
-            }
+            let ty = self.shape_of(&p.shape, true).map(|shape| TensorTy {
+                shape,
+                elem: if p.is_int {
+                    super::types::Elem::Int
+                } else {
+                    super::types::Elem::Float
+                },
+            });
+            ok &= ty.is_some();
+            let id = self.new_tensor(
+                p.name.name.clone(),
+                TensorKind::LayerArg,
+                ty,
+                p.name.span,
+                Vec::new(),
+            );
+            self.bind(&p.name.name, p.name.span, Entity::Tensor(id));
+            self.scope().used.remove(&p.name.name);
+            args.push(id);
         }
         let generic_before_ret: Vec<DimId> = self
             .dims
@@ -178,27 +160,43 @@ impl<'a> Checker<'a> {
         // A return shape with an uninferable dimension is not compared with the body.
         let ret = ret.filter(|_| ok);
         ok &= ret.is_some();
-        self.layers[i].dim_params = dim_params;
-        self.layers[i].args = args;
-        self.layers[i].generic = generic.clone();
-        self.layers[i].ret = ret.clone();
-        let state = self.layer_body(&decl, ret.as_ref(), &generic);
+        {
+            let info = &mut self.out.layers[i.0 as usize];
+            info.dim_params = dim_params;
+            info.args = args;
+            info.generic = generic.clone();
+            info.ret = ret.clone();
+        }
+        let errors_before = self.error_count();
+        let body = self.layer_body(&decl, ret.as_ref(), &generic);
+        let body_ok = self.error_count() == errors_before;
         self.warn_unused_locals(&decl);
+        self.layer_stack.pop();
         self.scopes.pop();
         self.collected = saved_collected;
-        let sig = &mut self.layers[i];
-        sig.state = state;
-        sig.ok = ok;
-        sig.status = Status::Done;
+        let info = &mut self.out.layers[i.0 as usize];
+        info.state = body.state;
+        info.params = body.params;
+        info.instances = body.instances;
+        info.body = body_ok.then_some(body.stmts);
+        info.ok = ok;
+        self.layer_status[i.0 as usize] = Status::Done;
     }
 
-    fn layer_body(
-        &mut self,
-        decl: &LayerDecl,
-        ret: Option<&Shape>,
-        generic: &[DimId],
-    ) -> Vec<StateParam> {
-        let mut state = Vec::new();
+    fn error_count(&self) -> usize {
+        self.diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+
+    fn layer_body(&mut self, decl: &LayerDecl, ret: Option<&Shape>, generic: &[DimId]) -> Body {
+        let mut body = Body {
+            state: Vec::new(),
+            params: Vec::new(),
+            instances: Vec::new(),
+            stmts: Vec::new(),
+        };
         let mut returned = false;
         let last = decl.body.len().saturating_sub(1);
         for (k, stmt) in decl.body.iter().enumerate() {
@@ -216,20 +214,24 @@ impl<'a> Checker<'a> {
             };
             match &stmt.kind {
                 StmtKind::Tensor(d) if d.role == TensorRole::Param => {
-                    self.tensor_decl(d);
-                    if let Some(Entity::Tensor { ty, .. }) =
-                        self.scope().names.get(&d.name.name).cloned()
-                    {
-                        if self.uses_generic(&ty, generic, d.shape.span, &d.name.name) {
-                            continue;
-                        }
-                        self.scope().used.remove(&d.name.name);
-                        state.push(StateParam {
-                            path: d.name.name.clone(),
-                            ty,
-                            span: d.name.span,
-                        });
+                    let Some(id) = self.tensor_decl(d) else {
+                        continue;
+                    };
+                    let Some(ty) = self.tensor_ty(id).cloned() else {
+                        continue;
+                    };
+                    if self.uses_generic(&ty, generic, d.shape.span, &d.name.name) {
+                        continue;
                     }
+                    self.scope().used.remove(&d.name.name);
+                    body.state.push(StateParam {
+                        path: d.name.name.clone(),
+                        ty,
+                        span: d.name.span,
+                        def: id,
+                    });
+                    body.params.push(id);
+                    body.stmts.push(TStmt::Decl(id));
                 }
                 StmtKind::Tensor(d) => {
                     not_here(
@@ -238,7 +240,7 @@ impl<'a> Checker<'a> {
                         "pass the value as an argument of the layer",
                     );
                     // Uses of the name are then silent, not "used before bound".
-                    self.bind(&d.name.name, d.name.span, Entity::Poisoned);
+                    self.bind_poisoned(&d.name.name, d.name.span, TensorKind::Input);
                 }
                 StmtKind::Dim(_) => not_here(
                     self,
@@ -259,47 +261,36 @@ impl<'a> Checker<'a> {
                     not_here(self, "`loss`", "compute the loss at the top level")
                 }
                 StmtKind::Binding { name, value, .. } => {
-                    self.collected.clear();
-                    let ty = self.expr(value);
-                    let deps = std::mem::take(&mut self.collected);
-                    match ty {
-                        Some(ty) => {
-                            let id = self.new_tensor(deps);
-                            self.bind(
-                                &name.name,
-                                name.span,
-                                Entity::Tensor {
-                                    ty,
-                                    id,
-                                    span: name.span,
-                                },
-                            );
-                            self.scope().used.remove(&name.name);
-                        }
-                        None => self.bind(&name.name, name.span, Entity::Poisoned),
+                    if let Some(b) = self.binding(name, value, false) {
+                        body.stmts.push(b);
                     }
+                    self.scope().used.remove(&name.name);
                 }
                 StmtKind::Instance { name, layer, args } => {
-                    self.instance_decl(name, layer, args);
-                    if let Some(Entity::Instance(inst)) =
-                        self.scope().names.get(&name.name).cloned()
-                    {
-                        self.scope().used.remove(&name.name);
-                        for (path, ty, _) in &inst.params {
-                            if self.uses_generic(
-                                ty,
-                                generic,
-                                layer.span,
-                                &format!("{}.{path}", name.name),
-                            ) {
-                                break;
-                            }
-                            state.push(StateParam {
-                                path: format!("{}.{path}", name.name),
-                                ty: ty.clone(),
-                                span: name.span,
-                            });
+                    let Some(id) = self.instance_decl(name, layer, args) else {
+                        continue;
+                    };
+                    body.instances.push(id);
+                    body.stmts.push(TStmt::Instance(id));
+                    self.scope().used.remove(&name.name);
+                    let inst = self.out.instances[id.0 as usize].clone();
+                    let Some(inner) = inst.layer else { continue };
+                    let inner_state = self.layer_info(inner).state.clone();
+                    for ((path, ty, _), sp) in inst.params.iter().zip(&inner_state) {
+                        if self.uses_generic(
+                            ty,
+                            generic,
+                            layer.span,
+                            &format!("{}.{path}", name.name),
+                        ) {
+                            break;
                         }
+                        body.state.push(StateParam {
+                            path: format!("{}.{path}", name.name),
+                            ty: ty.clone(),
+                            span: name.span,
+                            def: sp.def,
+                        });
                     }
                 }
                 StmtKind::Return(e) => {
@@ -311,10 +302,10 @@ impl<'a> Checker<'a> {
                         );
                     }
                     returned = true;
-                    let Some(ty) = self.expr(e) else { continue };
+                    let Some(typed) = self.expr(e) else { continue };
                     let Some(ret) = ret else { continue };
-                    if &ty.shape != ret {
-                        let (got, want) = (self.show(&ty), shape_display(ret, &self.dims));
+                    if &typed.ty.shape != ret {
+                        let (got, want) = (self.show(&typed.ty), shape_display(ret, &self.dims));
                         self.report(
                             Diagnostic::error(
                                 Code::E0507,
@@ -327,7 +318,9 @@ impl<'a> Checker<'a> {
                             .with_primary_label(format!("this is {got}"))
                             .with_label(decl.ret.span, format!("declared {want}")),
                         );
+                        continue;
                     }
+                    body.stmts.push(TStmt::Return(typed));
                 }
             }
         }
@@ -342,7 +335,7 @@ impl<'a> Checker<'a> {
                 .with_help("end the body with `return <expression>`"),
             );
         }
-        state
+        body
     }
 
     /// E0509 when a parameter's shape depends on a per-call dimension.
@@ -391,10 +384,49 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub(crate) fn instance_decl(&mut self, name: &Ident, layer: &Ident, args: &[Arg]) {
+    /// An instance declaration (`fc1 = Dense[D, 512]`): its id when it checked.
+    /// A failed declaration still binds the name (to an instance without a
+    /// layer), so its uses are poisoned and its references kept.
+    pub(crate) fn instance_decl(
+        &mut self,
+        name: &Ident,
+        layer: &Ident,
+        args: &[Arg],
+    ) -> Option<InstanceId> {
+        let checked = self.instance_parts(name, layer, args);
+        let (layer_id, dim_args, params) = match checked {
+            Some((l, d, p)) => (Some(l), d, p),
+            None => (None, Vec::new(), Vec::new()),
+        };
+        let id = InstanceId(self.out.instances.len() as u32);
+        self.out.instances.push(InstanceInfo {
+            name: name.name.clone(),
+            layer: layer_id,
+            dim_args,
+            params,
+            span: name.span,
+            scope: self.layer_stack.last().copied(),
+        });
+        self.bind(&name.name, name.span, Entity::Instance(id));
+        layer_id.map(|_| id)
+    }
+
+    /// The layer, dimension arguments and parameters of an instance declaration.
+    #[allow(clippy::type_complexity)]
+    fn instance_parts(
+        &mut self,
+        name: &Ident,
+        layer: &Ident,
+        args: &[Arg],
+    ) -> Option<(LayerId, Vec<Poly>, Vec<(String, TensorTy, super::TensorId)>)> {
         let Some(&li) = self.layer_by_name.get(&layer.name) else {
-            match self.lookup(&layer.name) {
-                Some(Entity::Poisoned) => {}
+            let entity = self.lookup(&layer.name);
+            if let Some(entity) = entity {
+                self.reference(layer.span, entity);
+            }
+            match entity {
+                Some(Entity::Tensor(t)) if self.tensor_ty(t).is_none() => {}
+                Some(Entity::Instance(i)) if self.out.instances[i.0 as usize].layer.is_none() => {}
                 Some(_) => self.report(
                     Diagnostic::error(
                         Code::E0204,
@@ -405,7 +437,8 @@ impl<'a> Checker<'a> {
                     .with_help("an instance is declared from a layer: `fc1 = Dense[D, 512]`"),
                 ),
                 None => {
-                    let names: Vec<String> = self.layers.iter().map(|l| l.name.clone()).collect();
+                    let names: Vec<String> =
+                        self.out.layers.iter().map(|l| l.name.clone()).collect();
                     let mut d = Diagnostic::error(
                         Code::E0201,
                         layer.span,
@@ -420,25 +453,18 @@ impl<'a> Checker<'a> {
                     self.report(d);
                 }
             }
-            self.bind(&name.name, name.span, Entity::Poisoned);
-            return;
+            return None;
         };
-        self.out
-            .references
-            .push((layer.span, self.layers[li].header_span));
+        self.reference(layer.span, Entity::Layer(li));
         let outer = self.current_layer_name();
         if !self.ensure_layer_checked(
             li,
             Some((layer.span, outer.as_deref().unwrap_or(&layer.name))),
         ) {
-            self.bind(&name.name, name.span, Entity::Poisoned);
-            return;
+            return None;
         }
-        let sig = self.layers[li].clone();
-        let Some(dim_args) = self.dim_args(&sig, layer, args) else {
-            self.bind(&name.name, name.span, Entity::Poisoned);
-            return;
-        };
+        let sig = self.layer_info(li).clone();
+        let dim_args = self.dim_args(&sig, layer, args)?;
         let subst: HashMap<DimId, Poly> = sig
             .dim_params
             .iter()
@@ -452,45 +478,33 @@ impl<'a> Checker<'a> {
                     Diagnostic::error(Code::E0313, name.span, "dimension arithmetic overflows")
                         .with_primary_label("too large"),
                 );
-                self.bind(&name.name, name.span, Entity::Poisoned);
-                return;
+                return None;
             };
             let ty = TensorTy {
                 shape,
                 elem: sp.ty.elem,
             };
-            let id = self.new_tensor(Vec::new());
-            self.record_decl(
-                format!("{}.{}", name.name, sp.path),
-                Role::InstanceParam,
-                ty.clone(),
+            let full = format!("{}.{}", name.name, sp.path);
+            let id = self.new_tensor(
+                full,
+                TensorKind::InstanceParam,
+                Some(ty.clone()),
                 sp.span,
+                Vec::new(),
             );
+            self.record_decl(id);
             params.push((sp.path.clone(), ty, id));
         }
-        let inst = Instance {
-            name: name.name.clone(),
-            layer: li,
-            dim_args,
-            params,
-            span: name.span,
-        };
-        self.out.references.push((name.span, name.span));
-        self.bind(&name.name, name.span, Entity::Instance(Rc::new(inst)));
+        Some((li, dim_args, params))
     }
 
     fn current_layer_name(&self) -> Option<String> {
-        if !self.in_layer() {
-            return None;
-        }
-        self.layers
-            .iter()
-            .find(|l| l.status == Status::InProgress)
-            .map(|l| l.name.clone())
+        let id = self.layer_stack.last()?;
+        Some(self.layer_info(*id).name.clone())
     }
 
     /// Dimension arguments by position (`Dense[D, 512]`) or name (`Dense[I=512, O=C]`).
-    fn dim_args(&mut self, sig: &LayerSig, layer: &Ident, args: &[Arg]) -> Option<Vec<Poly>> {
+    fn dim_args(&mut self, sig: &LayerInfo, layer: &Ident, args: &[Arg]) -> Option<Vec<Poly>> {
         let expected = sig.dim_params.len();
         let params_text = sig
             .dim_params
@@ -587,21 +601,42 @@ impl<'a> Checker<'a> {
     }
 
     /// `fc1(x)`: arity, then unification of argument shapes with the signature.
+    /// The name and type (layer symbols) of each argument of a layer.
+    fn layer_args(&self, sig: &LayerInfo) -> Vec<(String, Option<TensorTy>)> {
+        sig.args
+            .iter()
+            .map(|id| {
+                let t = &self.out.tensors[id.0 as usize];
+                (t.name.clone(), t.ty.clone())
+            })
+            .collect()
+    }
+
+    /// `fc1(x)`: arity, then unification of argument shapes with the signature.
     pub(crate) fn call_instance(
         &mut self,
-        inst: &Instance,
+        id: InstanceId,
         callee: Span,
         args: &[Arg],
         span: Span,
-    ) -> Option<TensorTy> {
-        let sig = self.layers[inst.layer].clone();
+    ) -> Option<TExpr> {
+        let inst = self.out.instances[id.0 as usize].clone();
+        let Some(layer) = inst.layer else {
+            // A failed declaration: check the arguments, report nothing more.
+            for a in args {
+                self.expr(&a.value);
+            }
+            return None;
+        };
+        let sig = self.layer_info(layer).clone();
+        let sig_args = self.layer_args(&sig);
         let signature = self.signature_text(&sig);
-        let mut slots: Vec<Option<&crate::syntax::ast::Expr>> = vec![None; sig.args.len()];
+        let mut slots: Vec<Option<&crate::syntax::ast::Expr>> = vec![None; sig_args.len()];
         let mut arity_ok = true;
         for (k, a) in args.iter().enumerate() {
             let slot = match &a.name {
                 None => Some(k).filter(|k| *k < slots.len()),
-                Some(n) => sig.args.iter().position(|(p, _, _)| *p == n.name),
+                Some(n) => sig_args.iter().position(|(p, _)| *p == n.name),
             };
             match slot {
                 Some(s) if slots[s].is_none() => slots[s] = Some(&a.value),
@@ -616,8 +651,8 @@ impl<'a> Checker<'a> {
                     format!(
                         "`{}` takes {} argument{}, but {} {} given",
                         inst.name,
-                        sig.args.len(),
-                        if sig.args.len() == 1 { "" } else { "s" },
+                        sig_args.len(),
+                        if sig_args.len() == 1 { "" } else { "s" },
                         args.len(),
                         if args.len() == 1 { "was" } else { "were" }
                     ),
@@ -630,12 +665,12 @@ impl<'a> Checker<'a> {
             }
             return None;
         }
-        let mut arg_types = Vec::new();
+        let mut typed_args = Vec::new();
         for e in slots.iter().flatten() {
-            arg_types.push((self.expr(e), e.span));
+            typed_args.push((self.expr(e), e.span));
         }
-        for (_, _, id) in &inst.params {
-            self.collected.push(*id);
+        for (_, _, pid) in &inst.params {
+            self.collected.push(*pid);
         }
         if !sig.ok {
             return None;
@@ -649,14 +684,15 @@ impl<'a> Checker<'a> {
             .collect();
         let mut pending: Vec<(usize, usize)> = Vec::new();
         let mut failed = false;
-        for (k, ((ty, aspan), (pname, pty, _))) in arg_types.iter().zip(&sig.args).enumerate() {
-            let Some(ty) = ty else {
+        for (k, ((typed, aspan), (pname, pty))) in typed_args.iter().zip(&sig_args).enumerate() {
+            let (Some(typed), Some(pty)) = (typed, pty) else {
                 failed = true;
                 continue;
             };
+            let ty = &typed.ty;
             if ty.elem != pty.elem || ty.rank() != pty.rank() {
                 self.signature_mismatch(
-                    inst, &sig, &signature, k, ty, &bound, *aspan, callee, pname,
+                    &inst, &sig, &signature, pty, ty, &bound, *aspan, callee, pname,
                 );
                 failed = true;
                 continue;
@@ -667,7 +703,7 @@ impl<'a> Checker<'a> {
                     Unify::Later => pending.push((k, axis)),
                     Unify::Mismatch => {
                         self.signature_mismatch(
-                            inst, &sig, &signature, k, ty, &bound, *aspan, callee, pname,
+                            &inst, &sig, &signature, pty, ty, &bound, *aspan, callee, pname,
                         );
                         failed = true;
                         break;
@@ -676,15 +712,18 @@ impl<'a> Checker<'a> {
             }
         }
         for (k, axis) in pending {
-            let (Some(ty), aspan) = (&arg_types[k].0, arg_types[k].1) else {
+            let (Some(typed), aspan) = (&typed_args[k].0, typed_args[k].1) else {
                 continue;
             };
-            let (pname, pty, _) = &sig.args[k];
+            let ty = &typed.ty;
+            let (pname, Some(pty)) = &sig_args[k] else {
+                continue;
+            };
             match unify_axis(&pty.shape[axis], &ty.shape[axis], &sig.generic, &mut bound) {
                 Unify::Ok => {}
                 Unify::Mismatch => {
                     self.signature_mismatch(
-                        inst, &sig, &signature, k, ty, &bound, aspan, callee, pname,
+                        &inst, &sig, &signature, pty, ty, &bound, aspan, callee, pname,
                     );
                     failed = true;
                 }
@@ -718,23 +757,35 @@ impl<'a> Checker<'a> {
                 self.show(&TensorTy::float(shape.clone()))
             ),
         );
-        Some(TensorTy::float(shape))
+        let generic = sig
+            .generic
+            .iter()
+            .map(|g| bound.get(g).cloned().map(|p| (*g, p)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(TExpr {
+            kind: TExprKind::Call {
+                instance: id,
+                args: typed_args.into_iter().filter_map(|(t, _)| t).collect(),
+                generic,
+            },
+            ty: TensorTy::float(shape),
+            span,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
     fn signature_mismatch(
         &mut self,
-        inst: &Instance,
-        sig: &LayerSig,
+        inst: &InstanceInfo,
+        sig: &LayerInfo,
         signature: &str,
-        k: usize,
+        expected: &TensorTy,
         got: &TensorTy,
         bound: &HashMap<DimId, Poly>,
         aspan: Span,
         callee: Span,
         pname: &str,
     ) {
-        let expected = &sig.args[k].1;
         let want = subst_shape(&expected.shape, bound)
             .map(|s| TensorTy {
                 shape: s,
@@ -775,29 +826,43 @@ impl<'a> Checker<'a> {
         self.report(d);
     }
 
-    fn signature_text(&self, sig: &LayerSig) -> String {
-        let dims = sig
-            .dim_params
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let args = sig
-            .args
-            .iter()
-            .map(|(n, t, _)| format!("{n}: {}", self.show(t)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let ret = sig
-            .ret
-            .as_ref()
-            .map(|r| shape_display(r, &self.dims))
-            .unwrap_or_else(|| "?".into());
-        if dims.is_empty() {
-            format!("{}({args}) -> {ret}", sig.name)
-        } else {
-            format!("{}[{dims}]({args}) -> {ret}", sig.name)
-        }
+    /// `Dense[I, O](x: [B, I]) -> [B, O]`.
+    pub(crate) fn signature_text(&self, sig: &LayerInfo) -> String {
+        signature_text(sig, &self.out.tensors, &self.dims)
+    }
+}
+
+/// `Dense[I, O](x: [B, I]) -> [B, O]`, from a layer's signature.
+pub fn signature_text(
+    sig: &LayerInfo,
+    tensors: &[super::typed::TensorInfo],
+    dims: &super::dims::Dims,
+) -> String {
+    let dim_params = sig
+        .dim_params
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let args = sig
+        .args
+        .iter()
+        .map(|id| {
+            let t = &tensors[id.0 as usize];
+            let ty = t.ty.as_ref().map(|t| t.display(dims));
+            format!("{}: {}", t.name, ty.as_deref().unwrap_or("?"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let ret = sig
+        .ret
+        .as_ref()
+        .map(|r| shape_display(r, dims))
+        .unwrap_or_else(|| "?".into());
+    if dim_params.is_empty() {
+        format!("{}({args}) -> {ret}", sig.name)
+    } else {
+        format!("{}[{dim_params}]({args}) -> {ret}", sig.name)
     }
 }
 

@@ -9,62 +9,51 @@
 //! - Layers are checked once, generically; calls are checked against signatures.
 
 mod builtins;
+pub mod consts;
 mod decls;
+mod derivatives;
 pub mod dims;
 mod expr;
 mod layers;
 mod suggest;
+pub mod typed;
 pub mod types;
 
 use crate::diagnostics::{Code, Diagnostic, Span};
 use crate::syntax::ast::{Program, StmtKind, TensorRole};
-use dims::{DimId, DimKind, Dims, Poly};
+use dims::{DimId, DimKind, Dims};
 use std::collections::HashMap;
-use std::rc::Rc;
+use typed::{Def, InstanceId, InstanceInfo, LayerId, LayerInfo, TStmt, TensorInfo, TensorKind};
 use types::TensorTy;
 
-pub use builtins::{human_bytes, thousands, BUILTIN_NAMES, DEFAULT_MAX_JACOBIAN_BYTES};
-pub use layers::{LayerSig, StateParam};
+pub use builtins::table::{
+    self as builtin_table, Builtin, BuiltinDef, OptKind, Param, Role as BuiltinRole, Rule, BUILTINS,
+};
+pub use builtins::DEFAULT_MAX_JACOBIAN_BYTES;
 pub use suggest::closest as closest_name;
+pub use typed::TensorId;
 
-/// Index of a tensor in the dependency graph (inputs, params, bindings, layer
-/// arguments and instance parameters all get one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TensorId(pub u32);
-
-/// What kind of declared tensor a [`DeclInfo`] is.
+/// What a name stands for in a scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Input,
-    Param,
-    /// A parameter owned by an instance (`fc1.W`).
-    InstanceParam,
-}
-
-/// An instance of a layer (`fc1 = Dense[D, 512]`).
-#[derive(Clone, Debug)]
-pub struct Instance {
-    pub name: String,
-    pub layer: usize,
-    /// One per dimension parameter of the layer, in the declaring scope's symbols.
-    pub dim_args: Vec<Poly>,
-    /// Every parameter it owns, nested instances included: (`W` or `inner.W`, type, id).
-    pub params: Vec<(String, TensorTy, TensorId)>,
-    pub span: Span,
-}
-
-#[derive(Clone, Debug)]
 pub(crate) enum Entity {
     Dim(DimId),
-    Tensor {
-        ty: TensorTy,
-        id: TensorId,
-        span: Span,
-    },
-    Instance(Rc<Instance>),
-    Layer(usize),
-    /// A declaration that failed: uses are silently poisoned.
-    Poisoned,
+    /// A tensor; its type is `None` when its declaration had an error (uses are
+    /// then silently poisoned, but still recorded as references).
+    Tensor(TensorId),
+    /// An instance; its layer is `None` when the declaration had an error.
+    Instance(InstanceId),
+    Layer(LayerId),
+}
+
+impl Entity {
+    fn def(self) -> Def {
+        match self {
+            Entity::Dim(d) => Def::Dim(d),
+            Entity::Tensor(t) => Def::Tensor(t),
+            Entity::Instance(i) => Def::Instance(i),
+            Entity::Layer(l) => Def::Layer(l),
+        }
+    }
 }
 
 /// FNV-1a: names are short and come from the checker's own tables, so a fast
@@ -103,38 +92,47 @@ pub(crate) struct Scope {
     used: std::collections::HashSet<String, std::hash::BuildHasherDefault<Fnv>>,
 }
 
-/// What the checker learned about one top-level binding.
+/// A top-level binding (a view of the typed program, in source order).
 #[derive(Clone, Debug)]
 pub struct BindingInfo {
     pub name: String,
     pub span: Span,
     pub ty: TensorTy,
     pub is_loss: bool,
+    pub tensor: TensorId,
 }
 
-/// A declared input or parameter, instance parameters included (`fc1.W`).
+/// A top-level input or parameter, instance parameters included (`fc1.W`).
 #[derive(Clone, Debug)]
 pub struct DeclInfo {
     pub name: String,
-    pub role: Role,
+    pub kind: TensorKind,
     pub ty: TensorTy,
     pub span: Span,
+    pub tensor: TensorId,
 }
 
-/// The result of checking a program.
+/// The result of checking a program: its diagnostics and the typed program.
 #[derive(Default)]
 pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
     pub dims: Dims,
+    /// Every tensor, by [`TensorId`].
+    pub tensors: Vec<TensorInfo>,
+    /// Every instance declaration, by [`InstanceId`].
+    pub instances: Vec<InstanceInfo>,
+    /// Every layer, by [`LayerId`].
+    pub layers: Vec<LayerInfo>,
+    /// The top-level statements that checked without errors, in source order.
+    pub stmts: Vec<TStmt>,
     /// Top-level bindings in source order.
     pub bindings: Vec<BindingInfo>,
-    /// Top-level inputs and params, and every instance parameter.
+    /// Top-level inputs and params, and every top-level instance's parameters.
     pub decls: Vec<DeclInfo>,
-    pub layers: Vec<LayerSig>,
     /// The type of every expression that has one, by span (for hover).
     pub expr_types: Vec<(Span, TensorTy)>,
-    /// Every name use and the span of its declaration (for go-to-definition).
-    pub references: Vec<(Span, Span)>,
+    /// Every name use (and every declaration) and what it refers to.
+    pub references: Vec<(Span, Def)>,
     /// Explanations attached to spans, such as the rule a derivative's shape
     /// came from (`jacobian(y, x): [N, M] ++ [N, D]`).
     pub notes: Vec<(Span, String)>,
@@ -148,6 +146,40 @@ impl Checked {
     /// Renders a type with this program's dimension names.
     pub fn display(&self, ty: &TensorTy) -> String {
         ty.display(&self.dims)
+    }
+
+    pub fn tensor(&self, id: TensorId) -> &TensorInfo {
+        &self.tensors[id.0 as usize]
+    }
+
+    pub fn instance(&self, id: InstanceId) -> &InstanceInfo {
+        &self.instances[id.0 as usize]
+    }
+
+    pub fn layer(&self, id: LayerId) -> &LayerInfo {
+        &self.layers[id.0 as usize]
+    }
+
+    /// The name and declaration span of what a reference points to.
+    pub fn def_site(&self, def: Def) -> (&str, Span) {
+        match def {
+            Def::Dim(d) => {
+                let info = self.dims.info(d);
+                (&info.name, info.span)
+            }
+            Def::Tensor(t) => {
+                let info = self.tensor(t);
+                (&info.name, info.span)
+            }
+            Def::Layer(l) => {
+                let info = self.layer(l);
+                (&info.name, info.span)
+            }
+            Def::Instance(i) => {
+                let info = self.instance(i);
+                (&info.name, info.span)
+            }
+        }
     }
 }
 
@@ -168,7 +200,6 @@ pub fn check(program: &Program, src: &str) -> Checked {
     c.program(program);
     let mut out = c.out;
     out.dims = c.dims;
-    out.layers = c.layers;
     out.diagnostics = c.diags;
     out.diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
     out
@@ -178,15 +209,17 @@ pub(crate) struct Checker<'a> {
     src: &'a str,
     dims: Dims,
     diags: Vec<Diagnostic>,
-    layers: Vec<LayerSig>,
-    layer_by_name: HashMap<String, usize>,
-    /// The declarations behind `layers`, by `LayerSig::decl_index`.
+    layer_by_name: HashMap<String, LayerId>,
+    /// The declarations behind `out.layers`, by [`LayerId`].
     layer_decls: Vec<crate::syntax::ast::LayerDecl>,
-    /// Direct dependencies of every tensor.
+    layer_status: Vec<layers::Status>,
+    /// Direct dependencies of every tensor, by [`TensorId`].
     deps: Vec<Vec<TensorId>>,
     /// Tensors referenced by the expression being checked.
     collected: Vec<TensorId>,
     scopes: Vec<Scope>,
+    /// The layer whose body is being checked, innermost last.
+    layer_stack: Vec<LayerId>,
     out: Checked,
 }
 
@@ -196,12 +229,13 @@ impl<'a> Checker<'a> {
             src,
             dims: Dims::default(),
             diags: Vec::new(),
-            layers: Vec::new(),
             layer_by_name: HashMap::new(),
             layer_decls: Vec::new(),
+            layer_status: Vec::new(),
             deps: Vec::new(),
             collected: Vec::new(),
             scopes: vec![Scope::default()],
+            layer_stack: Vec::new(),
             out: Checked::default(),
         }
     }
@@ -228,9 +262,30 @@ impl<'a> Checker<'a> {
         ty.display(&self.dims)
     }
 
-    pub(crate) fn new_tensor(&mut self, deps: Vec<TensorId>) -> TensorId {
+    /// A new tensor with its direct dependencies.
+    pub(crate) fn new_tensor(
+        &mut self,
+        name: String,
+        kind: TensorKind,
+        ty: Option<TensorTy>,
+        span: Span,
+        deps: Vec<TensorId>,
+    ) -> TensorId {
+        let id = TensorId(self.out.tensors.len() as u32);
+        self.out.tensors.push(TensorInfo {
+            name,
+            kind,
+            ty,
+            span,
+            layer: self.layer_stack.last().copied(),
+            init: None,
+        });
         self.deps.push(deps);
-        TensorId(self.deps.len() as u32 - 1)
+        id
+    }
+
+    pub(crate) fn tensor_ty(&self, id: TensorId) -> Option<&TensorTy> {
+        self.out.tensors[id.0 as usize].ty.as_ref()
     }
 
     /// True when the tensor with direct dependencies `roots` depends on `target`.
@@ -268,11 +323,11 @@ impl<'a> Checker<'a> {
             if !scope.used.contains(name) {
                 scope.used.insert(name.to_string());
             }
-            return Some(e.clone());
+            return Some(*e);
         }
         if self.scopes.len() > 1 {
             if let Some(e @ (Entity::Dim(_) | Entity::Layer(_))) = self.scopes[0].names.get(name) {
-                return Some(e.clone());
+                return Some(*e);
             }
         }
         None
@@ -287,7 +342,10 @@ impl<'a> Checker<'a> {
     }
 
     /// Binds a name in the innermost scope, reporting E0203 if it is taken.
+    /// The declaration is recorded as a reference to itself (go-to-definition
+    /// and rename work from the declaration too).
     pub(crate) fn bind(&mut self, name: &str, span: Span, entity: Entity) {
+        self.out.references.push((span, entity.def()));
         if let Some(first) = self
             .decl_span(name)
             .filter(|_| self.scope().names.contains_key(name))
@@ -304,6 +362,13 @@ impl<'a> Checker<'a> {
         scope.later.remove(name);
         scope.decl_spans.insert(name.to_string(), span);
         scope.names.insert(name.to_string(), entity);
+    }
+
+    /// Binds a tensor whose declaration failed: uses are poisoned, references kept.
+    pub(crate) fn bind_poisoned(&mut self, name: &str, span: Span, kind: TensorKind) -> TensorId {
+        let id = self.new_tensor(name.to_string(), kind, None, span, Vec::new());
+        self.bind(name, span, Entity::Tensor(id));
+        id
     }
 
     /// Names visible here, for "did you mean".
@@ -331,7 +396,7 @@ impl<'a> Checker<'a> {
         for stmt in &program.stmts {
             match &stmt.kind {
                 StmtKind::Dim(items) => self.declare_dims(items),
-                StmtKind::Layer(layer) => self.register_layer(layer),
+                StmtKind::Layer(layer) => self.register_layer(layer, stmt.span),
                 _ => {}
             }
         }
@@ -342,30 +407,37 @@ impl<'a> Checker<'a> {
             }
         }
         // Pass 2: every layer, once, generically.
-        for i in 0..self.layers.len() {
-            self.ensure_layer_checked(i, None);
+        for i in 0..self.out.layers.len() {
+            self.ensure_layer_checked(LayerId(i as u32), None);
         }
         // Pass 3: statements in order.
         for stmt in &program.stmts {
             match &stmt.kind {
                 StmtKind::Dim(_) | StmtKind::Layer(_) => {}
-                StmtKind::Tensor(decl) => self.tensor_decl(decl),
+                StmtKind::Tensor(decl) => {
+                    if let Some(id) = self.tensor_decl(decl) {
+                        self.out.stmts.push(TStmt::Decl(id));
+                    }
+                }
                 StmtKind::Binding {
                     name,
                     value,
                     is_loss,
                 } => {
-                    if let Some(ty) = self.binding(name, value, *is_loss) {
-                        self.out.bindings.push(BindingInfo {
-                            name: name.name.clone(),
-                            span: name.span,
-                            ty,
-                            is_loss: *is_loss,
-                        });
+                    if let Some(b) = self.binding(name, value, *is_loss) {
+                        self.out.stmts.push(b);
                     }
                 }
-                StmtKind::Instance { name, layer, args } => self.instance_decl(name, layer, args),
-                StmtKind::Assert(e) => self.assert_stmt(e),
+                StmtKind::Instance { name, layer, args } => {
+                    if let Some(id) = self.instance_decl(name, layer, args) {
+                        self.out.stmts.push(TStmt::Instance(id));
+                    }
+                }
+                StmtKind::Assert(e) => {
+                    if let Some(a) = self.assert_stmt(e) {
+                        self.out.stmts.push(TStmt::Assert(a));
+                    }
+                }
                 StmtKind::Return(e) => self.report(
                     Diagnostic::error(Code::E0103, stmt.span, "`return` outside a layer body")
                         .with_primary_label("only a layer body can return")
@@ -394,9 +466,9 @@ impl<'a> Checker<'a> {
 
     /// A dimension's default: a positive integer (literal arithmetic allowed).
     fn dim_default(&mut self, e: &crate::syntax::ast::Expr) -> Option<i64> {
-        match const_int(e) {
-            Some(v) if v >= 1 => Some(v),
-            Some(v) => {
+        match consts::int(e) {
+            Ok(v) if v >= 1 => Some(v),
+            Ok(v) => {
                 self.report(
                     Diagnostic::error(
                         Code::E0313,
@@ -407,37 +479,40 @@ impl<'a> Checker<'a> {
                 );
                 None
             }
-            None => {
-                self.report(
-                    Diagnostic::error(
-                        Code::E0313,
-                        e.span,
-                        "a dimension's default must be a positive integer",
-                    )
-                    .with_primary_label("not an integer constant")
-                    .with_help("write an integer such as `dim D = 4096`"),
-                );
+            Err(err) => {
+                self.report(err.diagnostic(
+                    Code::E0313,
+                    "a dimension's default",
+                    "`dim D = 4096` or `dim D = 4 * 1024`",
+                ));
                 None
             }
         }
     }
 
-    fn binding(
+    /// A binding (`y = ...`, `loss L = ...`), at the top level or in a layer
+    /// body: the statement, when it checked without errors.
+    pub(crate) fn binding(
         &mut self,
         name: &crate::syntax::ast::Ident,
         value: &crate::syntax::ast::Expr,
         is_loss: bool,
-    ) -> Option<TensorTy> {
+    ) -> Option<TStmt> {
         self.collected.clear();
-        let ty = self.expr(value);
+        let typed = self.expr(value);
         let deps = std::mem::take(&mut self.collected);
-        let Some(ty) = ty else {
-            self.bind(&name.name, name.span, Entity::Poisoned);
+        let kind = if is_loss {
+            TensorKind::Loss
+        } else {
+            TensorKind::Binding
+        };
+        let Some(mut typed) = typed else {
+            self.bind_poisoned(&name.name, name.span, kind);
             return None;
         };
-        let mut ty = ty;
-        if is_loss && !ty.is_scalar() {
-            let shown = self.show(&ty);
+        let mut ok = true;
+        if is_loss && !typed.ty.is_scalar() {
+            let shown = self.show(&typed.ty);
             self.report(
                 Diagnostic::error(
                     Code::E0308,
@@ -455,28 +530,32 @@ impl<'a> Checker<'a> {
                 )),
             );
             // Keep checking uses of the loss as the scalar it should be.
-            ty = TensorTy::scalar();
+            typed.ty = TensorTy::scalar();
+            ok = false;
         }
-        let id = self.new_tensor(deps);
-        self.out.references.push((name.span, name.span));
-        self.bind(
-            &name.name,
-            name.span,
-            Entity::Tensor {
-                ty: ty.clone(),
-                id,
+        let ty = typed.ty.clone();
+        let id = self.new_tensor(name.name.clone(), kind, Some(ty.clone()), name.span, deps);
+        self.bind(&name.name, name.span, Entity::Tensor(id));
+        if !self.in_layer() {
+            self.out.bindings.push(BindingInfo {
+                name: name.name.clone(),
                 span: name.span,
-            },
-        );
-        Some(ty)
+                ty,
+                is_loss,
+                tensor: id,
+            });
+        }
+        ok.then_some(TStmt::Binding {
+            tensor: id,
+            value: typed,
+        })
     }
 
-    fn assert_stmt(&mut self, e: &crate::syntax::ast::Expr) {
+    fn assert_stmt(&mut self, e: &crate::syntax::ast::Expr) -> Option<typed::AssertClose> {
         use crate::syntax::ast::ExprKind;
         if let ExprKind::Call { callee, args } = &e.strip_parens().kind {
             if matches!(&callee.kind, ExprKind::Name(n) if n == "close") {
-                self.close(args, e.span);
-                return;
+                return self.close(args, e.span);
             }
         }
         self.report(
@@ -484,6 +563,7 @@ impl<'a> Checker<'a> {
                 .with_primary_label("not a `close(...)` call")
                 .with_help("write `assert close(a, b)` (options: rtol=, atol=)"),
         );
+        None
     }
 
     fn warn_unused_instances(&mut self) {
@@ -491,10 +571,14 @@ impl<'a> Checker<'a> {
         let mut unused: Vec<(String, Span)> = scope
             .names
             .iter()
-            .filter(|(n, e)| matches!(e, Entity::Instance(_)) && !scope.used.contains(*n))
-            .map(|(n, e)| match e {
-                Entity::Instance(i) => (n.clone(), i.span),
-                _ => (n.clone(), Span::default()),
+            .filter(|(n, _)| !scope.used.contains(*n))
+            .filter_map(|(n, e)| match e {
+                // A failed declaration was reported already.
+                Entity::Instance(i) => {
+                    let info = &self.out.instances[i.0 as usize];
+                    info.layer.map(|_| (n.clone(), info.span))
+                }
+                _ => None,
             })
             .collect();
         unused.sort_by_key(|(_, s)| s.start);
@@ -511,11 +595,9 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Records that `use_span` refers to the declaration of `name`.
-    pub(crate) fn reference(&mut self, name: &str, use_span: Span) {
-        if let Some(def) = self.decl_span(name) {
-            self.out.references.push((use_span, def));
-        }
+    /// Records that `use_span` refers to `entity`.
+    pub(crate) fn reference(&mut self, use_span: Span, entity: Entity) {
+        self.out.references.push((use_span, entity.def()));
     }
 
     pub(crate) fn note(&mut self, span: Span, text: String) {
@@ -526,13 +608,18 @@ impl<'a> Checker<'a> {
         self.out.expr_types.push((span, ty.clone()));
     }
 
-    pub(crate) fn record_decl(&mut self, name: String, role: Role, ty: TensorTy, span: Span) {
-        if !self.in_layer() {
+    pub(crate) fn record_decl(&mut self, tensor: TensorId) {
+        if self.in_layer() {
+            return;
+        }
+        let info = &self.out.tensors[tensor.0 as usize];
+        if let Some(ty) = &info.ty {
             self.out.decls.push(DeclInfo {
-                name,
-                role,
-                ty,
-                span,
+                name: info.name.clone(),
+                kind: info.kind,
+                ty: ty.clone(),
+                span: info.span,
+                tensor,
             });
         }
     }
@@ -549,31 +636,16 @@ fn bound_name(kind: &StmtKind) -> Option<(&str, Span)> {
     }
 }
 
-/// An integer constant from literal arithmetic (`4096`, `2 * 8`, `-1`).
-pub(crate) fn const_int(e: &crate::syntax::ast::Expr) -> Option<i64> {
-    use crate::syntax::ast::{BinOp, ExprKind};
-    match &e.kind {
-        ExprKind::Number(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => Some(*v as i64),
-        ExprKind::Neg(inner) => const_int(inner)?.checked_neg(),
-        ExprKind::Paren(inner) => const_int(inner),
-        ExprKind::Binary { op, lhs, rhs, .. } => {
-            let (a, b) = (const_int(lhs)?, const_int(rhs)?);
-            match op {
-                BinOp::Add => a.checked_add(b),
-                BinOp::Sub => a.checked_sub(b),
-                BinOp::Mul => a.checked_mul(b),
-                _ => None,
-            }
+impl From<TensorRole> for TensorKind {
+    fn from(r: TensorRole) -> TensorKind {
+        match r {
+            TensorRole::Input => TensorKind::Input,
+            TensorRole::Param => TensorKind::Param,
         }
-        _ => None,
     }
 }
 
-impl From<TensorRole> for Role {
-    fn from(r: TensorRole) -> Role {
-        match r {
-            TensorRole::Input => Role::Input,
-            TensorRole::Param => Role::Param,
-        }
-    }
+/// `Dense[I, O](x: [B, I]) -> [B, O]`: a layer's signature with dimension names.
+pub fn layer_signature(layer: &LayerInfo, checked: &Checked) -> String {
+    layers::signature_text(layer, &checked.tensors, &checked.dims)
 }

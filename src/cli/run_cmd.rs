@@ -119,12 +119,12 @@ fn run_options(
 fn run_gradcheck(
     args: &ProgramArgs,
     directions: usize,
-    program: &Program,
+    _program: &Program,
     checked: &Checked,
     src: &str,
 ) -> Result<ExitCode, Failure> {
     let opts = run_options(args, checked, Precision::F64)?;
-    let prepared = run::prepare(program, checked, &opts)?;
+    let prepared = run::prepare(checked, &opts)?;
     let leaves = run::leaf_values::<f64>(&prepared, &opts)?;
     let mut results = run::gradcheck::gradcheck(&prepared, &leaves, args.seed, directions)?;
     // A layer called twice checks its derivatives twice; show each place once, in order.
@@ -209,14 +209,14 @@ impl From<Misuse> for Failure {
 
 fn execute(
     args: &RunArgs,
-    program: &Program,
+    _program: &Program,
     checked: &Checked,
     src: &str,
     check_time: Duration,
 ) -> Result<ExitCode, Failure> {
     let t0 = Instant::now();
     let opts = run_options(&args.program, checked, args.precision)?;
-    let prepared = run::prepare(program, checked, &opts)?;
+    let prepared = run::prepare(checked, &opts)?;
     let printed = printed_names(&prepared, args.print.as_deref())?;
     let timing = Timing {
         check: check_time,

@@ -8,6 +8,7 @@ mod codes;
 mod json;
 mod render;
 mod source_map;
+pub mod units;
 
 pub use codes::{Code, ALL_CODES};
 pub use json::{diagnostics_to_json, span_to_json};

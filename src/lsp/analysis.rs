@@ -2,11 +2,12 @@
 //! every declared name (the symbols hover, go-to-definition, completion and the
 //! outline share).
 
-use crate::check::dims::DimId;
-use crate::check::types::{shape_display, TensorTy};
-use crate::check::{check_source, Checked, Role};
+use crate::check::dims::{DimId, DimKind};
+use crate::check::typed::{Def, LayerId, TensorKind as CheckedKind};
+use crate::check::types::TensorTy;
+use crate::check::{check_source, Checked};
 use crate::diagnostics::{SourceMap, Span};
-use crate::syntax::ast::{LayerDecl, Program, Stmt, StmtKind, TensorRole};
+use crate::syntax::ast::{Program, Stmt, StmtKind};
 use lsp_types::{Position, Range};
 use std::collections::HashMap;
 
@@ -44,6 +45,8 @@ pub enum TensorKind {
 
 #[derive(Clone, Debug)]
 pub struct Symbol {
+    /// What the checker resolved this declaration to.
+    pub def: Def,
     pub name: String,
     /// The name at its declaration.
     pub span: Span,
@@ -130,38 +133,20 @@ impl Analysis {
             .map(|(s, t)| (*s, t))
     }
 
-    /// The declared name at `offset`: through the innermost name use containing
-    /// it, or a declaration's own name. Returns the span hit and the symbol.
+    /// The declared name at `offset`: through the innermost name use (or
+    /// declaration) containing it. Returns the span hit and the symbol.
     pub fn symbol_at(&self, offset: usize) -> Option<(Span, &Symbol)> {
-        let by_use = self
-            .checked
+        self.checked
             .references
             .iter()
             .filter(|(u, _)| u.contains(offset))
             .min_by_key(|(u, _)| u.len())
-            .and_then(|(u, d)| Some((*u, self.symbol_declared_at(*d)?)));
-        by_use.or_else(|| {
-            self.symbols
-                .iter()
-                .filter(|s| s.span.contains(offset))
-                .min_by_key(|s| s.span.len())
-                .map(|s| (s.span, s))
-        })
+            .and_then(|(u, d)| Some((*u, self.symbol_of(*d)?)))
     }
 
-    /// The symbol declared at `span` (a name, or a layer's header).
-    pub fn symbol_declared_at(&self, span: Span) -> Option<&Symbol> {
-        if let Some(s) = self.symbols.iter().find(|s| s.span == span) {
-            return Some(s);
-        }
-        let i = self
-            .checked
-            .layers
-            .iter()
-            .position(|l| l.header_span == span)?;
-        self.symbols
-            .iter()
-            .find(|s| matches!(s.kind, SymbolKind::Layer(k) if k == i))
+    /// The symbol of a resolved declaration.
+    pub fn symbol_of(&self, def: Def) -> Option<&Symbol> {
+        self.symbols.iter().find(|s| s.def == def)
     }
 
     /// The layer whose declaration contains `offset`, if any.
@@ -175,229 +160,164 @@ impl Analysis {
     /// `Dense[I, O](x: [B, I]) -> [B, O]`.
     pub fn layer_signature(&self, i: usize) -> Option<String> {
         let sig = self.checked.layers.get(i)?;
-        let dims: Vec<&str> = sig.dim_params.iter().map(|(n, _)| n.as_str()).collect();
-        let args: Vec<String> = sig
-            .args
-            .iter()
-            .map(|(n, t, _)| format!("{n}: {}", self.checked.display(t)))
-            .collect();
-        let ret = sig
-            .ret
-            .as_ref()
-            .map(|r| shape_display(r, &self.checked.dims))
-            .unwrap_or_else(|| "?".to_string());
-        let dims = if dims.is_empty() {
-            String::new()
-        } else {
-            format!("[{}]", dims.join(", "))
-        };
-        Some(format!("{}{dims}({}) -> {ret}", sig.name, args.join(", ")))
+        Some(crate::check::layer_signature(sig, &self.checked))
     }
 
     /// The parameters an instance owns, with types: `("W", "[D, H]")`. Top-level
     /// instances use the checker's instance declarations (instance dimensions
     /// substituted); nested ones, the layer's own symbols.
     pub fn instance_params(&self, sym: &Symbol) -> Vec<(String, String)> {
-        let SymbolKind::Instance { layer, .. } = &sym.kind else {
+        let Def::Instance(id) = sym.def else {
             return Vec::new();
         };
-        match sym.layer {
-            None => {
-                let prefix = format!("{}.", sym.name);
-                self.checked
-                    .decls
-                    .iter()
-                    .filter(|d| d.role == Role::InstanceParam)
-                    .filter_map(|d| {
-                        let rest = d.name.strip_prefix(&prefix)?;
-                        Some((rest.to_string(), self.checked.display(&d.ty)))
-                    })
-                    .collect()
-            }
-            Some(_) => {
-                let Some(sig) = self.checked.layers.iter().find(|l| &l.name == layer) else {
-                    return Vec::new();
-                };
-                sig.state
-                    .iter()
-                    .map(|p| (p.path.clone(), self.checked.display(&p.ty)))
-                    .collect()
-            }
-        }
-    }
-
-    fn collect_symbols(&mut self) {
-        let stmts = std::mem::take(&mut self.program.stmts);
-        let mut layer_index = 0;
-        for stmt in &stmts {
-            if let StmtKind::Layer(decl) = &stmt.kind {
-                self.layer_stmts.push((stmt.span, layer_index));
-                self.layer_symbols(stmt, decl, layer_index);
-                layer_index += 1;
-            } else {
-                self.stmt_symbols(stmt, None);
-            }
-        }
-        self.program.stmts = stmts;
-        self.symbols.sort_by_key(|s| (s.span.start, s.span.end));
-    }
-
-    fn push(&mut self, name: &str, span: Span, full: Span, layer: Option<usize>, kind: SymbolKind) {
-        self.symbols.push(Symbol {
-            name: name.to_string(),
-            span,
-            full: full.to(span),
-            layer,
-            kind,
-        });
-    }
-
-    fn dim_id_at(&self, span: Span) -> Option<DimId> {
         self.checked
-            .dims
+            .instance(id)
+            .params
             .iter()
-            .find(|(_, d)| d.span == span)
-            .map(|(id, _)| id)
+            .map(|(path, ty, _)| (path.clone(), self.checked.display(ty)))
+            .collect()
     }
 
-    /// Symbols of one statement, at the top level (`layer == None`) or in a body.
-    fn stmt_symbols(&mut self, stmt: &Stmt, layer: Option<usize>) {
-        match &stmt.kind {
-            StmtKind::Dim(items) => {
-                for item in items {
-                    let Some(id) = self.dim_id_at(item.name.span) else {
-                        continue;
-                    };
-                    let full = match &item.default {
-                        Some(e) => item.name.span.to(e.span),
-                        None => item.name.span,
-                    };
-                    self.push(
-                        &item.name.name,
-                        item.name.span,
-                        full,
-                        layer,
-                        SymbolKind::Dim(id),
-                    );
+    /// The symbol table, from the checker's tables of resolved declarations;
+    /// the syntax tree only supplies each declaration's whole statement (for
+    /// the outline) and a binding's value.
+    fn collect_symbols(&mut self) {
+        let mut statements: HashMap<Span, (Span, Option<Span>)> = HashMap::new();
+        for stmt in &self.program.stmts {
+            if let StmtKind::Layer(decl) = &stmt.kind {
+                statements.insert(decl.name.span, (stmt.span, None));
+                for p in &decl.params {
+                    statements.insert(p.name.span, (p.name.span.to(p.shape.span), None));
                 }
+                for inner in &decl.body {
+                    statement_spans(inner, &mut statements);
+                }
+            } else {
+                statement_spans(stmt, &mut statements);
             }
-            StmtKind::Tensor(d) => {
-                let role = match d.role {
-                    TensorRole::Input => TensorKind::Input,
-                    TensorRole::Param => TensorKind::Param,
-                };
-                let ty = match layer {
-                    None => self
-                        .checked
-                        .decls
-                        .iter()
-                        .find(|x| x.span == d.name.span)
-                        .map(|x| x.ty.clone()),
-                    Some(i) => self.checked.layers.get(i).and_then(|sig| {
-                        sig.state
-                            .iter()
-                            .find(|p| p.span == d.name.span)
-                            .map(|p| p.ty.clone())
-                    }),
-                };
-                let kind = SymbolKind::Tensor {
-                    role,
-                    ty,
-                    value: None,
-                };
-                self.push(&d.name.name, d.name.span, stmt.span, layer, kind);
-            }
-            StmtKind::Binding {
-                name,
-                value,
-                is_loss,
-            } => {
-                let ty = self
-                    .checked
-                    .bindings
-                    .iter()
-                    .find(|b| b.span == name.span && layer.is_none())
-                    .map(|b| b.ty.clone())
-                    .or_else(|| self.type_of(value.span).cloned());
-                let role = if *is_loss {
-                    TensorKind::Loss
-                } else {
-                    TensorKind::Binding
-                };
-                let kind = SymbolKind::Tensor {
-                    role,
-                    ty,
-                    value: Some(value.span),
-                };
-                self.push(&name.name, name.span, stmt.span, layer, kind);
-            }
-            StmtKind::Instance {
-                name,
-                layer: layer_name,
-                ..
-            } => {
-                let decl = self
-                    .text
-                    .get(layer_name.span.start..stmt.span.end)
-                    .unwrap_or(&layer_name.name)
-                    .trim_end()
-                    .to_string();
-                let kind = SymbolKind::Instance {
-                    layer: layer_name.name.clone(),
-                    decl,
-                };
-                self.push(&name.name, name.span, stmt.span, layer, kind);
-            }
-            StmtKind::Assert(_) | StmtKind::Return(_) | StmtKind::Layer(_) => {}
         }
-    }
-
-    fn layer_symbols(&mut self, stmt: &Stmt, decl: &LayerDecl, i: usize) {
-        // Only trust the checker's layer `i` if it is this declaration.
-        let sig_ok = self
-            .checked
-            .layers
-            .get(i)
-            .is_some_and(|l| l.header_span == decl.header_span);
-        if !sig_ok {
-            return;
+        for (i, layer) in self.checked.layers.iter().enumerate() {
+            let full = statements
+                .get(&layer.span)
+                .map(|s| s.0)
+                .unwrap_or(layer.span);
+            self.layer_stmts.push((full, i));
         }
-        self.push(
-            &decl.name.name,
-            decl.name.span,
-            stmt.span,
-            None,
-            SymbolKind::Layer(i),
-        );
-        // Dimension parameters and per-call dimensions of the signature.
-        let local_dims: Vec<(String, Span, DimId)> = self
-            .checked
-            .dims
-            .iter()
-            .filter(|(_, d)| !matches!(d.kind, crate::check::dims::DimKind::Global { .. }))
-            .filter(|(_, d)| stmt.span.start <= d.span.start && d.span.end <= stmt.span.end)
-            .map(|(id, d)| (d.name.clone(), d.span, id))
-            .collect();
-        for (name, span, id) in local_dims {
-            self.push(&name, span, span, Some(i), SymbolKind::Dim(id));
-        }
-        for p in &decl.params {
-            let ty = self.checked.layers[i]
-                .args
+        let full_of = |span: Span| statements.get(&span).copied().unwrap_or((span, None));
+        let layer_of = |span: Span, stmts: &[(Span, usize)]| {
+            stmts
                 .iter()
-                .find(|(_, _, s)| *s == p.name.span)
-                .map(|(_, t, _)| t.clone());
-            self.push(
-                &p.name.name,
-                p.name.span,
-                p.name.span.to(p.shape.span),
-                Some(i),
-                SymbolKind::LayerArg { ty },
-            );
+                .find(|(s, _)| s.start <= span.start && span.end <= s.end)
+                .map(|(_, i)| *i)
+        };
+        let mut symbols = Vec::new();
+        for (id, info) in self.checked.dims.iter() {
+            let layer = match info.kind {
+                DimKind::Global { .. } => None,
+                _ => layer_of(info.span, &self.layer_stmts),
+            };
+            symbols.push(Symbol {
+                def: Def::Dim(id),
+                name: info.name.clone(),
+                span: info.span,
+                full: full_of(info.span).0,
+                layer,
+                kind: SymbolKind::Dim(id),
+            });
         }
-        for s in &decl.body {
-            self.stmt_symbols(s, Some(i));
+        for (i, info) in self.checked.layers.iter().enumerate() {
+            symbols.push(Symbol {
+                def: Def::Layer(LayerId(i as u32)),
+                name: info.name.clone(),
+                span: info.span,
+                full: full_of(info.span).0,
+                layer: None,
+                kind: SymbolKind::Layer(i),
+            });
         }
+        for (i, info) in self.checked.instances.iter().enumerate() {
+            let (full, _) = full_of(info.span);
+            let decl = self
+                .text
+                .get(info.span.end..full.end)
+                .map(|t| t.trim_start().trim_start_matches('=').trim().to_string())
+                .unwrap_or_default();
+            let layer = info
+                .layer
+                .map(|l| self.checked.layer(l).name.clone())
+                .unwrap_or_default();
+            symbols.push(Symbol {
+                def: Def::Instance(crate::check::typed::InstanceId(i as u32)),
+                name: info.name.clone(),
+                span: info.span,
+                full,
+                layer: info.scope.map(|l| l.0 as usize),
+                kind: SymbolKind::Instance { layer, decl },
+            });
+        }
+        for (i, info) in self.checked.tensors.iter().enumerate() {
+            let (full, value) = full_of(info.span);
+            let role = match info.kind {
+                CheckedKind::Input => TensorKind::Input,
+                CheckedKind::Param => TensorKind::Param,
+                CheckedKind::Binding => TensorKind::Binding,
+                CheckedKind::Loss => TensorKind::Loss,
+                CheckedKind::LayerArg => {
+                    symbols.push(Symbol {
+                        def: Def::Tensor(crate::check::TensorId(i as u32)),
+                        name: info.name.clone(),
+                        span: info.span,
+                        full,
+                        layer: info.layer.map(|l| l.0 as usize),
+                        kind: SymbolKind::LayerArg {
+                            ty: info.ty.clone(),
+                        },
+                    });
+                    continue;
+                }
+                // `fc1.W` is a path, not a declared name.
+                CheckedKind::InstanceParam => continue,
+            };
+            symbols.push(Symbol {
+                def: Def::Tensor(crate::check::TensorId(i as u32)),
+                name: info.name.clone(),
+                span: info.span,
+                full,
+                layer: info.layer.map(|l| l.0 as usize),
+                kind: SymbolKind::Tensor {
+                    role,
+                    ty: info.ty.clone(),
+                    value,
+                },
+            });
+        }
+        symbols.sort_by_key(|s| (s.span.start, s.span.end));
+        self.symbols = symbols;
+    }
+}
+
+/// The whole statement (and a binding's value) of each name a statement declares.
+fn statement_spans(stmt: &Stmt, out: &mut HashMap<Span, (Span, Option<Span>)>) {
+    match &stmt.kind {
+        StmtKind::Dim(items) => {
+            for item in items {
+                let full = match &item.default {
+                    Some(e) => item.name.span.to(e.span),
+                    None => item.name.span,
+                };
+                out.insert(item.name.span, (full, None));
+            }
+        }
+        StmtKind::Tensor(d) => {
+            out.insert(d.name.span, (stmt.span, None));
+        }
+        StmtKind::Binding { name, value, .. } => {
+            out.insert(name.span, (stmt.span, Some(value.span)));
+        }
+        StmtKind::Instance { name, .. } => {
+            out.insert(name.span, (stmt.span, None));
+        }
+        StmtKind::Assert(_) | StmtKind::Return(_) | StmtKind::Layer(_) => {}
     }
 }
 

@@ -3,52 +3,9 @@
 
 use super::analysis::{Analysis, Symbol, SymbolKind};
 use crate::check::dims::DimKind;
-use crate::check::BUILTIN_NAMES;
+use crate::check::BUILTINS;
+use crate::syntax::KEYWORDS;
 use lsp_types::{CompletionItem, CompletionItemKind, Position};
-
-/// Reserved words (SPEC section 2).
-pub const KEYWORDS: &[&str] = &[
-    "dim", "input", "param", "layer", "return", "loss", "assert", "int", "true", "false",
-];
-
-/// Signatures of the built-in functions, as SPEC section 5 writes them.
-const BUILTIN_SIGNATURES: &[(&str, &str)] = &[
-    ("exp", "exp(x)"),
-    ("log", "log(x)"),
-    ("sqrt", "sqrt(x)"),
-    ("tanh", "tanh(x)"),
-    ("sigmoid", "sigmoid(x)"),
-    ("relu", "relu(x)"),
-    ("abs", "abs(x)"),
-    ("sin", "sin(x)"),
-    ("cos", "cos(x)"),
-    ("neg", "neg(x)"),
-    ("maximum", "maximum(a, b)"),
-    ("minimum", "minimum(a, b)"),
-    ("sum", "sum(x, axis=k, keepdims=false)"),
-    ("mean", "mean(x, axis=k, keepdims=false)"),
-    ("max", "max(x, axis=k, keepdims=false)"),
-    ("min", "min(x, axis=k, keepdims=false)"),
-    ("transpose", "transpose(x, [p0, p1, ..])"),
-    ("reshape", "reshape(x, [shape])"),
-    ("softmax", "softmax(x, axis=-1)"),
-    ("log_softmax", "log_softmax(x, axis=-1)"),
-    ("logsumexp", "logsumexp(x, axis=-1, keepdims=false)"),
-    ("cross_entropy", "cross_entropy(logits, labels) -> []"),
-    ("mse", "mse(a, b) -> []"),
-    ("one_hot", "one_hot(labels, C) -> [.., C]"),
-    ("tensordot", "tensordot(a, b, k) -> a[:-k] ++ b[k:]"),
-    ("zeros", "zeros([shape])"),
-    ("ones", "ones([shape])"),
-    ("grad", "grad(L, x) -> shape of x"),
-    ("jacobian", "jacobian(y, x) -> shape of y ++ shape of x"),
-    ("vjp", "vjp(y, x, v) -> shape of x"),
-    ("jvp", "jvp(y, x, u) -> shape of y"),
-    ("hessian", "hessian(L, x) -> shape of x ++ shape of x"),
-    ("close", "close(a, b, rtol=, atol=)"),
-    ("normal", "normal(mean, std)"),
-    ("uniform", "uniform(low, high)"),
-];
 
 fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
@@ -76,11 +33,12 @@ pub fn completion(a: &Analysis, pos: Position) -> Vec<CompletionItem> {
         .into_iter()
         .map(|s| symbol_item(a, s))
         .collect();
-    items.extend(BUILTIN_NAMES.iter().map(|name| CompletionItem {
-        label: name.to_string(),
+    items.extend(BUILTINS.iter().map(|b| CompletionItem {
+        label: b.name.to_string(),
         kind: Some(CompletionItemKind::FUNCTION),
-        detail: Some(builtin_signature(name).to_string()),
-        sort_text: Some(format!("1{name}")),
+        detail: Some(b.signature()),
+        documentation: Some(lsp_types::Documentation::String(b.doc.to_string())),
+        sort_text: Some(format!("1{}", b.name)),
         ..Default::default()
     }));
     items.extend(KEYWORDS.iter().map(|kw| CompletionItem {
@@ -90,14 +48,6 @@ pub fn completion(a: &Analysis, pos: Position) -> Vec<CompletionItem> {
         ..Default::default()
     }));
     items
-}
-
-pub fn builtin_signature(name: &str) -> &'static str {
-    BUILTIN_SIGNATURES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, s)| *s)
-        .unwrap_or("built-in function")
 }
 
 /// Names visible at `offset`: dimensions and layers anywhere; tensors and

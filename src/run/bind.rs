@@ -5,10 +5,10 @@
 
 use super::RunError;
 use crate::check::dims::{DimKind, Poly};
+use crate::check::typed::InitExpr;
 use crate::check::{Checked, DeclInfo};
 use crate::data::ArrayData;
 use crate::diagnostics::{Code, Diagnostic, Span};
-use crate::syntax::ast::{ExprKind, Program, StmtKind};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -43,7 +43,6 @@ pub struct Bound {
 }
 
 pub fn bind_dims(
-    program: &Program,
     checked: &Checked,
     cli: &[(String, usize)],
     supplied: &[Supplied],
@@ -73,20 +72,12 @@ pub fn bind_dims(
             ));
         }
     }
-    for stmt in &program.stmts {
-        if let StmtKind::Tensor(t) = &stmt.kind {
-            let given = supplied.iter().any(|s| s.name == t.name.name);
-            if let (Some(init), false) = (&t.init, given) {
-                if let ExprKind::List(_) = init.strip_parens().kind {
-                    if let Some(d) = decl(&t.name.name) {
-                        checks.push((
-                            d,
-                            literal_shape(init),
-                            format!("the literal of `{}`", t.name.name),
-                        ));
-                    }
-                }
-            }
+    for d in &checked.decls {
+        let given = supplied.iter().any(|s| s.name == d.name);
+        if let (Some(InitExpr::Literal { shape, .. }), false) =
+            (&checked.tensor(d.tensor).init, given)
+        {
+            checks.push((d, shape.clone(), format!("the literal of `{}`", d.name)));
         }
     }
     for (d, shape, what) in &checks {
@@ -226,17 +217,4 @@ pub fn shape_with_values(
         })
         .collect();
     format!("[{}]", parts.join(", "))
-}
-
-fn literal_shape(e: &crate::syntax::ast::Expr) -> Vec<usize> {
-    match &e.strip_parens().kind {
-        ExprKind::List(items) => {
-            let mut shape = vec![items.len()];
-            if let Some(first) = items.first() {
-                shape.extend(literal_shape(first));
-            }
-            shape
-        }
-        _ => Vec::new(),
-    }
 }

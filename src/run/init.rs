@@ -5,9 +5,9 @@
 //! (`fc1.W`), never on declaration order or thread count: the values are made
 //! in fixed chunks, each from its own stream keyed by (seed, name, chunk).
 
-use crate::diagnostics::Span;
+use crate::check::dims::DimId;
+use crate::check::typed::InitExpr;
 use crate::graph::Float;
-use crate::syntax::ast::{BinOp, Expr, ExprKind};
 use rayon::prelude::*;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -29,34 +29,25 @@ pub enum Init {
 }
 
 impl Init {
-    /// Evaluates an initializer expression; `dims` gives dimension values.
-    pub fn from_expr(
-        e: &Expr,
-        dims: &dyn Fn(&str) -> Option<usize>,
-    ) -> Result<Init, (Span, String)> {
-        let e = e.strip_parens();
-        match &e.kind {
-            ExprKind::Name(n) if n == "zeros" => Ok(Init::Fill(0.0)),
-            ExprKind::Name(n) if n == "ones" => Ok(Init::Fill(1.0)),
-            ExprKind::List(_) => {
-                let mut out = Vec::new();
-                flatten(e, &mut out);
-                Ok(Init::Literal(out))
-            }
-            ExprKind::Call { callee, args } if matches!(&callee.kind, ExprKind::Name(n) if n == "normal" || n == "uniform") =>
-            {
-                let a = scalar(&args[0].value, dims)?;
-                let b = match args.get(1) {
-                    Some(arg) => scalar(&arg.value, dims)?,
-                    None => 1.0,
-                };
-                Ok(match &callee.kind {
-                    ExprKind::Name(n) if n == "normal" => Init::Normal { mean: a, std: b },
-                    _ => Init::Uniform { low: a, high: b },
-                })
-            }
-            _ => Ok(Init::Fill(scalar(e, dims)?)),
-        }
+    /// Evaluates a checked initializer; `dim` gives dimension values. `Err`
+    /// names a dimension that has none.
+    pub fn from_typed(
+        init: Option<&InitExpr>,
+        dim: &dyn Fn(DimId) -> Option<i64>,
+    ) -> Result<Init, DimId> {
+        Ok(match init {
+            None => Init::None,
+            Some(InitExpr::Fill(v)) => Init::Fill(v.eval(dim)?),
+            Some(InitExpr::Normal(mean, std)) => Init::Normal {
+                mean: mean.eval(dim)?,
+                std: std.eval(dim)?,
+            },
+            Some(InitExpr::Uniform(low, high)) => Init::Uniform {
+                low: low.eval(dim)?,
+                high: high.eval(dim)?,
+            },
+            Some(InitExpr::Literal { values, .. }) => Init::Literal(values.clone()),
+        })
     }
 
     /// The float values of a tensor of `numel` elements named `name`.
@@ -81,44 +72,6 @@ impl Init {
             Init::Literal(values) => values.iter().map(|v| *v as i64).collect(),
             _ => Vec::new(),
         }
-    }
-}
-
-fn flatten(e: &Expr, out: &mut Vec<f64>) {
-    match &e.strip_parens().kind {
-        ExprKind::List(items) => items.iter().for_each(|i| flatten(i, out)),
-        ExprKind::Number(v) => out.push(*v),
-        ExprKind::Neg(inner) => {
-            let start = out.len();
-            flatten(inner, out);
-            out[start..].iter_mut().for_each(|v| *v = -*v);
-        }
-        _ => {}
-    }
-}
-
-/// A scalar initializer argument: numbers, dimension values, `sqrt`, arithmetic.
-fn scalar(e: &Expr, dims: &dyn Fn(&str) -> Option<usize>) -> Result<f64, (Span, String)> {
-    match &e.kind {
-        ExprKind::Number(v) => Ok(*v),
-        ExprKind::Paren(inner) => scalar(inner, dims),
-        ExprKind::Neg(inner) => Ok(-scalar(inner, dims)?),
-        ExprKind::Name(n) => dims(n)
-            .map(|v| v as f64)
-            .ok_or_else(|| (e.span, format!("dimension `{n}` has no value"))),
-        ExprKind::Binary { op, lhs, rhs, .. } => {
-            let (a, b) = (scalar(lhs, dims)?, scalar(rhs, dims)?);
-            Ok(match op {
-                BinOp::Add => a + b,
-                BinOp::Sub => a - b,
-                BinOp::Mul => a * b,
-                BinOp::Div => a / b,
-                BinOp::Pow => a.powf(b),
-                BinOp::MatMul => f64::NAN,
-            })
-        }
-        ExprKind::Call { args, .. } if args.len() == 1 => Ok(scalar(&args[0].value, dims)?.sqrt()),
-        _ => Err((e.span, "not a scalar constant".to_string())),
     }
 }
 

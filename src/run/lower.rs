@@ -1,18 +1,26 @@
-//! Lowering: a checked program, with every dimension bound to a number, becomes
-//! a graph of primitives. Layers are inlined at each call (an instance's
-//! parameters are shared leaves); derivatives become graph transformations.
+//! Lowering: the checker's typed program, with every dimension bound to a
+//! number, becomes a graph of primitives. Layers are inlined at each call (an
+//! instance's parameters are shared leaves); derivatives become graph
+//! transformations.
 //!
-//! Lowering trusts the checker: shapes were proven, so an engine error here is
-//! an internal error, reported with the span that produced it.
+//! Lowering is a translation, not a second reading of the language: names are
+//! already ids, options already evaluated, generic dimensions already bound to
+//! expressions of the caller's. What it adds is numbers: every dimension
+//! expression is evaluated under the bound values. And it enforces the contract
+//! with the checker: every expression's concrete shape must equal its checked
+//! type with the dimensions substituted, or lowering stops with an internal
+//! error naming it.
 
 use super::init::Init;
 use super::RunError;
-use crate::check::{human_bytes, thousands};
+use crate::check::dims::{DimId, Poly};
+use crate::check::typed::{DerivativeKind, InstanceId, LayerId, TExpr, TExprKind, TStmt, TensorId};
+use crate::check::types::Elem;
+use crate::check::{Builtin, Checked};
+use crate::diagnostics::units::{human_bytes, thousands};
 use crate::diagnostics::{Code, Diagnostic, Span};
 use crate::graph::{DType, Graph, GraphError, NodeId, Shape};
-use crate::syntax::ast::{
-    Arg, BinOp, Expr, ExprKind, LayerDecl, Program, StmtKind, TensorDecl, TensorRole,
-};
+use crate::syntax::ast::BinOp;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -56,13 +64,6 @@ pub struct DerivativeSite {
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DerivativeKind {
-    Grad,
-    Vjp,
-    Jvp,
-}
-
 pub struct Lowered {
     pub graph: Graph,
     pub derivatives: Vec<DerivativeSite>,
@@ -81,84 +82,94 @@ pub struct LowerOptions {
     pub max_value_bytes: u128,
 }
 
-#[derive(Clone)]
-enum Item {
-    Node(NodeId),
-    Dim(usize),
-    Instance(Rc<RtInstance>),
-}
+/// Dimension values by [`DimId`]: the bound globals, plus a layer's own
+/// dimensions inside an inlined call.
+type Env = Vec<Option<i64>>;
 
-/// A layer instance at run time: its layer, dimension values and parameters.
+/// A layer instance at run time: its dimension values and its leaves.
 struct RtInstance {
-    layer: Rc<LayerDecl>,
-    dims: HashMap<String, usize>,
-    params: HashMap<String, NodeId>,
-    nested: HashMap<String, Rc<RtInstance>>,
+    layer: LayerId,
+    /// The layer's dimension parameters bound (the globals as at instantiation).
+    env: Env,
+    /// The body's `param` tensors and their leaves.
+    params: Vec<(TensorId, NodeId)>,
+    /// The body's instances.
+    nested: Vec<(InstanceId, Rc<RtInstance>)>,
+    /// Every leaf it owns, in the order of the layer's `state` (`W`, `inner.W`).
+    flat: Vec<(String, NodeId)>,
 }
 
 struct Lowerer<'a> {
     g: Graph,
+    checked: &'a Checked,
     opts: &'a LowerOptions,
-    global_dims: &'a HashMap<String, usize>,
-    /// Declaration spans of global dimensions (for "has no value" errors).
-    dim_spans: &'a HashMap<String, Span>,
-    layers: HashMap<String, Rc<LayerDecl>>,
-    scopes: Vec<HashMap<String, Item>>,
+    /// The node of every tensor, by [`TensorId`]; layer-body tensors are set
+    /// anew at each inlined call.
+    nodes: Vec<Option<NodeId>>,
+    instances: Vec<Option<Rc<RtInstance>>>,
     leaves: Vec<Leaf>,
     derivatives: Vec<DerivativeSite>,
 }
 
+/// Lowers a checked program without errors. `globals` are the values of the
+/// global dimensions by name (those without one are `None` until needed).
 pub fn lower(
-    program: &Program,
-    global_dims: &HashMap<String, usize>,
-    dim_spans: &HashMap<String, Span>,
+    checked: &Checked,
+    globals: &HashMap<String, usize>,
     opts: &LowerOptions,
 ) -> Result<Lowered, RunError> {
-    let layers = program
-        .stmts
+    let env: Env = checked
+        .dims
         .iter()
-        .filter_map(|s| match &s.kind {
-            StmtKind::Layer(l) => Some((l.name.name.clone(), Rc::new(l.clone()))),
-            _ => None,
-        })
+        .map(|(_, info)| globals.get(&info.name).map(|v| *v as i64))
         .collect();
     let mut l = Lowerer {
         g: Graph::new(),
+        checked,
         opts,
-        global_dims,
-        dim_spans,
-        layers,
-        scopes: vec![HashMap::new()],
+        nodes: vec![None; checked.tensors.len()],
+        instances: vec![None; checked.instances.len()],
         leaves: Vec::new(),
         derivatives: Vec::new(),
     };
     let mut outputs = Vec::new();
     let mut asserts = Vec::new();
     let mut named = HashMap::new();
-    for stmt in &program.stmts {
-        match &stmt.kind {
-            StmtKind::Dim(_) | StmtKind::Layer(_) | StmtKind::Return(_) => {}
-            StmtKind::Tensor(d) => {
-                let node = l.declare_leaf(d, "", &HashMap::new())?;
-                named.insert(d.name.name.clone(), node);
-                l.bind(&d.name.name, Item::Node(node));
+    for stmt in &checked.stmts {
+        match stmt {
+            TStmt::Decl(t) => {
+                let node = l.leaf(*t, &checked.tensor(*t).name, &env)?;
+                named.insert(checked.tensor(*t).name.clone(), node);
             }
-            StmtKind::Binding { name, value, .. } => {
-                let node = l.expr(value)?;
+            TStmt::Binding { tensor, value } => {
+                let node = l.binding(*tensor, value, &env)?;
+                let info = checked.tensor(*tensor);
                 outputs.push(Output {
-                    name: name.name.clone(),
+                    name: info.name.clone(),
                     node,
-                    span: name.span,
+                    span: info.span,
                 });
-                named.insert(name.name.clone(), node);
-                l.bind(&name.name, Item::Node(node));
+                named.insert(info.name.clone(), node);
             }
-            StmtKind::Instance { name, layer, args } => {
-                let inst = l.instantiate(&name.name, &layer.name, args)?;
-                collect_params(&name.name, &inst, &mut named);
-                l.bind(&name.name, Item::Instance(inst));
+            TStmt::Instance(id) => {
+                let info = checked.instance(*id);
+                let rt = l.instantiate(*id, &info.name, &env)?;
+                l.bind_instance_params(*id, &rt)?;
+                for (path, node) in &rt.flat {
+                    named.insert(format!("{}.{path}", info.name), *node);
+                }
+                l.instances[id.0 as usize] = Some(rt);
             }
-            StmtKind::Assert(e) => asserts.push(l.assert_close(e)?),
+            TStmt::Assert(a) => asserts.push(AssertClose {
+                a: l.expr(&a.a, &env)?,
+                b: l.expr(&a.b, &env)?,
+                a_span: a.a.span,
+                b_span: a.b.span,
+                span: a.span,
+                rtol: a.rtol,
+                atol: a.atol,
+            }),
+            TStmt::Return(e) => return Err(internal(e.span, "`return` at the top level")),
         }
     }
     Ok(Lowered {
@@ -171,18 +182,21 @@ pub fn lower(
     })
 }
 
-fn collect_params(prefix: &str, inst: &RtInstance, out: &mut HashMap<String, NodeId>) {
-    for (p, node) in &inst.params {
-        out.insert(format!("{prefix}.{p}"), *node);
-    }
-    for (n, nested) in &inst.nested {
-        collect_params(&format!("{prefix}.{n}"), nested, out);
-    }
+/// An internal error: the checker proved something lowering finds false.
+fn internal(span: Span, what: impl std::fmt::Display) -> RunError {
+    Diagnostic::error(
+        Code::E0699,
+        span,
+        format!("internal error while building the program: {what}"),
+    )
+    .with_primary_label("here")
+    .with_help("this is a bug in gradlang; please report it with the program")
+    .into()
 }
 
 /// An engine error while lowering. Shapes were proven by the checker, so the
 /// only expected one is a derivative through a materialized jacobian (E0612).
-fn internal(span: Span, e: GraphError) -> RunError {
+fn engine(span: Span, e: GraphError) -> RunError {
     if let GraphError::Unsupported { .. } = &e {
         return Diagnostic::error(Code::E0612, span, "cannot differentiate through a materialized jacobian")
             .with_primary_label("this derivative flows through a jacobian or hessian value")
@@ -192,29 +206,66 @@ fn internal(span: Span, e: GraphError) -> RunError {
             )
             .into();
     }
-    RunError::from(
-        Diagnostic::error(
-            Code::E0699,
-            span,
-            format!("internal error while building the program: {e}"),
-        )
-        .with_primary_label("here")
-        .with_help("this is a bug in gradlang; please report it with the program"),
-    )
+    internal(span, e)
 }
 
 impl<'a> Lowerer<'a> {
-    fn bind(&mut self, name: &str, item: Item) {
-        if let Some(scope) = self.scopes.last_mut() {
-            scope.insert(name.to_string(), item);
-        }
+    fn node(&self, t: TensorId, span: Span) -> Result<NodeId, RunError> {
+        self.nodes[t.0 as usize].ok_or_else(|| {
+            internal(
+                span,
+                format!("`{}` has no value here", self.checked.tensor(t).name),
+            )
+        })
     }
 
-    fn lookup(&self, name: &str) -> Option<Item> {
-        if let Some(item) = self.scopes.last().and_then(|s| s.get(name)) {
-            return Some(item.clone());
+    /// The value of a dimension expression under `env`.
+    fn dim(&self, p: &Poly, env: &Env, span: Span) -> Result<i64, RunError> {
+        if let Some(v) = p.eval(&|d| env.get(d.0 as usize).copied().flatten()) {
+            return i64::try_from(v)
+                .ok()
+                .filter(|v| v.abs() < 1 << 62)
+                .ok_or_else(|| {
+                    Diagnostic::error(Code::E0610, span, "dimension arithmetic overflows")
+                        .with_primary_label("too large")
+                        .into()
+                });
         }
-        self.global_dims.get(name).map(|v| Item::Dim(*v))
+        let missing = p
+            .vars()
+            .into_iter()
+            .find(|d| env.get(d.0 as usize).copied().flatten().is_none())
+            .unwrap_or(DimId(0));
+        Err(self.unbound_dim(missing, span))
+    }
+
+    /// A dimension expression used as a size: non-negative.
+    fn size(&self, p: &Poly, env: &Env, span: Span) -> Result<usize, RunError> {
+        let v = self.dim(p, env, span)?;
+        usize::try_from(v).map_err(|_| {
+            Diagnostic::error(
+                Code::E0604,
+                span,
+                format!("`{}` evaluates to {v}", p.display(&self.checked.dims)),
+            )
+            .with_primary_label("not a valid size")
+            .with_help("dimension values are non-negative integers")
+            .into()
+        })
+    }
+
+    fn shape(&self, shape: &[Poly], env: &Env, span: Span) -> Result<Shape, RunError> {
+        shape.iter().map(|p| self.size(p, env, span)).collect()
+    }
+
+    fn unbound_dim(&self, d: DimId, span: Span) -> RunError {
+        let info = self.checked.dims.info(d);
+        let name = &info.name;
+        Diagnostic::error(Code::E0605, span, format!("dimension `{name}` has no value"))
+            .with_primary_label("needed here")
+            .with_label(info.span, "declared here without a value")
+            .with_help(format!("give it one with --dim {name}=VALUE, a default (`dim {name} = 64`), or an input file whose shape binds it"))
+            .into()
     }
 
     /// Refuses values too large to allocate.
@@ -240,301 +291,210 @@ impl<'a> Lowerer<'a> {
         Ok(node)
     }
 
-    /// A dimension expression's value.
-    fn dim(&self, e: &Expr) -> Result<usize, RunError> {
-        let value = self.dim_i128(e)?;
-        usize::try_from(value).map_err(|_| {
-            Diagnostic::error(
-                Code::E0604,
-                e.span,
-                format!("this dimension evaluates to {value}"),
-            )
-            .with_primary_label("not a valid size")
-            .with_help("dimension values are non-negative integers")
-            .into()
+    /// The contract: the node's shape is the checked type under `env`.
+    fn verify(
+        &self,
+        node: NodeId,
+        ty: &[Poly],
+        env: &Env,
+        span: Span,
+        what: &str,
+    ) -> Result<(), RunError> {
+        let expected = self.shape(ty, env, span)?;
+        let actual = self.g.shape(node);
+        if actual != expected.as_slice() {
+            let checked = crate::check::types::shape_display(ty, &self.checked.dims);
+            return Err(internal(
+                span,
+                format!("{what} was checked as {checked} = {expected:?} but computes {actual:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates the leaf of an input or param (`name` is its full name).
+    fn leaf(&mut self, t: TensorId, name: &str, env: &Env) -> Result<NodeId, RunError> {
+        let info = self.checked.tensor(t);
+        let ty = info
+            .ty
+            .as_ref()
+            .ok_or_else(|| internal(info.span, format!("`{name}` has no type")))?;
+        let shape = self.shape(&ty.shape, env, info.span)?;
+        let is_int = ty.elem == Elem::Int;
+        let dtype = if is_int { DType::Int } else { DType::Float };
+        let node = self.g.leaf(name, shape.clone(), dtype);
+        self.check_size(node, info.span)?;
+        let init = Init::from_typed(info.init.as_ref(), &|d| {
+            env.get(d.0 as usize).copied().flatten()
         })
-    }
-
-    fn dim_i128(&self, e: &Expr) -> Result<i128, RunError> {
-        let overflow = || -> RunError {
-            Diagnostic::error(Code::E0610, e.span, "dimension arithmetic overflows")
-                .with_primary_label("too large")
-                .into()
-        };
-        match &e.kind {
-            ExprKind::Number(v) => Ok(*v as i128),
-            ExprKind::Paren(inner) => self.dim_i128(inner),
-            ExprKind::Name(n) => match self.lookup(n) {
-                Some(Item::Dim(v)) => Ok(v as i128),
-                _ => Err(self.unbound_dim(n, e.span)),
-            },
-            ExprKind::Binary { op, lhs, rhs, .. } => {
-                let (a, b) = (self.dim_i128(lhs)?, self.dim_i128(rhs)?);
-                match op {
-                    BinOp::Add => a.checked_add(b),
-                    BinOp::Sub => a.checked_sub(b),
-                    _ => a.checked_mul(b),
-                }
-                .filter(|v| v.abs() < (1i128 << 62))
-                .ok_or_else(overflow)
-            }
-            _ => Err(internal(
-                e.span,
-                GraphError::Internal("not a dimension expression".into()),
-            )),
-        }
-    }
-
-    fn unbound_dim(&self, name: &str, span: Span) -> RunError {
-        let mut d = Diagnostic::error(Code::E0605, span, format!("dimension `{name}` has no value"))
-            .with_primary_label("needed here")
-            .with_help(format!("give it one with --dim {name}=VALUE, a default (`dim {name} = 64`), or an input file whose shape binds it"));
-        if let Some(decl) = self.dim_spans.get(name) {
-            d = d.with_label(*decl, "declared here without a value");
-        }
-        d.into()
-    }
-
-    fn shape(&self, e: &Expr) -> Result<Shape, RunError> {
-        match &e.strip_parens().kind {
-            ExprKind::List(items) => items.iter().map(|i| self.dim(i)).collect(),
-            _ => Err(internal(e.span, GraphError::Internal("not a shape".into()))),
-        }
-    }
-
-    /// Creates the leaf of an input/param declaration (`prefix` for instance params).
-    fn declare_leaf(
-        &mut self,
-        d: &TensorDecl,
-        prefix: &str,
-        layer_dims: &HashMap<String, usize>,
-    ) -> Result<NodeId, RunError> {
-        let shape = self.shape(&d.shape)?;
-        let name = format!("{prefix}{}", d.name.name);
-        let dtype = if d.is_int { DType::Int } else { DType::Float };
-        let node = self.g.leaf(&name, shape.clone(), dtype);
-        self.check_size(node, d.name.span)?;
-        let init = match &d.init {
-            None => Init::None,
-            Some(e) => Init::from_expr(e, &|n| {
-                layer_dims
-                    .get(n)
-                    .or_else(|| self.global_dims.get(n))
-                    .copied()
-            })
-            .map_err(|(span, msg)| {
-                RunError::from(
-                    Diagnostic::error(Code::E0605, span, msg).with_primary_label("needed here"),
-                )
-            })?,
-        };
+        .map_err(|d| self.unbound_dim(d, info.span))?;
         self.leaves.push(Leaf {
-            name,
+            name: name.to_string(),
             node,
             shape,
-            is_int: d.is_int,
-            is_input: d.role == TensorRole::Input,
+            is_int,
+            is_input: info.kind == crate::check::typed::TensorKind::Input,
             init,
-            span: d.name.span,
+            span: info.span,
         });
+        self.nodes[t.0 as usize] = Some(node);
         Ok(node)
     }
 
-    /// `fc1 = Dense[D, 512]`: creates the instance's parameters (and nested ones).
+    fn binding(&mut self, tensor: TensorId, value: &TExpr, env: &Env) -> Result<NodeId, RunError> {
+        let node = self.expr(value, env)?;
+        let info = self.checked.tensor(tensor);
+        if let Some(ty) = &info.ty {
+            self.verify(node, &ty.shape, env, info.span, &format!("`{}`", info.name))?;
+        }
+        self.nodes[tensor.0 as usize] = Some(node);
+        Ok(node)
+    }
+
+    /// `fc1 = Dense[D, 512]`: creates the instance's leaves (and nested ones).
     fn instantiate(
         &mut self,
+        id: InstanceId,
         full_name: &str,
-        layer: &str,
-        args: &[Arg],
+        env: &Env,
     ) -> Result<Rc<RtInstance>, RunError> {
-        let decl = self.layers.get(layer).cloned().ok_or_else(|| {
-            internal(
-                Span::default(),
-                GraphError::Internal(format!("unknown layer {layer}")),
-            )
-        })?;
-        let mut dims = HashMap::new();
-        for (k, a) in args.iter().enumerate() {
-            let pname = match &a.name {
-                Some(n) => n.name.clone(),
-                None => decl
-                    .dim_params
-                    .get(k)
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default(),
-            };
-            dims.insert(pname, self.dim(&a.value)?);
+        let info = self.checked.instance(id);
+        let layer = info
+            .layer
+            .ok_or_else(|| internal(info.span, "an instance without a layer"))?;
+        let def = self.checked.layer(layer);
+        let mut inner = env.clone();
+        for ((_, d), arg) in def.dim_params.iter().zip(&info.dim_args) {
+            inner[d.0 as usize] = Some(self.dim(arg, env, info.span)?);
         }
-        let mut params = HashMap::new();
-        let mut nested = HashMap::new();
-        // Parameter shapes use the layer's dimensions: evaluate them in a scope
-        // holding only those (globals are found through `lookup`).
-        self.scopes.push(
-            dims.iter()
-                .map(|(n, v)| (n.clone(), Item::Dim(*v)))
-                .collect(),
-        );
-        let result = (|| -> Result<(), RunError> {
-            for stmt in &decl.body {
-                match &stmt.kind {
-                    StmtKind::Tensor(d) if d.role == TensorRole::Param => {
-                        let node = self.declare_leaf(d, &format!("{full_name}."), &dims)?;
-                        params.insert(d.name.name.clone(), node);
-                    }
-                    StmtKind::Instance { name, layer, args } => {
-                        let inner = self.instantiate(
-                            &format!("{full_name}.{}", name.name),
-                            &layer.name,
-                            args,
-                        )?;
-                        nested.insert(name.name.clone(), inner);
-                    }
-                    _ => {}
+        let body = def
+            .body
+            .as_ref()
+            .ok_or_else(|| internal(info.span, "a layer body with errors"))?;
+        let mut params = Vec::new();
+        let mut nested = Vec::new();
+        let mut flat = Vec::new();
+        for stmt in body {
+            match stmt {
+                TStmt::Decl(t) => {
+                    let local = &self.checked.tensor(*t).name;
+                    let node = self.leaf(*t, &format!("{full_name}.{local}"), &inner)?;
+                    params.push((*t, node));
+                    flat.push((local.clone(), node));
                 }
+                TStmt::Instance(n) => {
+                    let local = &self.checked.instance(*n).name;
+                    let rt = self.instantiate(*n, &format!("{full_name}.{local}"), &inner)?;
+                    flat.extend(
+                        rt.flat
+                            .iter()
+                            .map(|(p, node)| (format!("{local}.{p}"), *node)),
+                    );
+                    nested.push((*n, rt));
+                }
+                _ => {}
             }
-            Ok(())
-        })();
-        self.scopes.pop();
-        result?;
+        }
         Ok(Rc::new(RtInstance {
-            layer: decl,
-            dims,
+            layer,
+            env: inner,
             params,
             nested,
+            flat,
         }))
     }
 
-    /// `fc1(x)`: the layer body, inlined, with generic dimensions from the arguments.
-    fn call_instance(
+    /// Points the tensors of an instance's parameters (`fc1.W`) at its leaves.
+    fn bind_instance_params(&mut self, id: InstanceId, rt: &RtInstance) -> Result<(), RunError> {
+        let info = self.checked.instance(id);
+        if info.params.len() != rt.flat.len() {
+            return Err(internal(
+                info.span,
+                "an instance's parameters do not match its layer",
+            ));
+        }
+        for ((path, _, t), (flat_path, node)) in info.params.iter().zip(&rt.flat) {
+            if path != flat_path {
+                return Err(internal(
+                    info.span,
+                    format!("instance parameter `{path}` found as `{flat_path}`"),
+                ));
+            }
+            self.nodes[t.0 as usize] = Some(*node);
+        }
+        Ok(())
+    }
+
+    /// `fc1(x)`: the layer body, inlined.
+    fn call(
         &mut self,
-        inst: &RtInstance,
-        args: &[Arg],
+        instance: InstanceId,
+        args: &[TExpr],
+        generic: &[(DimId, Poly)],
+        env: &Env,
         span: Span,
     ) -> Result<NodeId, RunError> {
-        let decl = inst.layer.clone();
-        let mut arg_nodes: Vec<Option<NodeId>> = vec![None; decl.params.len()];
-        for (k, a) in args.iter().enumerate() {
-            let slot = match &a.name {
-                Some(n) => decl.params.iter().position(|p| p.name.name == n.name),
-                None => Some(k),
-            };
-            let node = self.expr(&a.value)?;
-            if let Some(s) = slot.filter(|s| *s < arg_nodes.len()) {
-                arg_nodes[s] = Some(node);
-            }
-        }
-        let mut scope: HashMap<String, Item> = inst
-            .dims
+        let rt = self.instances[instance.0 as usize]
+            .clone()
+            .ok_or_else(|| internal(span, "an instance called before it is created"))?;
+        let arg_nodes = args
             .iter()
-            .map(|(n, v)| (n.clone(), Item::Dim(*v)))
-            .collect();
-        // Generic dimensions: a name in the signature that is neither global nor a
-        // parameter takes its value from the argument's shape.
-        for (p, node) in decl.params.iter().zip(&arg_nodes) {
-            let Some(node) = node else {
-                return Err(internal(
-                    span,
-                    GraphError::Internal("missing layer argument".into()),
-                ));
-            };
-            if let ExprKind::List(axes) = &p.shape.strip_parens().kind {
-                let actual = self.g.shape(*node).to_vec();
-                for (axis, e) in axes.iter().enumerate() {
-                    if let ExprKind::Name(n) = &e.kind {
-                        let known = scope.contains_key(n) || self.global_dims.contains_key(n);
-                        if !known {
-                            if let Some(v) = actual.get(axis) {
-                                scope.insert(n.clone(), Item::Dim(*v));
-                            }
-                        }
-                    }
+            .map(|a| self.expr(a, env))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut inner = rt.env.clone();
+        for (g, p) in generic {
+            inner[g.0 as usize] = Some(self.dim(p, env, span)?);
+        }
+        let def = self.checked.layer(rt.layer);
+        for (t, node) in def.args.iter().zip(&arg_nodes) {
+            self.nodes[t.0 as usize] = Some(*node);
+        }
+        for (t, node) in &rt.params {
+            self.nodes[t.0 as usize] = Some(*node);
+        }
+        for (n, nested) in &rt.nested {
+            self.bind_instance_params(*n, nested)?;
+            self.instances[n.0 as usize] = Some(nested.clone());
+        }
+        let body = def
+            .body
+            .as_ref()
+            .ok_or_else(|| internal(span, "a layer body with errors"))?;
+        for stmt in body {
+            match stmt {
+                TStmt::Binding { tensor, value } => {
+                    self.binding(*tensor, value, &inner)?;
                 }
+                TStmt::Return(e) => return self.expr(e, &inner),
+                TStmt::Decl(_) | TStmt::Instance(_) | TStmt::Assert(_) => {}
             }
-            scope.insert(p.name.name.clone(), Item::Node(*node));
         }
-        for (n, node) in &inst.params {
-            scope.insert(n.clone(), Item::Node(*node));
-        }
-        for (n, nested) in &inst.nested {
-            scope.insert(n.clone(), Item::Instance(nested.clone()));
-        }
-        self.scopes.push(scope);
-        let result = (|| -> Result<NodeId, RunError> {
-            for stmt in &decl.body {
-                match &stmt.kind {
-                    StmtKind::Binding { name, value, .. } => {
-                        let node = self.expr(value)?;
-                        self.bind(&name.name, Item::Node(node));
-                    }
-                    StmtKind::Return(e) => return self.expr(e),
-                    _ => {}
-                }
-            }
-            Err(internal(
-                span,
-                GraphError::Internal("layer without return".into()),
-            ))
-        })();
-        self.scopes.pop();
-        result
+        Err(internal(span, "a layer without `return`"))
     }
 
-    fn assert_close(&mut self, e: &Expr) -> Result<AssertClose, RunError> {
-        let ExprKind::Call { args, .. } = &e.strip_parens().kind else {
-            return Err(internal(
-                e.span,
-                GraphError::Internal("assert without close".into()),
-            ));
-        };
-        let positional: Vec<&Arg> = args.iter().filter(|a| a.name.is_none()).collect();
-        let [a, b] = positional.as_slice() else {
-            return Err(internal(
-                e.span,
-                GraphError::Internal("close takes two values".into()),
-            ));
-        };
-        let option = |name: &str| {
-            args.iter()
-                .find(|a| a.name.as_ref().is_some_and(|n| n.name == name))
-                .and_then(|a| number(&a.value))
-        };
-        Ok(AssertClose {
-            a: self.expr(&a.value)?,
-            b: self.expr(&b.value)?,
-            a_span: a.value.span,
-            b_span: b.value.span,
-            span: e.span,
-            rtol: option("rtol"),
-            atol: option("atol"),
-        })
+    fn expr(&mut self, e: &TExpr, env: &Env) -> Result<NodeId, RunError> {
+        let node = self.expr_inner(e, env)?;
+        self.check_size(node, e.span)?;
+        self.verify(node, &e.ty.shape, env, e.span, "this expression")?;
+        Ok(node)
     }
 
-    fn expr(&mut self, e: &Expr) -> Result<NodeId, RunError> {
-        let node = self.expr_inner(e)?;
-        self.check_size(node, e.span)
-    }
-
-    fn expr_inner(&mut self, e: &Expr) -> Result<NodeId, RunError> {
+    fn expr_inner(&mut self, e: &TExpr, env: &Env) -> Result<NodeId, RunError> {
         let span = e.span;
-        let g = |r: Result<NodeId, GraphError>| r.map_err(|err| internal(span, err));
+        let g = |r: Result<NodeId, GraphError>| r.map_err(|err| engine(span, err));
         match &e.kind {
-            ExprKind::Number(v) => Ok(self.g.scalar(*v)),
-            ExprKind::Paren(inner) => self.expr(inner),
-            ExprKind::Name(n) => match self.lookup(n) {
-                Some(Item::Node(node)) => Ok(node),
-                Some(Item::Dim(v)) => Ok(self.g.scalar(v as f64)),
-                Some(Item::Instance(_)) => Err(internal(
-                    span,
-                    GraphError::Internal(format!("{n} is an instance")),
-                )),
-                None => Err(self.unbound_dim(n, span)),
-            },
-            ExprKind::Neg(inner) => {
-                let x = self.expr(inner)?;
+            TExprKind::Number(v) => Ok(self.g.scalar(*v)),
+            TExprKind::Dim(p) => {
+                let v = self.dim(p, env, span)?;
+                Ok(self.g.scalar(v as f64))
+            }
+            TExprKind::Tensor(t) => self.node(*t, span),
+            TExprKind::Neg(x) => {
+                let x = self.expr(x, env)?;
                 g(self.g.neg(x))
             }
-            ExprKind::Binary { op, lhs, rhs, .. } => {
-                let (a, b) = (self.expr(lhs)?, self.expr(rhs)?);
+            TExprKind::Binary { op, lhs, rhs } => {
+                let (a, b) = (self.expr(lhs, env)?, self.expr(rhs, env)?);
                 g(match op {
                     BinOp::Add => self.g.add(a, b),
                     BinOp::Sub => self.g.sub(a, b),
@@ -544,146 +504,81 @@ impl<'a> Lowerer<'a> {
                     BinOp::Pow => self.g.pow(a, b),
                 })
             }
-            ExprKind::Member { base, member } => {
-                if let Some(node) = self.instance_param(e)? {
-                    return Ok(node);
-                }
-                if member.name == "T" {
-                    let x = self.expr(base)?;
-                    return g(self.g.reverse_axes(x));
-                }
-                Err(internal(
-                    span,
-                    GraphError::Internal("unknown member".into()),
-                ))
+            TExprKind::Transpose(x) => {
+                let x = self.expr(x, env)?;
+                g(self.g.reverse_axes(x))
             }
-            ExprKind::Call { callee, args } => self.call(callee, args, span),
-            ExprKind::Bool(_) | ExprKind::List(_) => {
-                Err(internal(span, GraphError::Internal("not a tensor".into())))
+            TExprKind::Builtin {
+                builtin,
+                args,
+                attrs,
+            } => {
+                let nodes = args
+                    .iter()
+                    .map(|a| self.expr(a, env))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.builtin(*builtin, &nodes, attrs, env, span)
             }
-        }
-    }
-
-    /// `fc1.W` / `fc1.inner.W`, or `None` if `e` is not an instance path.
-    fn instance_param(&mut self, e: &Expr) -> Result<Option<NodeId>, RunError> {
-        let Some(path) = e.as_path() else {
-            return Ok(None);
-        };
-        let Some(Item::Instance(mut inst)) = self.lookup(path[0].0) else {
-            return Ok(None);
-        };
-        for (i, (name, _)) in path.iter().enumerate().skip(1) {
-            if i == path.len() - 1 {
-                return Ok(inst.params.get(*name).copied());
-            }
-            match inst.nested.get(*name) {
-                Some(n) => inst = n.clone(),
-                None => return Ok(None),
-            }
-        }
-        Ok(None)
-    }
-
-    /// The node of a derivative's variable (a name or an instance parameter).
-    fn variable(&mut self, x: &Expr) -> Result<NodeId, RunError> {
-        if let Some(node) = self.instance_param(x)? {
-            return Ok(node);
-        }
-        self.expr(x)
-    }
-
-    fn call(&mut self, callee: &Expr, args: &[Arg], span: Span) -> Result<NodeId, RunError> {
-        let g = |r: Result<NodeId, GraphError>| r.map_err(|err| internal(span, err));
-        let ExprKind::Name(name) = &callee.kind else {
-            return Err(internal(span, GraphError::Internal("bad callee".into())));
-        };
-        if let Some(Item::Instance(inst)) = self.lookup(name) {
-            return self.call_instance(&inst, args, span);
-        }
-        let pos: Vec<&Expr> = args
-            .iter()
-            .filter(|a| a.name.is_none())
-            .map(|a| &a.value)
-            .collect();
-        let opt = |n: &str| {
-            args.iter()
-                .find(|a| a.name.as_ref().is_some_and(|x| x.name == n))
-                .map(|a| &a.value)
-        };
-        let keepdims = matches!(
-            opt("keepdims").map(|e| &e.strip_parens().kind),
-            Some(ExprKind::Bool(true))
-        );
-        let arg = |k: usize| -> Result<&Expr, RunError> {
-            pos.get(k)
-                .copied()
-                .ok_or_else(|| internal(span, GraphError::Internal("missing argument".into())))
-        };
-        match name.as_str() {
-            "exp" | "log" | "sqrt" | "tanh" | "sigmoid" | "relu" | "abs" | "sin" | "cos"
-            | "neg" => {
-                let x = self.expr(arg(0)?)?;
-                g(match name.as_str() {
-                    "exp" => self.g.exp(x),
-                    "log" => self.g.log(x),
-                    "sqrt" => self.g.sqrt(x),
-                    "tanh" => self.g.tanh(x),
-                    "sigmoid" => self.g.sigmoid(x),
-                    "relu" => self.g.relu(x),
-                    "abs" => self.g.abs(x),
-                    "sin" => self.g.sin(x),
-                    "cos" => self.g.cos(x),
-                    _ => self.g.neg(x),
-                })
-            }
-            "maximum" | "minimum" => {
-                let (a, b) = (self.expr(arg(0)?)?, self.expr(arg(1)?)?);
-                g(if name == "maximum" {
-                    self.g.maximum(a, b)
-                } else {
-                    self.g.minimum(a, b)
-                })
-            }
-            "sum" | "mean" | "max" | "min" => {
-                let x = self.expr(arg(0)?)?;
-                let rank = self.g.shape(x).len();
-                let axes = match opt("axis") {
-                    Some(e) => axes(e, rank),
-                    None => (0..rank).collect(),
+            TExprKind::Derivative {
+                kind,
+                y,
+                x,
+                direction,
+            } => {
+                let y = self.expr(y, env)?;
+                let x = self.node(*x, span)?;
+                let direction = match direction {
+                    Some(d) => Some(self.expr(d, env)?),
+                    None => None,
                 };
-                g(match name.as_str() {
-                    "sum" => self.g.sum(x, &axes, keepdims),
-                    "mean" => self.g.mean(x, &axes, keepdims),
-                    "max" => self.g.max(x, &axes, keepdims),
-                    _ => self.g.min(x, &axes, keepdims),
-                })
+                self.derivative(*kind, y, x, direction, span)
             }
-            "softmax" | "log_softmax" | "logsumexp" => {
-                let x = self.expr(arg(0)?)?;
-                let rank = self.g.shape(x).len();
-                let axis = opt("axis")
-                    .map(|e| axes(e, rank))
-                    .and_then(|a| a.first().copied())
-                    .unwrap_or(rank.saturating_sub(1));
-                g(match name.as_str() {
-                    "softmax" => self.g.softmax(x, axis),
-                    "log_softmax" => self.g.log_softmax(x, axis),
-                    _ => self.g.logsumexp(x, axis, keepdims),
-                })
+            TExprKind::Call {
+                instance,
+                args,
+                generic,
+            } => self.call(*instance, args, generic, env, span),
+        }
+    }
+
+    /// A builtin call: one arm per builtin of the table.
+    fn builtin(
+        &mut self,
+        builtin: Builtin,
+        x: &[NodeId],
+        attrs: &crate::check::typed::Attrs,
+        env: &Env,
+        span: Span,
+    ) -> Result<NodeId, RunError> {
+        let g = |r: Result<NodeId, GraphError>| r.map_err(|err| engine(span, err));
+        let axis = || attrs.axes.first().copied().unwrap_or(0);
+        match builtin {
+            Builtin::Exp => g(self.g.exp(x[0])),
+            Builtin::Log => g(self.g.log(x[0])),
+            Builtin::Sqrt => g(self.g.sqrt(x[0])),
+            Builtin::Tanh => g(self.g.tanh(x[0])),
+            Builtin::Sigmoid => g(self.g.sigmoid(x[0])),
+            Builtin::Relu => g(self.g.relu(x[0])),
+            Builtin::Abs => g(self.g.abs(x[0])),
+            Builtin::Sin => g(self.g.sin(x[0])),
+            Builtin::Cos => g(self.g.cos(x[0])),
+            Builtin::Neg => g(self.g.neg(x[0])),
+            Builtin::Maximum => g(self.g.maximum(x[0], x[1])),
+            Builtin::Minimum => g(self.g.minimum(x[0], x[1])),
+            Builtin::Sum => g(self.g.sum(x[0], &attrs.axes, attrs.keepdims)),
+            Builtin::Mean => g(self.g.mean(x[0], &attrs.axes, attrs.keepdims)),
+            Builtin::Max => g(self.g.max(x[0], &attrs.axes, attrs.keepdims)),
+            Builtin::Min => g(self.g.min(x[0], &attrs.axes, attrs.keepdims)),
+            Builtin::Logsumexp => g(self.g.logsumexp(x[0], axis(), attrs.keepdims)),
+            Builtin::Softmax => g(self.g.softmax(x[0], axis())),
+            Builtin::LogSoftmax => g(self.g.log_softmax(x[0], axis())),
+            Builtin::Transpose => g(self.g.transpose(x[0], &attrs.axes)),
+            Builtin::Reshape => {
+                let shape = self.shape(&attrs.shape, env, span)?;
+                g(self.g.reshape(x[0], shape))
             }
-            "transpose" => {
-                let x = self.expr(arg(0)?)?;
-                let rank = self.g.shape(x).len();
-                let perm = axes_in_order(arg(1)?, rank);
-                g(self.g.transpose(x, &perm))
-            }
-            "reshape" => {
-                let x = self.expr(arg(0)?)?;
-                let shape = self.shape(arg(1)?)?;
-                g(self.g.reshape(x, shape))
-            }
-            "cross_entropy" => {
-                let (logits, labels) = (self.expr(arg(0)?)?, self.expr(arg(1)?)?);
+            Builtin::CrossEntropy => {
+                let (logits, labels) = (x[0], x[1]);
                 // [.., C] logits and [..] labels: flatten the leading axes.
                 let shape = self.g.shape(logits).to_vec();
                 if shape.len() != 2 {
@@ -695,77 +590,59 @@ impl<'a> Lowerer<'a> {
                 }
                 g(self.g.cross_entropy(logits, labels))
             }
-            "mse" => {
-                let (a, b) = (self.expr(arg(0)?)?, self.expr(arg(1)?)?);
-                g(self.g.mse(a, b))
+            Builtin::Mse => g(self.g.mse(x[0], x[1])),
+            Builtin::OneHot => {
+                let size = attrs
+                    .size
+                    .as_ref()
+                    .ok_or_else(|| internal(span, "one_hot without a class count"))?;
+                let classes = self.size(size, env, span)?;
+                g(self.g.one_hot(x[0], classes))
             }
-            "one_hot" => {
-                let labels = self.expr(arg(0)?)?;
-                let classes = self.dim(arg(1)?)?;
-                g(self.g.one_hot(labels, classes))
+            Builtin::Tensordot => g(self.g.tensordot(x[0], x[1], attrs.count)),
+            Builtin::Zeros | Builtin::Ones => {
+                let shape = self.shape(&attrs.shape, env, span)?;
+                let value = if builtin == Builtin::Ones { 1.0 } else { 0.0 };
+                Ok(self.g.constant(value, shape))
             }
-            "tensordot" => {
-                let (a, b) = (self.expr(arg(0)?)?, self.expr(arg(1)?)?);
-                let k = number(arg(2)?).unwrap_or(0.0) as usize;
-                g(self.g.tensordot(a, b, k))
-            }
-            "zeros" | "ones" => {
-                let shape = self.shape(arg(0)?)?;
-                let node = self
-                    .g
-                    .constant(if name == "ones" { 1.0 } else { 0.0 }, shape);
-                Ok(node)
-            }
-            "grad" | "hessian" | "jacobian" => {
-                let y = self.expr(arg(0)?)?;
-                let x = self.variable(arg(1)?)?;
-                match name.as_str() {
-                    "grad" => {
-                        let result = g(self.g.grad(y, x))?;
-                        self.derivatives.push(DerivativeSite {
-                            kind: DerivativeKind::Grad,
-                            y,
-                            x,
-                            direction: None,
-                            result,
-                            span,
-                        });
-                        Ok(result)
-                    }
-                    "jacobian" => {
-                        self.check_jacobian_size(self.g.jacobian_elements(y, x), span, name)?;
-                        g(self.g.jacobian(y, x))
-                    }
-                    _ => {
-                        self.check_jacobian_size(self.g.jacobian_elements(x, x), span, name)?;
-                        g(self.g.hessian(y, x))
-                    }
-                }
-            }
-            "vjp" | "jvp" => {
-                let y = self.expr(arg(0)?)?;
-                let x = self.variable(arg(1)?)?;
-                let v = self.expr(arg(2)?)?;
-                let (kind, result) = if name == "vjp" {
-                    (DerivativeKind::Vjp, g(self.g.vjp(y, x, v))?)
-                } else {
-                    (DerivativeKind::Jvp, g(self.g.jvp(y, x, v))?)
-                };
-                self.derivatives.push(DerivativeSite {
-                    kind,
-                    y,
-                    x,
-                    direction: Some(v),
-                    result,
-                    span,
-                });
-                Ok(result)
-            }
-            _ => Err(internal(
-                span,
-                GraphError::Internal(format!("unknown function {name}")),
-            )),
         }
+    }
+
+    fn derivative(
+        &mut self,
+        kind: DerivativeKind,
+        y: NodeId,
+        x: NodeId,
+        direction: Option<NodeId>,
+        span: Span,
+    ) -> Result<NodeId, RunError> {
+        let g = |r: Result<NodeId, GraphError>| r.map_err(|err| engine(span, err));
+        let name = kind.name();
+        let result = match (kind, direction) {
+            (DerivativeKind::Grad, _) => g(self.g.grad(y, x))?,
+            (DerivativeKind::Jacobian, _) => {
+                self.check_jacobian_size(self.g.jacobian_elements(y, x), span, name)?;
+                return g(self.g.jacobian(y, x));
+            }
+            (DerivativeKind::Hessian, _) => {
+                self.check_jacobian_size(self.g.jacobian_elements(x, x), span, name)?;
+                return g(self.g.hessian(y, x));
+            }
+            (DerivativeKind::Vjp, Some(v)) => g(self.g.vjp(y, x, v))?,
+            (DerivativeKind::Jvp, Some(u)) => g(self.g.jvp(y, x, u))?,
+            (DerivativeKind::Vjp | DerivativeKind::Jvp, None) => {
+                return Err(internal(span, format!("`{name}` without a direction")))
+            }
+        };
+        self.derivatives.push(DerivativeSite {
+            kind,
+            y,
+            x,
+            direction,
+            result,
+            span,
+        });
+        Ok(result)
     }
 
     /// E0606: refuse a materialized derivative above `--max-jacobian-bytes`.
@@ -793,38 +670,4 @@ impl<'a> Lowerer<'a> {
         .with_help("use grad(sum(y), x), vjp(y, x, v) or jvp(y, x, u): they never form the Jacobian; or raise --max-jacobian-bytes")
         .into())
     }
-}
-
-fn number(e: &Expr) -> Option<f64> {
-    match &e.strip_parens().kind {
-        ExprKind::Number(v) => Some(*v),
-        ExprKind::Neg(inner) => number(inner).map(|v| -v),
-        _ => None,
-    }
-}
-
-/// An `axis=` value (an integer or a list), normalized and sorted.
-fn axes(e: &Expr, rank: usize) -> Vec<usize> {
-    let mut out = axes_in_order(e, rank);
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-fn axes_in_order(e: &Expr, rank: usize) -> Vec<usize> {
-    let items: Vec<&Expr> = match &e.strip_parens().kind {
-        ExprKind::List(items) => items.iter().collect(),
-        _ => vec![e],
-    };
-    items
-        .iter()
-        .filter_map(|i| number(i))
-        .map(|k| {
-            if k < 0.0 {
-                (k + rank as f64) as usize
-            } else {
-                k as usize
-            }
-        })
-        .collect()
 }

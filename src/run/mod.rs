@@ -18,7 +18,6 @@ pub use lower::{LowerOptions, Lowered};
 use crate::check::Checked;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::graph::{evaluate, EvalError, Float, NodeId, Profile, Schedule, Value};
-use crate::syntax::ast::Program;
 use std::collections::HashMap;
 
 /// One or more run-time diagnostics (E06xx).
@@ -77,16 +76,11 @@ pub struct Prepared {
 }
 
 /// Binds dimensions and lowers the program to a graph.
-pub fn prepare(
-    program: &Program,
-    checked: &Checked,
-    opts: &RunOptions,
-) -> Result<Prepared, RunError> {
-    let bound = bind::bind_dims(program, checked, &opts.dims, &opts.supplied)?;
+pub fn prepare(checked: &Checked, opts: &RunOptions) -> Result<Prepared, RunError> {
+    let bound = bind::bind_dims(checked, &opts.dims, &opts.supplied)?;
     let lowered = lower::lower(
-        program,
+        checked,
         &bound.values,
-        &bound.spans,
         &LowerOptions {
             element_bytes: opts.precision.bytes(),
             max_jacobian_bytes: opts.max_jacobian_bytes,

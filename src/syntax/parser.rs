@@ -24,7 +24,9 @@ pub const MAX_EXPR_DEPTH: usize = 256;
 /// recurses once per prefix `-` and per `**`.
 const MAX_OPERATORS_PER_STATEMENT: usize = 4096;
 
-const KEYWORDS: &[&str] = &[
+/// The reserved words (SPEC section 2): the one list the grammar, the editor
+/// grammars and completion are tested against.
+pub const KEYWORDS: &[&str] = &[
     "dim", "input", "param", "layer", "return", "loss", "assert", "int", "true", "false",
 ];
 
