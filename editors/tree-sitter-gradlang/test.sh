@@ -21,6 +21,8 @@ find_cli() {
     echo "$here/node_modules/tree-sitter-cli/tree-sitter"; return 0
   fi
   if command -v tree-sitter >/dev/null 2>&1; then command -v tree-sitter; return 0; fi
+  local cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin/tree-sitter"
+  if [[ -x "$cargo_bin" ]]; then echo "$cargo_bin"; return 0; fi
   return 1
 }
 

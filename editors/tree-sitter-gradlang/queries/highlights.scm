@@ -1,10 +1,9 @@
 ; Highlights for gradlang. Capture names follow nvim-treesitter's (which the
 ; tree-sitter CLI's `highlight` command also understands); Helix has its own
 ; copy with Helix's names in editors/helix/runtime/queries/gradlang/.
-
-; Where several patterns capture the same node, Neovim uses the last one: the
-; general cases come first. (The tree-sitter CLI and Helix use the first one,
-; which is why Helix's copy is ordered the other way round.)
+;
+; Where several patterns capture the same node, the last one wins (Neovim, the
+; tree-sitter CLI, Helix 24.03 and later): general cases come first.
 
 (identifier) @variable
 
@@ -113,7 +112,7 @@
 
 (boolean) @boolean
 
-(comment) @comment @spell
+(comment) @comment
 
 ; Operators and punctuation.
 [
