@@ -1,0 +1,2 @@
+-- .grad files are gradlang.
+vim.filetype.add({ extension = { grad = "gradlang" } })

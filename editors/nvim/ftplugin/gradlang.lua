@@ -1,0 +1,20 @@
+-- Buffer settings for gradlang: `#` comments, layer bodies indented by two spaces,
+-- tree-sitter highlighting (and indentation, with nvim-treesitter) when the
+-- parser `parser/gradlang.so` is on 'runtimepath' (`:TSInstall gradlang`, see
+-- plugin/gradlang.lua, or compiled by hand: README).
+vim.bo.commentstring = "# %s"
+vim.bo.comments = ":#"
+vim.bo.shiftwidth = 2
+vim.bo.softtabstop = 2
+vim.bo.expandtab = true
+vim.bo.autoindent = true
+vim.bo.smartindent = true -- indents after a line ending in `{`
+
+if vim.treesitter.start and pcall(vim.treesitter.start) then
+  if pcall(require, "nvim-treesitter") then
+    vim.bo.indentexpr = "v:lua.require'nvim-treesitter'.indentexpr()"
+  end
+end
+
+vim.b.undo_ftplugin = "setlocal commentstring< comments< shiftwidth< softtabstop< expandtab<"
+  .. " autoindent< smartindent< indentexpr<"
