@@ -10,10 +10,16 @@ vim.bo.expandtab = true
 vim.bo.autoindent = true
 vim.bo.smartindent = true -- indents after a line ending in `{`
 
-if vim.treesitter.start and pcall(vim.treesitter.start) then
-  if pcall(require, "nvim-treesitter") then
-    vim.bo.indentexpr = "v:lua.require'nvim-treesitter'.indentexpr()"
-  end
+local highlighting
+if vim.treesitter.start then
+  highlighting = pcall(vim.treesitter.start)
+else -- Neovim 0.7
+  highlighting = pcall(function()
+    vim.treesitter.highlighter.new(vim.treesitter.get_parser(0, "gradlang"))
+  end)
+end
+if highlighting and pcall(require, "nvim-treesitter") then
+  vim.bo.indentexpr = "v:lua.require'nvim-treesitter'.indentexpr()"
 end
 
 vim.b.undo_ftplugin = "setlocal commentstring< comments< shiftwidth< softtabstop< expandtab<"

@@ -6,7 +6,7 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #endif
 
-#define LANGUAGE_VERSION 15
+#define LANGUAGE_VERSION 14
 #define STATE_COUNT 207
 #define LARGE_STATE_COUNT 2
 #define SYMBOL_COUNT 89
@@ -17,7 +17,7 @@
 #define MAX_ALIAS_SEQUENCE_LENGTH 7
 #define MAX_RESERVED_WORD_SET_SIZE 0
 #define PRODUCTION_ID_COUNT 31
-#define SUPERTYPE_COUNT 2
+#define SUPERTYPE_COUNT 0
 
 enum ts_symbol_identifiers {
   sym_identifier = 1,
@@ -1063,40 +1063,6 @@ static const TSStateId ts_primary_state_ids[STATE_COUNT] = {
   [206] = 206,
 };
 
-static const TSSymbol ts_supertype_symbols[SUPERTYPE_COUNT] = {
-  sym__expression,
-  sym__statement,
-};
-
-static const TSMapSlice ts_supertype_map_slices[] = {
-  [sym__expression] = {.index = 0, .length = 11},
-  [sym__statement] = {.index = 11, .length = 8},
-};
-
-static const TSSymbol ts_supertype_map_entries[] = {
-  [0] =
-    sym_binary_expression,
-    sym_boolean,
-    sym_call_expression,
-    sym_comparison_expression,
-    sym_identifier,
-    sym_index_expression,
-    sym_list,
-    sym_member_expression,
-    sym_number,
-    sym_parenthesized_expression,
-    sym_unary_expression,
-  [11] =
-    sym_assert_statement,
-    sym_binding,
-    sym_dim_declaration,
-    sym_loss_statement,
-    sym_metric_statement,
-    sym_return_statement,
-    sym_tensor_declaration,
-    sym_train_statement,
-};
-
 static bool ts_lex(TSLexer *lexer, TSStateId state) {
   START_LEXER();
   eof = lexer->eof(lexer);
@@ -1520,7 +1486,7 @@ static bool ts_lex_keywords(TSLexer *lexer, TSStateId state) {
   }
 }
 
-static const TSLexerMode ts_lex_modes[STATE_COUNT] = {
+static const TSLexMode ts_lex_modes[STATE_COUNT] = {
   [0] = {.lex_state = 0},
   [1] = {.lex_state = 0},
   [2] = {.lex_state = 8},
@@ -6712,7 +6678,6 @@ TS_PUBLIC const TSLanguage *tree_sitter_gradlang(void) {
     .state_count = STATE_COUNT,
     .large_state_count = LARGE_STATE_COUNT,
     .production_id_count = PRODUCTION_ID_COUNT,
-    .supertype_count = SUPERTYPE_COUNT,
     .field_count = FIELD_COUNT,
     .max_alias_sequence_length = MAX_ALIAS_SEQUENCE_LENGTH,
     .parse_table = &ts_parse_table[0][0],
@@ -6723,9 +6688,6 @@ TS_PUBLIC const TSLanguage *tree_sitter_gradlang(void) {
     .field_names = ts_field_names,
     .field_map_slices = ts_field_map_slices,
     .field_map_entries = ts_field_map_entries,
-    .supertype_map_slices = ts_supertype_map_slices,
-    .supertype_map_entries = ts_supertype_map_entries,
-    .supertype_symbols = ts_supertype_symbols,
     .symbol_metadata = ts_symbol_metadata,
     .public_symbol_map = ts_symbol_map,
     .alias_map = ts_non_terminal_alias_map,
@@ -6735,13 +6697,6 @@ TS_PUBLIC const TSLanguage *tree_sitter_gradlang(void) {
     .keyword_lex_fn = ts_lex_keywords,
     .keyword_capture_token = sym_identifier,
     .primary_state_ids = ts_primary_state_ids,
-    .name = "gradlang",
-    .max_reserved_word_set_size = 0,
-    .metadata = {
-      .major_version = 0,
-      .minor_version = 1,
-      .patch_version = 0,
-    },
   };
   return &language;
 }

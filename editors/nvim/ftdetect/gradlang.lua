@@ -1,2 +1,0 @@
--- .grad files are gradlang.
-vim.filetype.add({ extension = { grad = "gradlang" } })
