@@ -100,17 +100,27 @@ fn every_grad_file_in_the_repository_parses() {
     let mut parser = parser();
     let (mut clean, mut failures) = (0, Vec::new());
     for path in &files {
-        let rel = path.strip_prefix(root()).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = path
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         let tree = parser.parse(read(path), None).unwrap();
         let error = first_error(tree.root_node());
         match (EXPECTED_ERRORS.contains(&rel.as_str()), error) {
             (false, None) => clean += 1,
             (false, Some(e)) => failures.push(format!("{rel}:{e}")),
             (true, Some(_)) => {}
-            (true, None) => failures.push(format!("{rel}: a syntax error on purpose, parsed clean")),
+            (true, None) => {
+                failures.push(format!("{rel}: a syntax error on purpose, parsed clean"))
+            }
         }
     }
-    assert!(failures.is_empty(), "tree-sitter parse:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "tree-sitter parse:\n{}",
+        failures.join("\n")
+    );
     assert!(clean >= 50, "only {clean} .grad files found");
     eprintln!(
         "tree-sitter: {clean} .grad files parse clean, {} are syntax errors on purpose",
@@ -167,7 +177,9 @@ fn corpus_gives_the_expected_trees() {
             let tree = parser.parse(&input, None).unwrap();
             let actual = normalize(&tree.root_node().to_sexp());
             if actual != expected {
-                failures.push(format!("{name}\n  expected {expected}\n  actual   {actual}"));
+                failures.push(format!(
+                    "{name}\n  expected {expected}\n  actual   {actual}"
+                ));
             }
             count += 1;
         }
@@ -256,7 +268,10 @@ fn editor_grammars_know_every_keyword() {
     let pest_keywords: Vec<&str> = reserved_line.split('"').skip(1).step_by(2).collect();
     assert!(pest_keywords.len() >= 10, "{reserved_line}");
     for kw in &pest_keywords {
-        assert!(KEYWORDS.contains(kw), "pest keyword {kw} missing from this test's list");
+        assert!(
+            KEYWORDS.contains(kw),
+            "pest keyword {kw} missing from this test's list"
+        );
     }
     for kw in gradlang::lsp::completion::KEYWORDS {
         assert!(
@@ -282,9 +297,10 @@ fn editor_grammars_know_every_keyword() {
     }
     collect(&ts_grammar["rules"], &mut strings);
 
-    let tm: serde_json::Value =
-        serde_json::from_str(&read(&root().join("editors/vscode/syntaxes/gradlang.tmLanguage.json")))
-            .unwrap();
+    let tm: serde_json::Value = serde_json::from_str(&read(
+        &root().join("editors/vscode/syntaxes/gradlang.tmLanguage.json"),
+    ))
+    .unwrap();
     // The words of every regular expression of the TextMate grammar.
     let mut regexes = Vec::new();
     fn collect_regexes(v: &serde_json::Value, out: &mut Vec<String>) {
@@ -318,7 +334,10 @@ fn editor_grammars_know_every_keyword() {
         _ => "",
     };
     for kw in KEYWORDS.iter().chain(STATEMENT_WORDS) {
-        assert!(strings.iter().any(|s| s == kw), "tree-sitter grammar lacks {kw}");
+        assert!(
+            strings.iter().any(|s| s == kw),
+            "tree-sitter grammar lacks {kw}"
+        );
         assert!(tm_words.contains(kw), "TextMate grammar lacks {kw}");
         for h in &highlights {
             let quoted = format!("\"{kw}\"");
@@ -351,7 +370,10 @@ fn tree_sitter_cli_test_script() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     match out.status.code() {
         Some(0) => {
-            for line in stdout.lines().filter(|l| l.starts_with("ok:") || l.contains("CLI:")) {
+            for line in stdout
+                .lines()
+                .filter(|l| l.starts_with("ok:") || l.contains("CLI:"))
+            {
                 eprintln!("test.sh: {line}");
             }
         }
