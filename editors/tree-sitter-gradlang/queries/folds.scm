@@ -1,0 +1,7 @@
+; Folding: layer bodies and multi-line argument lists.
+
+[
+  (block)
+  (arguments)
+  (list)
+] @fold
