@@ -273,7 +273,7 @@ fn editor_grammars_know_every_keyword() {
             "pest keyword {kw} missing from this test's list"
         );
     }
-    for kw in gradlang::lsp::completion::KEYWORDS {
+    for kw in gradlang::syntax::KEYWORDS {
         assert!(
             KEYWORDS.contains(kw) || STATEMENT_WORDS.contains(kw),
             "completion keyword {kw} missing from this test's list"
