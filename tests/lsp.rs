@@ -828,3 +828,52 @@ fn vscode_extension_is_consistent() {
         assert!(keywords.iter().any(|w| w == kw), "{kw} not highlighted");
     }
 }
+
+/// Issue 8: a name whose binding has an error, and everything computed from it,
+/// still hover and jump to their declarations; a half-typed line between two
+/// statements is reported alone and keeps the statement before it.
+#[test]
+fn hover_and_definition_work_through_errors_and_half_typed_lines() {
+    const BROKEN: &str = "dim N = 2, D = 3\n\
+                          input x: [N, D] = zeros\n\
+                          param W: [N, D] = zeros\n\
+                          y = x @ W\n\
+                          u = y * 2\n\
+                          v = u + 1\n";
+    let (mut c, _) = Client::initialized();
+    let d = c.open(URI, BROKEN);
+    let codes: Vec<&Value> = d["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["code"])
+        .collect();
+    assert_eq!(codes, [&json!("E0302")], "{d}");
+    // `y` has no type, but hover and definition still answer on it and on `u`.
+    for (needle, name) in [("y * 2", "y"), ("u + 1", "u"), ("v = ", "v")] {
+        let r = c.at("textDocument/hover", URI, pos(BROKEN, needle, 0, 0));
+        let text = r["contents"]["value"].as_str().unwrap_or_default().to_string();
+        assert!(
+            text.contains(&format!("{name}: (unknown")),
+            "hover on `{needle}`: {r}"
+        );
+    }
+    let r = c.at("textDocument/definition", URI, pos(BROKEN, "y * 2", 0, 0));
+    assert_eq!(r["range"]["start"], pos(BROKEN, "y = x", 0, 0), "{r}");
+    let r = c.at("textDocument/definition", URI, pos(BROKEN, "u + 1", 0, 0));
+    assert_eq!(r["range"]["start"], pos(BROKEN, "u = y", 0, 0), "{r}");
+
+    const HALF_TYPED: &str = "dim N = 2, D = 3\n\
+                              input x: [N, D] = zeros\n\
+                              param W: [N, D] = zeros\n\
+                              y = x @ W.T\n\
+                              z\n\
+                              u = y * 2\n";
+    let d = c.change(URI, 2, HALF_TYPED);
+    let diagnostics = d["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1, "{d}");
+    assert_eq!(diagnostics[0]["range"]["start"]["line"], 4, "{d}");
+    let hover = hover_text(&mut c, HALF_TYPED, "y * 2", 0, 0);
+    assert!(hover.contains("y: [N, N]"), "{hover}");
+    c.finish();
+}

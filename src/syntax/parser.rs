@@ -122,6 +122,9 @@ impl<'s> Driver<'s> {
             }
             Err(_) => {
                 let err = parse_for_message(Rule::stmt_complete, &self.src[pos..]);
+                if let Some(kept) = self.statement_ending_at_line_end(pos, &err) {
+                    return kept;
+                }
                 let mut diag = self.syntax_error(&err, pos);
                 if let Some(prev) = self.last_stmt.filter(|_| starts_mid_line(self.src, pos)) {
                     diag = diag.with_label(prev, "the previous statement was read up to here").with_help(
@@ -132,6 +135,29 @@ impl<'s> Driver<'s> {
                 (None, next_statement_start(self.src, pos))
             }
         }
+    }
+
+    /// SPEC section 2: a statement may end at the end of its line. When a
+    /// statement fails on a later line than it starts (in an editor, a
+    /// half-typed line below it), the lines before the failing one are tried as
+    /// a statement of their own; if they parse, they are kept and parsing
+    /// resumes on the failing line, which alone is reported.
+    fn statement_ending_at_line_end(
+        &mut self,
+        pos: usize,
+        err: &pest::error::Error<Rule>,
+    ) -> Option<(Option<Stmt>, usize)> {
+        let failed_at = pos
+            + match err.location {
+                InputLocation::Pos(p) => p,
+                InputLocation::Span((p, _)) => p,
+            };
+        let cut = self.src[pos..failed_at.min(self.src.len())].rfind('\n')? + pos;
+        let mut pairs = GradParser::parse(Rule::stmt_complete, &self.src[pos..cut]).ok()?;
+        let pair = pairs.next()?;
+        let stmt = self.convert_stmt(pair, pos).ok();
+        self.last_stmt = stmt.as_ref().map(|s| s.span);
+        Some((stmt, skip_trivia(self.src, cut).max(pos + 1)))
     }
 
     /// Parses `layer Name[..](..) -> [..] { body }` at `pos`.

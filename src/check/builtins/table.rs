@@ -173,11 +173,6 @@ const AXES_ALL: OptSpec = OptSpec {
     kind: OptKind::Axes,
     default: "all",
 };
-const AXES_LAST: OptSpec = OptSpec {
-    name: "axis",
-    kind: OptKind::Axes,
-    default: "-1",
-};
 const AXIS_LAST: OptSpec = OptSpec {
     name: "axis",
     kind: OptKind::Axis,
@@ -266,8 +261,8 @@ pub static BUILTINS: &[BuiltinDef] = &[
         name: "logsumexp",
         role: Role::Function(Builtin::Logsumexp, Rule::Reduce),
         params: X,
-        options: &[AXES_LAST, KEEPDIMS],
-        doc: "log(sum(exp(x))) over the axes, computed stably",
+        options: &[AXIS_LAST, KEEPDIMS],
+        doc: "log(sum(exp(x))) along one axis, computed stably",
     },
     BuiltinDef {
         name: "softmax",
