@@ -259,8 +259,21 @@ fn compute_step<T: Float>(
     kernels::forward(g, step.node, &ins, pool)
 }
 
+/// A fused pair per node: the kernel and the three operands it reads.
+type Fusions = Vec<Option<(kernels::Fused, [NodeId; 3])>>;
+
+/// Which nodes a plan computes (`need`) and which it is given (`preset`).
+struct Needed {
+    need: Vec<bool>,
+    preset: Vec<bool>,
+}
+
 impl Plan {
     /// Schedules `outputs`; nodes for which `is_preset` holds are bound, not computed.
+    ///
+    /// The passes, in order: the nodes the outputs need; fused elementwise pairs;
+    /// each node's stage (forward or backward) and level; the order of steps;
+    /// the groups of steps that may run at once; and where each value is freed.
     pub(crate) fn new(
         g: &Graph,
         outputs: &[NodeId],
@@ -276,118 +289,18 @@ impl Plan {
         if !g.contains(*max) {
             return Err(EvalError::UnknownNode(*max));
         }
-        let top = max.idx();
-        let mut need = vec![false; top + 1];
-        for o in outputs {
-            need[o.idx()] = true;
-        }
-        let mut preset = vec![false; top + 1];
-        for i in (0..=top).rev() {
-            if !need[i] {
-                continue;
-            }
-            let id = NodeId(i as u32);
-            if is_preset(id) {
-                preset[i] = true;
-                continue;
-            }
-            for inp in g.inputs(id) {
-                need[inp.idx()] = true;
-            }
-        }
-        // fusion: a binary elementwise node whose only reader is a binary elementwise
-        // node of the same shape is computed inside its reader, in one pass (the
-        // SGD update `W - lr * g`, relu's backward `g * (x > 0)`); the fused step
-        // reads the reader's other operand and the inner node's two operands
-        let mut uses = vec![0u32; top + 1];
-        for i in 0..=top {
-            if need[i] && !preset[i] {
-                for inp in g.inputs(NodeId(i as u32)) {
-                    uses[inp.idx()] += 1;
-                }
-            }
-        }
-        for o in outputs {
-            uses[o.idx()] += 1;
-        }
-        let mut fused: Vec<Option<(kernels::Fused, [NodeId; 3])>> = vec![None; top + 1];
-        for i in 0..=top {
-            if !need[i] || preset[i] {
-                continue;
-            }
-            let id = NodeId(i as u32);
-            let Op::Binary(outer) = g.node(id).op else {
-                continue;
-            };
-            let ins = g.inputs(id);
-            for pos in 0..2 {
-                let j = ins[pos];
-                if !need[j.idx()]
-                    || preset[j.idx()]
-                    || uses[j.idx()] != 1
-                    || fused[j.idx()].is_some()
-                    || g.shape(j) != g.shape(id)
-                {
-                    continue;
-                }
-                let Op::Binary(inner) = g.node(j).op else {
-                    continue;
-                };
-                if let Some(f) = kernels::Fused::new(outer, inner, pos) {
-                    let jin = g.inputs(j);
-                    fused[i] = Some((f, [ins[1 - pos], jin[0], jin[1]]));
-                    need[j.idx()] = false;
-                    break;
-                }
-            }
-        }
+        let mut needed = needed_nodes(g, outputs, max.idx(), is_preset);
+        let fused = fuse_pairs(g, outputs, &mut needed);
         let inputs_of = |i: usize| -> &[NodeId] {
             match &fused[i] {
                 Some((_, ins)) => ins,
                 None => g.inputs(NodeId(i as u32)),
             }
         };
-        // stage: backward if derived or computed from a backward node;
-        // level: as soon as possible within the stage...
-        let mut stage = vec![0u8; top + 1];
-        let mut level = vec![0usize; top + 1];
-        let mut min_consumer = vec![(u8::MAX, usize::MAX); top + 1];
-        for i in 0..=top {
-            if !need[i] || preset[i] {
-                continue;
-            }
-            let id = NodeId(i as u32);
-            let ins = inputs_of(i);
-            stage[i] = u8::from(g.node(id).derived);
-            if let Some((f, _)) = &fused[i] {
-                // the inner node's stage, were it computed on its own
-                stage[i] = stage[i].max(u8::from(g.node(f.inner_node(g, id)).derived));
-            }
-            level[i] = 0;
-            for inp in ins {
-                let j = inp.idx();
-                stage[i] = stage[i].max(stage[j]);
-                level[i] = level[i].max(level[j] + 1);
-            }
-            for inp in ins {
-                let j = inp.idx();
-                min_consumer[j] = min_consumer[j].min((stage[i], level[i]));
-            }
-        }
-        // ...except that constants are materialized just before their first use
-        for i in 0..=top {
-            if need[i]
-                && !preset[i]
-                && g.inputs(NodeId(i as u32)).is_empty()
-                && min_consumer[i].0 != u8::MAX
-            {
-                stage[i] = min_consumer[i].0;
-                level[i] = min_consumer[i].1.saturating_sub(1);
-            }
-        }
-        let mut order: Vec<usize> = (0..=top).filter(|&i| need[i]).collect();
+        let (stage, level) = stages_and_levels(g, &needed, &fused, &inputs_of);
+        let mut order: Vec<usize> = (0..needed.need.len()).filter(|&i| needed.need[i]).collect();
         order.sort_by_key(|&i| (stage[i], level[i], i));
-        let mut local = vec![usize::MAX; top + 1];
+        let mut local = vec![usize::MAX; needed.need.len()];
         for (k, &i) in order.iter().enumerate() {
             local[i] = k;
         }
@@ -395,54 +308,24 @@ impl Plan {
             .iter()
             .map(|&i| {
                 let id = NodeId(i as u32);
+                let preset = needed.preset[i];
                 Step {
                     node: id,
-                    preset: preset[i],
-                    inputs: if preset[i] {
+                    preset,
+                    inputs: if preset {
                         vec![]
                     } else {
                         inputs_of(i).iter().map(|inp| local[inp.idx()]).collect()
                     },
-                    work: if preset[i] { 0 } else { work_estimate(g, id) },
+                    work: if preset { 0 } else { work_estimate(g, id) },
                     fused: fused[i].as_ref().map(|(f, _)| *f),
                 }
             })
             .collect();
         let outputs: Vec<usize> = outputs.iter().map(|o| local[o.idx()]).collect();
-        let mut levels: Vec<Level> = Vec::new();
-        let mut group_of = vec![0usize; steps.len()];
-        for (k, s) in steps.iter().enumerate() {
-            let key = (stage[order[k]], level[order[k]]);
-            match levels.last_mut() {
-                Some(last) if (stage[order[last.start]], level[order[last.start]]) == key => {
-                    last.end = k + 1;
-                    last.work = last.work.saturating_add(s.work);
-                }
-                _ => levels.push(Level {
-                    start: k,
-                    end: k + 1,
-                    work: s.work,
-                    stage: key.0,
-                    free: vec![],
-                }),
-            }
-            group_of[k] = levels.len() - 1;
-        }
-        // last group using each value; outputs are never freed
-        let mut last_use: Vec<Option<usize>> = vec![None; steps.len()];
-        for (k, s) in steps.iter().enumerate() {
-            for &i in &s.inputs {
-                last_use[i] = Some(last_use[i].map_or(group_of[k], |p| p.max(group_of[k])));
-            }
-        }
-        for &o in &outputs {
-            last_use[o] = None;
-        }
-        for (k, lu) in last_use.iter().enumerate() {
-            if let Some(li) = lu {
-                levels[*li].free.push(k);
-            }
-        }
+        let keys: Vec<(u8, usize)> = order.iter().map(|&i| (stage[i], level[i])).collect();
+        let (mut levels, group_of) = group_levels(&steps, &keys);
+        free_after_last_use(&steps, &outputs, &group_of, &mut levels);
         Ok(Plan {
             steps,
             levels,
@@ -575,5 +458,182 @@ impl Plan {
             out.push(v.into_standard());
         }
         Ok(out)
+    }
+}
+
+/// The nodes up to `top` that the outputs need, and which of them are preset.
+fn needed_nodes(
+    g: &Graph,
+    outputs: &[NodeId],
+    top: usize,
+    is_preset: impl Fn(NodeId) -> bool,
+) -> Needed {
+    let mut need = vec![false; top + 1];
+    for o in outputs {
+        need[o.idx()] = true;
+    }
+    let mut preset = vec![false; top + 1];
+    for i in (0..=top).rev() {
+        if !need[i] {
+            continue;
+        }
+        let id = NodeId(i as u32);
+        if is_preset(id) {
+            preset[i] = true;
+            continue;
+        }
+        for inp in g.inputs(id) {
+            need[inp.idx()] = true;
+        }
+    }
+    Needed { need, preset }
+}
+
+/// Fusion: a binary elementwise node whose only reader is a binary elementwise
+/// node of the same shape is computed inside its reader, in one pass (the SGD
+/// update `W - lr * g`, relu's backward `g * (x > 0)`); the fused step reads the
+/// reader's other operand and the inner node's two operands. The inner node is
+/// then no longer needed on its own.
+fn fuse_pairs(g: &Graph, outputs: &[NodeId], needed: &mut Needed) -> Fusions {
+    let top = needed.need.len() - 1;
+    let (need, preset) = (&mut needed.need, &needed.preset);
+    let mut uses = vec![0u32; top + 1];
+    for i in 0..=top {
+        if need[i] && !preset[i] {
+            for inp in g.inputs(NodeId(i as u32)) {
+                uses[inp.idx()] += 1;
+            }
+        }
+    }
+    for o in outputs {
+        uses[o.idx()] += 1;
+    }
+    let mut fused: Fusions = vec![None; top + 1];
+    for i in 0..=top {
+        if !need[i] || preset[i] {
+            continue;
+        }
+        let id = NodeId(i as u32);
+        let Op::Binary(outer) = g.node(id).op else {
+            continue;
+        };
+        let ins = g.inputs(id);
+        for pos in 0..2 {
+            let j = ins[pos];
+            if !need[j.idx()]
+                || preset[j.idx()]
+                || uses[j.idx()] != 1
+                || fused[j.idx()].is_some()
+                || g.shape(j) != g.shape(id)
+            {
+                continue;
+            }
+            let Op::Binary(inner) = g.node(j).op else {
+                continue;
+            };
+            if let Some(f) = kernels::Fused::new(outer, inner, pos) {
+                let jin = g.inputs(j);
+                fused[i] = Some((f, [ins[1 - pos], jin[0], jin[1]]));
+                need[j.idx()] = false;
+                break;
+            }
+        }
+    }
+    fused
+}
+
+/// Each node's stage (1 if derived or computed from a backward node) and level
+/// (as soon as possible within its stage), except that constants are
+/// materialized just before their first use.
+fn stages_and_levels<'g>(
+    g: &Graph,
+    needed: &Needed,
+    fused: &Fusions,
+    inputs_of: &dyn Fn(usize) -> &'g [NodeId],
+) -> (Vec<u8>, Vec<usize>) {
+    let top = needed.need.len() - 1;
+    let (need, preset) = (&needed.need, &needed.preset);
+    let mut stage = vec![0u8; top + 1];
+    let mut level = vec![0usize; top + 1];
+    let mut min_consumer = vec![(u8::MAX, usize::MAX); top + 1];
+    for i in 0..=top {
+        if !need[i] || preset[i] {
+            continue;
+        }
+        let id = NodeId(i as u32);
+        let ins = inputs_of(i);
+        stage[i] = u8::from(g.node(id).derived);
+        if let Some((f, _)) = &fused[i] {
+            // the inner node's stage, were it computed on its own
+            stage[i] = stage[i].max(u8::from(g.node(f.inner_node(g, id)).derived));
+        }
+        level[i] = 0;
+        for inp in ins {
+            let j = inp.idx();
+            stage[i] = stage[i].max(stage[j]);
+            level[i] = level[i].max(level[j] + 1);
+        }
+        for inp in ins {
+            let j = inp.idx();
+            min_consumer[j] = min_consumer[j].min((stage[i], level[i]));
+        }
+    }
+    for i in 0..=top {
+        if need[i]
+            && !preset[i]
+            && g.inputs(NodeId(i as u32)).is_empty()
+            && min_consumer[i].0 != u8::MAX
+        {
+            stage[i] = min_consumer[i].0;
+            level[i] = min_consumer[i].1.saturating_sub(1);
+        }
+    }
+    (stage, level)
+}
+
+/// Consecutive steps of one (stage, level) form a group that may run at once.
+/// Returns the groups and the group of each step.
+fn group_levels(steps: &[Step], keys: &[(u8, usize)]) -> (Vec<Level>, Vec<usize>) {
+    let mut levels: Vec<Level> = Vec::new();
+    let mut group_of = vec![0usize; steps.len()];
+    for (k, s) in steps.iter().enumerate() {
+        match levels.last_mut() {
+            Some(last) if keys[last.start] == keys[k] => {
+                last.end = k + 1;
+                last.work = last.work.saturating_add(s.work);
+            }
+            _ => levels.push(Level {
+                start: k,
+                end: k + 1,
+                work: s.work,
+                stage: keys[k].0,
+                free: vec![],
+            }),
+        }
+        group_of[k] = levels.len() - 1;
+    }
+    (levels, group_of)
+}
+
+/// Frees each value after the last group that reads it; outputs are never freed.
+fn free_after_last_use(
+    steps: &[Step],
+    outputs: &[usize],
+    group_of: &[usize],
+    levels: &mut [Level],
+) {
+    let mut last_use: Vec<Option<usize>> = vec![None; steps.len()];
+    for (k, s) in steps.iter().enumerate() {
+        for &i in &s.inputs {
+            last_use[i] = Some(last_use[i].map_or(group_of[k], |p| p.max(group_of[k])));
+        }
+    }
+    for &o in outputs {
+        last_use[o] = None;
+    }
+    for (k, lu) in last_use.iter().enumerate() {
+        if let Some(li) = lu {
+            levels[*li].free.push(k);
+        }
     }
 }
