@@ -29,4 +29,5 @@ pub mod diagnostics;
 pub mod graph;
 pub mod lsp;
 pub mod run;
+pub mod show;
 pub mod syntax;
