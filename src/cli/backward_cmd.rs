@@ -6,7 +6,7 @@ use super::{report, with_big_stack};
 use crate::check::{check_source, Checked};
 use crate::diagnostics::{has_errors, Code, Diagnostic};
 use crate::run::{self, Precision, Prepared, RunOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// A checked and lowered program, or the exit status after reporting why not.
@@ -74,7 +74,7 @@ pub(crate) fn misuse_unknown(what: &str, name: &str, suggestion: Option<&str>) {
     report(&[d], "", "");
 }
 
-pub fn run(file: &PathBuf, of: Option<Vec<String>>, dims: &[(String, usize)]) -> ExitCode {
+pub fn run(file: &Path, of: Option<Vec<String>>, dims: &[(String, usize)]) -> ExitCode {
     let loaded = match load(file, dims) {
         Ok(l) => l,
         Err(code) => return code,

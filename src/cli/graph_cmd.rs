@@ -3,7 +3,7 @@
 
 use super::backward_cmd::{load, misuse_unknown};
 use crate::show::draw::{to_dot, to_svg, DrawOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 enum Kind {
@@ -12,7 +12,7 @@ enum Kind {
 }
 
 pub fn run(
-    file: &PathBuf,
+    file: &Path,
     of: Option<Vec<String>>,
     backward: bool,
     out: &Path,

@@ -164,8 +164,8 @@ impl Ir {
                 self.num(f64::from_bits(bits));
             }
         }
-        let a = self.implicit(a, &self.shape(b).to_vec(), &out);
-        let b = self.implicit(b, &self.shape(a).to_vec(), &out);
+        let a = self.implicit(a, self.shape(b), &out);
+        let b = self.implicit(b, self.shape(a), &out);
         let same = |ir: &Ir, x: Id| ir.shape(x) == out.as_slice();
         let (ca, cb) = (self.constant(a), self.constant(b));
         if let (Some(x), Some(y), true) = (ca, cb, out.is_empty()) {
@@ -261,11 +261,7 @@ impl Ir {
                     }
                 }
             }
-            K::Pow => {
-                if self.is(b, 1.0) && same(self, a) {
-                    return a;
-                }
-            }
+            K::Pow if self.is(b, 1.0) && same(self, a) => return a,
             K::Div => {
                 if self.is(b, 1.0) && same(self, a) {
                     return a;
