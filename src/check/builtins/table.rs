@@ -453,6 +453,6 @@ mod tests {
                 assert_eq!(def(x).name, b.name);
             }
         }
-        assert_eq!(functions, 27);
+        assert_eq!(functions, 28);
     }
 }
