@@ -30,4 +30,5 @@ pub mod fmt;
 pub mod graph;
 pub mod lsp;
 pub mod run;
+pub mod show;
 pub mod syntax;

@@ -35,7 +35,7 @@
   :type '(repeat string))
 
 (defconst gradlang--builtins
-  '("exp" "log" "sqrt" "tanh" "sigmoid" "relu" "abs" "sin" "cos" "neg"
+  '("exp" "log" "sqrt" "tanh" "sigmoid" "relu" "abs" "sign" "sin" "cos" "neg"
     "maximum" "minimum" "sum" "mean" "max" "min" "transpose" "reshape"
     "softmax" "log_softmax" "logsumexp" "cross_entropy" "mse" "one_hot"
     "tensordot" "zeros" "ones" "softplus" "log1p" "expm1" "erf" "silu" "sign"

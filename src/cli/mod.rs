@@ -1,8 +1,10 @@
 //! The command line (SPEC section 8). The only layer that touches files, the
 //! terminal and the process exit status.
 
+mod backward_cmd;
 mod check_cmd;
 mod fmt_cmd;
+mod graph_cmd;
 mod run_cmd;
 mod source;
 
@@ -59,6 +61,32 @@ pub enum Command {
         /// Report on stderr the median time of each phase and a per-primitive table.
         #[arg(long)]
         profile: bool,
+    },
+    /// Print the program with every derivative replaced by the steps computing it.
+    Backward {
+        file: PathBuf,
+        /// Only the derivatives of these bindings, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',', value_name = "NAME,NAME")]
+        of: Option<Vec<String>>,
+        /// Bind a dimension: --dim N=64 (repeatable).
+        #[arg(long = "dim", value_name = "NAME=VALUE", value_parser = parse_dim)]
+        dims: Vec<(String, usize)>,
+    },
+    /// Draw the computation: -o OUT.svg (laid out here) or OUT.dot (for Graphviz).
+    Graph {
+        file: PathBuf,
+        /// Only these bindings and what they need, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',', value_name = "NAME,NAME")]
+        of: Option<Vec<String>>,
+        /// Also draw the backward operations and the forward values they keep alive.
+        #[arg(long)]
+        backward: bool,
+        /// The output file; its extension picks the format.
+        #[arg(short = 'o', long = "output", value_name = "OUT.svg|OUT.dot")]
+        output: PathBuf,
+        /// Bind a dimension: --dim N=64 (repeatable).
+        #[arg(long = "dim", value_name = "NAME=VALUE", value_parser = parse_dim)]
+        dims: Vec<(String, usize)>,
     },
     /// Compare every grad, vjp and jvp with central finite differences (f64).
     Gradcheck {
@@ -167,6 +195,14 @@ pub fn main() -> ExitCode {
             program,
             directions,
         } => run_cmd::gradcheck(program, directions.into()),
+        Command::Backward { file, of, dims } => backward_cmd::run(&file, of, &dims),
+        Command::Graph {
+            file,
+            of,
+            backward,
+            output,
+            dims,
+        } => graph_cmd::run(&file, of, backward, &output, &dims),
     }
 }
 

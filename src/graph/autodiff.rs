@@ -50,6 +50,37 @@ enum VjpOut {
     Opaque,
 }
 
+/// A reverse sweep as built so far, for printing and drawing derivatives.
+#[derive(Clone, Debug)]
+pub struct SweepView {
+    /// The differentiated output.
+    pub y: NodeId,
+    /// The cotangent node of a `vjp`, `None` for `grad` (seed 1).
+    pub seed: Option<NodeId>,
+    /// The adjoint node of every node in the output's cone that has one, by node id.
+    pub adjoints: Vec<Option<NodeId>>,
+}
+
+impl Graph {
+    /// Every cached reverse sweep, in order of their outputs.
+    pub fn sweep_views(&self) -> Vec<SweepView> {
+        let mut out: Vec<SweepView> = self
+            .sweeps
+            .iter()
+            .map(|((y, key), s)| SweepView {
+                y: *y,
+                seed: match key {
+                    SeedKey::One => None,
+                    SeedKey::Node(v) => Some(*v),
+                },
+                adjoints: s.adj.clone(),
+            })
+            .collect();
+        out.sort_by_key(|s| (s.y, s.seed));
+        out
+    }
+}
+
 impl Graph {
     fn check_wrt(&self, y: NodeId, x: NodeId) -> Result<(), GraphError> {
         self.check_id(y)?;

@@ -40,9 +40,12 @@ mod value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use autodiff::SweepView;
 pub use error::{EvalError, GraphError};
 pub use eval::{evaluate, OpStat, Profile, Schedule};
-pub use op::{BinaryOp, JacobianMode, JacobianPlan, Op, ReduceOp, UnaryOp};
+pub use op::{
+    broadcast_shapes, reduced_shape, BinaryOp, JacobianMode, JacobianPlan, Op, ReduceOp, UnaryOp,
+};
 pub use value::{Float, Value};
 
 /// A concrete shape: every dimension is a number.

@@ -560,6 +560,7 @@ impl<'a> Lowerer<'a> {
             Builtin::Sigmoid => g(self.g.sigmoid(x[0])),
             Builtin::Relu => g(self.g.relu(x[0])),
             Builtin::Abs => g(self.g.abs(x[0])),
+            Builtin::Sign => g(self.g.sign(x[0])),
             Builtin::Sin => g(self.g.sin(x[0])),
             Builtin::Cos => g(self.g.cos(x[0])),
             Builtin::Neg => g(self.g.neg(x[0])),

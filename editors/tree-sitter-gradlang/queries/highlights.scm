@@ -62,7 +62,7 @@
 ((call_expression
   function: (identifier) @function.builtin)
   (#any-of? @function.builtin
-    "exp" "log" "sqrt" "tanh" "sigmoid" "relu" "abs" "sin" "cos" "neg"
+    "exp" "log" "sqrt" "tanh" "sigmoid" "relu" "abs" "sign" "sin" "cos" "neg"
     "maximum" "minimum" "sum" "mean" "max" "min" "transpose" "reshape"
     "softmax" "log_softmax" "logsumexp" "cross_entropy" "mse" "one_hot"
     "tensordot" "zeros" "ones" "softplus" "log1p" "expm1" "erf" "silu" "sign"

@@ -21,6 +21,7 @@ pub enum Builtin {
     Sigmoid,
     Relu,
     Abs,
+    Sign,
     Sin,
     Cos,
     Neg,
@@ -228,6 +229,7 @@ pub static BUILTINS: &[BuiltinDef] = &[
     elementwise("sigmoid", Builtin::Sigmoid, "1 / (1 + exp(-x)), elementwise"),
     elementwise("relu", Builtin::Relu, "max(x, 0), elementwise; relu'(0) = 0"),
     elementwise("abs", Builtin::Abs, "absolute value, elementwise; abs'(0) = 0"),
+    elementwise("sign", Builtin::Sign, "-1, 0 or 1, elementwise (0 at 0); derivative zero"),
     elementwise("sin", Builtin::Sin, "sine, elementwise"),
     elementwise("cos", Builtin::Cos, "cosine, elementwise"),
     elementwise("neg", Builtin::Neg, "-x, elementwise"),
@@ -451,6 +453,6 @@ mod tests {
                 assert_eq!(def(x).name, b.name);
             }
         }
-        assert_eq!(functions, 27);
+        assert_eq!(functions, 28);
     }
 }

@@ -46,7 +46,7 @@
   function: (identifier) @function.builtin)
   (#any-of? @function.builtin
     "grad" "jacobian" "vjp" "jvp" "hessian"
-    "exp" "log" "sqrt" "tanh" "sigmoid" "relu" "abs" "sin" "cos" "neg"
+    "exp" "log" "sqrt" "tanh" "sigmoid" "relu" "abs" "sign" "sin" "cos" "neg"
     "maximum" "minimum" "sum" "mean" "max" "min" "transpose" "reshape"
     "softmax" "log_softmax" "logsumexp" "cross_entropy" "mse" "one_hot"
     "tensordot" "zeros" "ones" "softplus" "log1p" "expm1" "erf" "silu" "sign"

@@ -1,0 +1,106 @@
+//! `gradlang backward FILE [--of NAME,..] [--dim N=..]`: the program with every
+//! derivative replaced by the steps that compute it (SPEC section 12).
+
+use super::source::read_source;
+use super::{report, with_big_stack};
+use crate::check::{check_source, Checked};
+use crate::diagnostics::{has_errors, Code, Diagnostic};
+use crate::run::{self, Precision, Prepared, RunOptions};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// A checked and lowered program, or the exit status after reporting why not.
+pub(crate) struct Loaded {
+    pub text: String,
+    pub checked: Checked,
+    pub prepared: Prepared,
+}
+
+/// Reads, checks and lowers FILE (f64, dimensions from defaults and `--dim`).
+pub(crate) fn load(path: &Path, dims: &[(String, usize)]) -> Result<Loaded, ExitCode> {
+    let file = read_source(path).map_err(|message| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    })?;
+    if let Some(d) = &file.encoding_error {
+        report(std::slice::from_ref(d), &file.name, &file.text);
+        return Err(ExitCode::from(1));
+    }
+    let text = file.text.clone();
+    let (_, checked) = with_big_stack(move || check_source(&text));
+    report(&checked.diagnostics, &file.name, &file.text);
+    if has_errors(&checked.diagnostics) {
+        return Err(ExitCode::from(1));
+    }
+    for (name, _) in dims {
+        let known = checked.dims.iter().any(|(_, d)| &d.name == name);
+        if !known {
+            let names: Vec<&str> = checked.dims.iter().map(|(_, d)| d.name.as_str()).collect();
+            misuse_unknown("dimension", name, crate::check::closest_name(name, names));
+            return Err(ExitCode::from(2));
+        }
+    }
+    let opts = RunOptions {
+        dims: dims.to_vec(),
+        supplied: Vec::new(),
+        seed: 0,
+        precision: Precision::F64,
+        max_jacobian_bytes: crate::check::DEFAULT_MAX_JACOBIAN_BYTES,
+    };
+    let prepared = match run::prepare(&checked, &opts) {
+        Ok(p) => p,
+        Err(e) => {
+            report(&e.diagnostics, &file.name, &file.text);
+            return Err(ExitCode::from(1));
+        }
+    };
+    Ok(Loaded {
+        text: file.text,
+        checked,
+        prepared,
+    })
+}
+
+/// E0611 on the command line: an unknown name, exit status 2.
+pub(crate) fn misuse_unknown(what: &str, name: &str, suggestion: Option<&str>) {
+    let mut d = Diagnostic::error(
+        Code::E0611,
+        Default::default(),
+        format!("--of names no {what} `{name}` of the program"),
+    );
+    if let Some(s) = suggestion {
+        d = d.with_help(format!("did you mean `{s}`?"));
+    }
+    report(&[d], "", "");
+}
+
+pub fn run(file: &Path, of: Option<Vec<String>>, dims: &[(String, usize)]) -> ExitCode {
+    let loaded = match load(file, dims) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let printed = crate::show::print_backward(
+        &loaded.text,
+        &loaded.checked,
+        &loaded.prepared.lowered,
+        &loaded.prepared.dims,
+        of.as_deref(),
+    );
+    match printed {
+        Ok(text) => {
+            use std::io::Write;
+            // In the canonical layout (trailing comments aligned), as `gradlang
+            // fmt` would write it.
+            let text = crate::fmt::format_source(&text).unwrap_or(text);
+            let mut out = std::io::stdout().lock();
+            if out.write_all(text.as_bytes()).is_err() {
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(u) => {
+            misuse_unknown("binding", &u.name, u.suggestion.as_deref());
+            ExitCode::from(2)
+        }
+    }
+}
