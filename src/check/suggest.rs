@@ -41,3 +41,15 @@ mod tests {
         assert_eq!(super::closest("zzzz", ["softmax"]), None);
     }
 }
+
+/// The replacement text for "did you mean `t.T`?": the operand with `.T`,
+/// parenthesized unless it is a name or a member path (`(x @ W).T`).
+pub fn transposed(t: &str) -> String {
+    if t.chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+    {
+        format!("{t}.T")
+    } else {
+        format!("({t}).T")
+    }
+}
