@@ -970,11 +970,19 @@ fn inlay_hints_show_binding_shapes_unless_a_comment_says_them() {
             let p = &h["position"];
             let line = lines[p["line"].as_u64().unwrap() as usize];
             let at = offset_of(line, &json!({"line": 0, "character": p["character"]}));
-            format!("{}{}{}", &line[..at], h["label"].as_str().unwrap(), &line[at..])
+            format!(
+                "{}{}{}",
+                &line[..at],
+                h["label"].as_str().unwrap(),
+                &line[at..]
+            )
         })
         .collect();
     insta::assert_json_snapshot!("inlay_hints", shown);
-    assert!(shown.contains(&"h: [N, M] = fc1(x)".to_string()), "{shown:?}");
+    assert!(
+        shown.contains(&"h: [N, M] = fc1(x)".to_string()),
+        "{shown:?}"
+    );
     assert!(shown.iter().all(|l| !l.starts_with("y")), "{shown:?}");
     // Only the requested lines.
     let one = c.request_ok(
@@ -1011,7 +1019,10 @@ fn code_actions_apply_the_fixes_the_help_names() {
     let (mut c, _) = Client::initialized();
     let published = c.open(URI, FIXABLE);
     let diagnostics = published["diagnostics"].as_array().unwrap().clone();
-    let codes: Vec<&str> = diagnostics.iter().map(|d| d["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = diagnostics
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
     assert_eq!(
         codes,
         ["W0004", "E0302", "E0201", "E0205", "E0206", "E0301"],
@@ -1073,31 +1084,58 @@ fn references_highlight_and_rename_follow_the_checker() {
             .iter()
             .map(|l| {
                 let s = &l["range"]["start"];
-                format!("{}:{} {}", s["line"], s["character"], text_of(MODEL, &l["range"]))
+                format!(
+                    "{}:{} {}",
+                    s["line"],
+                    s["character"],
+                    text_of(MODEL, &l["range"])
+                )
             })
             .collect()
     };
     let mut all = serde_json::Map::new();
     all.insert("y".into(), json!(refs(&mut c, "y * y", 0, true)));
-    all.insert("y without the declaration".into(), json!(refs(&mut c, "y * y", 0, false)));
-    all.insert("layer param W (from fc1.W)".into(), json!(refs(&mut c, "fc1.W", 4, true)));
-    all.insert("top-level W".into(), json!(refs(&mut c, "x @ W\n", 0, true)));
-    all.insert("dimension D".into(), json!(refs(&mut c, "dim D", 0, true)));
+    all.insert(
+        "y without the declaration".into(),
+        json!(refs(&mut c, "y * y", 0, false)),
+    );
+    all.insert(
+        "layer param W (from fc1.W)".into(),
+        json!(refs(&mut c, "fc1.W", 4, true)),
+    );
+    all.insert(
+        "top-level W".into(),
+        json!(refs(&mut c, "x @ W\n", 4, true)),
+    );
+    all.insert("dimension D".into(), json!(refs(&mut c, "dim D", 4, true)));
     all.insert("fc1".into(), json!(refs(&mut c, "fc1(x)", 0, true)));
     insta::assert_json_snapshot!("references", all);
     assert_eq!(refs(&mut c, "y * y", 0, true).len(), 4);
 
     // `fc1.W` (the W) and the layer body's `W` are the same declaration.
-    let hl = c.at("textDocument/documentHighlight", URI, pos(MODEL, "fc1.W", 0, 4));
+    let hl = c.at(
+        "textDocument/documentHighlight",
+        URI,
+        pos(MODEL, "fc1.W", 0, 4),
+    );
     let kinds: Vec<(String, i64)> = hl
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| (format!("{}", h["range"]["start"]["line"]), h["kind"].as_i64().unwrap()))
+        .map(|h| {
+            (
+                format!("{}", h["range"]["start"]["line"]),
+                h["kind"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
-        [("7".to_string(), 3), ("9".to_string(), 2), ("20".to_string(), 2)],
+        [
+            ("7".to_string(), 3),
+            ("9".to_string(), 2),
+            ("20".to_string(), 2)
+        ],
         "{hl}"
     );
 
@@ -1126,7 +1164,12 @@ fn references_highlight_and_rename_follow_the_checker() {
     assert!(renamed.contains("param Wt: [I, O]") && renamed.contains("x @ Wt + b"));
     assert!(renamed.contains("grad(L, fc1.Wt)") && renamed.contains("param W: [D, M]"));
     let after = c.change(URI, 2, &renamed);
-    let codes: Vec<&Value> = after["diagnostics"].as_array().unwrap().iter().map(|d| &d["code"]).collect();
+    let codes: Vec<&Value> = after["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["code"])
+        .collect();
     assert_eq!(codes, [&json!("W0003")], "{after}");
     c.change(URI, 3, MODEL);
 
@@ -1142,12 +1185,18 @@ fn references_highlight_and_rename_follow_the_checker() {
         ("loss L", "cost"),
     ] {
         let r = rename(&mut c, needle, new_name);
-        let message = r["error"]["message"].as_str().unwrap_or_else(|| panic!("{needle} → {new_name}: {r}"));
+        let message = r["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{needle} → {new_name}: {r}"));
         refusals.push(format!("{needle} → {new_name}: {message}"));
     }
     insta::assert_json_snapshot!("rename_refusals", refusals);
     let ok = rename(&mut c, "y * y", "out");
-    assert_eq!(ok["result"]["changes"][URI].as_array().unwrap().len(), 4, "{ok}");
+    assert_eq!(
+        ok["result"]["changes"][URI].as_array().unwrap().len(),
+        4,
+        "{ok}"
+    );
     c.finish();
 }
 
@@ -1175,7 +1224,10 @@ fn signature_help_for_builtins_and_layer_calls() {
         let sig = &r["signatures"][r["activeSignature"].as_u64().unwrap() as usize];
         let label = sig["label"].as_str().unwrap();
         let active = &sig["parameters"][r["activeParameter"].as_u64().unwrap() as usize]["label"];
-        let (a, b) = (active[0].as_u64().unwrap() as usize, active[1].as_u64().unwrap() as usize);
+        let (a, b) = (
+            active[0].as_u64().unwrap() as usize,
+            active[1].as_u64().unwrap() as usize,
+        );
         all.push(json!({
             "typed": line,
             "signature": label,
@@ -1215,7 +1267,11 @@ fn decode_tokens(text: &str, data: &[Value], legend: &Value) -> Vec<String> {
             "{line}:{col} {} {}{}",
             &l[start..end],
             types[n[3] as usize].as_str().unwrap(),
-            if m.is_empty() { String::new() } else { format!(" {m:?}") }
+            if m.is_empty() {
+                String::new()
+            } else {
+                format!(" {m:?}")
+            }
         ));
     }
     out
@@ -1226,7 +1282,10 @@ fn semantic_tokens_full_and_delta() {
     let (mut c, init) = Client::initialized();
     let legend = init["capabilities"]["semanticTokensProvider"]["legend"].clone();
     c.open(URI, MODEL);
-    let full = c.request_ok("textDocument/semanticTokens/full", json!({"textDocument": {"uri": URI}}));
+    let full = c.request_ok(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": URI}}),
+    );
     let data = full["data"].as_array().unwrap().clone();
     let decoded = decode_tokens(MODEL, &data, &legend);
     insta::assert_json_snapshot!("semantic_tokens", decoded);
@@ -1238,7 +1297,10 @@ fn semantic_tokens_full_and_delta() {
         "9:9 relu function [\"defaultLibrary\"]",
         "20:18 W property [\"param\"]",
     ] {
-        assert!(decoded.contains(&expected.to_string()), "{expected} in {decoded:#?}");
+        assert!(
+            decoded.contains(&expected.to_string()),
+            "{expected} in {decoded:#?}"
+        );
     }
     // A change, then a delta against the first answer: applying its edits to
     // the old data gives the new full data.
@@ -1248,7 +1310,10 @@ fn semantic_tokens_full_and_delta() {
         "textDocument/semanticTokens/full/delta",
         json!({"textDocument": {"uri": URI}, "previousResultId": full["resultId"]}),
     );
-    let edits = delta["edits"].as_array().expect("edits, not full data").clone();
+    let edits = delta["edits"]
+        .as_array()
+        .expect("edits, not full data")
+        .clone();
     assert_eq!(edits.len(), 1, "{delta}");
     let mut patched: Vec<Value> = data.clone();
     for e in edits.iter().rev() {
@@ -1257,10 +1322,17 @@ fn semantic_tokens_full_and_delta() {
         let new = e["data"].as_array().cloned().unwrap_or_default();
         patched.splice(start..start + count, new);
     }
-    assert!(edits[0]["data"].as_array().unwrap().len() < data.len() / 2, "a small edit: {delta}");
-    let full2 = c.request_ok("textDocument/semanticTokens/full", json!({"textDocument": {"uri": URI}}));
+    assert!(
+        edits[0]["data"].as_array().unwrap().len() < data.len() / 2,
+        "a small edit: {delta}"
+    );
+    let full2 = c.request_ok(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": URI}}),
+    );
     assert_eq!(json!(patched), full2["data"]);
-    assert!(decode_tokens(&text, &patched, &legend).contains(&"16:0 y2 variable [\"declaration\"]".to_string()));
+    assert!(decode_tokens(&text, &patched, &legend)
+        .contains(&"16:0 y2 variable [\"declaration\"]".to_string()));
     // An unknown previous id gets full data.
     let again = c.request_ok(
         "textDocument/semanticTokens/full/delta",
@@ -1314,7 +1386,11 @@ fn completion_by_context() {
         } else {
             c.change(URI, version, &text);
         }
-        let items = c.at("textDocument/completion", URI, pos(&text, line, 0, line.len()));
+        let items = c.at(
+            "textDocument/completion",
+            URI,
+            pos(&text, line, 0, line.len()),
+        );
         all.insert(line.to_string(), json!(labels(&items)));
     }
     insta::assert_json_snapshot!("completion_by_context", all);
@@ -1322,6 +1398,7 @@ fn completion_by_context() {
     assert_eq!(all["input z: [N, "], json!(["N", "D", "M", "T"]));
     assert_eq!(all["dim "], json!([]));
     assert_eq!(all["z = sum(y, "], json!(["axis=", "keepdims="]));
+    assert_eq!(all["z = sum(y, axis=0, "], json!(["keepdims="]));
     // In a positional argument, names in scope as usual.
     let text = format!("{MODEL}z = sum(\n");
     c.change(URI, 10, &text);
@@ -1341,7 +1418,13 @@ fn diagnostic_messages_carry_the_operand_shapes() {
          (`x` is [N, D]; `W` is [N, D])\nhelp: did you mean `W.T`? `x @ W.T` has shape [N, N]"
     );
     // Related information is still sent, for clients that show it.
-    assert!(published["diagnostics"][0]["relatedInformation"].as_array().unwrap().len() >= 3);
+    assert!(
+        published["diagnostics"][0]["relatedInformation"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 3
+    );
     c.finish();
 }
 
@@ -1373,7 +1456,13 @@ fn a_burst_of_changes_on_ten_thousand_lines_checks_only_the_last() {
     let broken = text.replace("h5000 = relu(h4999 @ W", "h5000 = relu(h4999 @ x");
     let start = Instant::now();
     for version in 2..=21 {
-        let doc = if version == 21 { &broken } else if version % 2 == 0 { &broken } else { &text };
+        let doc = if version == 21 {
+            &broken
+        } else if version % 2 == 0 {
+            &broken
+        } else {
+            &text
+        };
         c.notify(
             "textDocument/didChange",
             json!({"textDocument": {"uri": URI, "version": version}, "contentChanges": [{"text": doc}]}),
@@ -1382,14 +1471,20 @@ fn a_burst_of_changes_on_ten_thousand_lines_checks_only_the_last() {
     let sent = start.elapsed();
     let hover = hover_text(&mut c, &broken, "h5000 =", 0, 0);
     let answered = start.elapsed();
-    assert!(hover.contains("h5000: (unknown"), "the hover answers on the last text: {hover}");
+    assert!(
+        hover.contains("h5000: (unknown"),
+        "the hover answers on the last text: {hover}"
+    );
     let last = c.diagnostics(URI);
     assert_eq!(last["version"], 21, "{last}");
     assert_eq!(last["diagnostics"].as_array().unwrap().len(), 1);
     // No other version was published, before or after.
     std::thread::sleep(one_check.min(Duration::from_secs(2)));
     let hover2 = c.at("textDocument/hover", URI, pos(&broken, "h1 =", 0, 0));
-    assert!(hover2["contents"]["value"].as_str().unwrap().contains("h1: [N, D]"));
+    assert!(hover2["contents"]["value"]
+        .as_str()
+        .unwrap()
+        .contains("h1: [N, D]"));
     let stale: Vec<&Value> = c
         .pending
         .iter()

@@ -35,7 +35,9 @@ pub fn completion(a: &Analysis, pos: Position) -> Vec<CompletionItem> {
     }
     // A name being declared: nothing in scope can be meant.
     let statement = line.trim_start();
-    if statement.starts_with("dim ") || declares_name(&line[..line.len() - (before.len() - word_start)]) {
+    if statement.starts_with("dim ")
+        || declares_name(&line[..line.len() - (before.len() - word_start)])
+    {
         return Vec::new();
     }
     match enclosing(&a.text, word_start) {
@@ -78,21 +80,27 @@ pub fn completion(a: &Analysis, pos: Position) -> Vec<CompletionItem> {
 /// followed by at most the name being typed.
 fn declares_name(line_head: &str) -> bool {
     let t = line_head.trim_start();
-    ["input", "param", "loss", "layer"]
-        .iter()
-        .any(|kw| t.strip_prefix(kw).is_some_and(|r| r.starts_with(' ') && r.trim().is_empty()))
+    ["input", "param", "loss", "layer"].iter().any(|kw| {
+        t.strip_prefix(kw)
+            .is_some_and(|r| r.starts_with(' ') && r.trim().is_empty())
+    })
 }
 
 /// In `sum(x, |`: the builtin's options not written yet (`axis=`,
 /// `keepdims=`). `None` where a positional argument or an option's value goes.
 fn option_items(call: &Enclosing<'_>) -> Option<Vec<CompletionItem>> {
     let b = BUILTINS.iter().find(|b| b.name == call.callee)?;
-    if call.arg_index < b.params.len() || b.options.is_empty() || option_written(call.arg_text).is_some() {
+    if call.arg_index < b.params.len()
+        || b.options.is_empty()
+        || option_written(call.arg_text).is_some()
+    {
         return None;
     }
+    let given: Vec<&str> = call.inside.split(',').filter_map(option_written).collect();
     Some(
         b.options
             .iter()
+            .filter(|o| !given.contains(&o.name))
             .map(|o| CompletionItem {
                 label: format!("{}=", o.name),
                 kind: Some(CompletionItemKind::PROPERTY),

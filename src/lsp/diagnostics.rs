@@ -28,7 +28,11 @@ pub fn convert(d: &Diagnostic, map: &SourceMap<'_>, uri: &Uri) -> lsp_types::Dia
         .filter(|l| !l.message.is_empty())
         .map(|l| {
             if l.message.contains("here") {
-                format!("{}, line {}", l.message, map.utf16_position(l.span.start).0 + 1)
+                format!(
+                    "{}, line {}",
+                    l.message,
+                    map.utf16_position(l.span.start).0 + 1
+                )
             } else {
                 l.message.clone()
             }

@@ -14,14 +14,14 @@ use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestI
 use lsp_types::{
     CodeActionKind, CodeActionOptions, CodeActionParams, CodeActionProviderCapability,
     CompletionOptions, CompletionParams, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
-    DidOpenTextDocumentParams, DocumentHighlightParams, DocumentSymbolParams,
-    GotoDefinitionParams, GotoDefinitionResponse, HoverParams, HoverProviderCapability,
-    InitializeResult, InlayHintParams, OneOf, PositionEncodingKind, PublishDiagnosticsParams,
-    ReferenceParams, RenameOptions, RenameParams, SemanticTokensDeltaParams,
-    SemanticTokensFullOptions, SemanticTokensOptions, SemanticTokensParams,
-    SemanticTokensServerCapabilities, ServerCapabilities, ServerInfo, SignatureHelpOptions,
-    SignatureHelpParams, TextDocumentPositionParams, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextDocumentSyncOptions, Uri,
+    DidOpenTextDocumentParams, DocumentHighlightParams, DocumentSymbolParams, GotoDefinitionParams,
+    GotoDefinitionResponse, HoverParams, HoverProviderCapability, InitializeResult,
+    InlayHintParams, OneOf, PositionEncodingKind, PublishDiagnosticsParams, ReferenceParams,
+    RenameOptions, RenameParams, SemanticTokensDeltaParams, SemanticTokensFullOptions,
+    SemanticTokensOptions, SemanticTokensParams, SemanticTokensServerCapabilities,
+    ServerCapabilities, ServerInfo, SignatureHelpOptions, SignatureHelpParams,
+    TextDocumentPositionParams, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, Uri,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -181,15 +181,19 @@ fn worker(shared: &Shared, mut send: impl FnMut(Message) -> bool) {
             generation,
             text,
         } = job;
-        let analysis = catch_unwind(AssertUnwindSafe(|| Analysis::new(text))).ok();
-        let diagnostics = match &analysis {
-            Some(a) => super::diagnostics::to_lsp(a, &uri),
-            None => {
+        let checked = catch_unwind(AssertUnwindSafe(|| {
+            let a = Analysis::new(text);
+            let diagnostics = super::diagnostics::to_lsp(&a, &uri);
+            (a, diagnostics)
+        }));
+        let (analysis, diagnostics) = match checked {
+            Ok((a, d)) => (Some(a), d),
+            Err(_) => {
                 eprintln!(
                     "gradlang lsp: internal error while checking {}",
                     uri.as_str()
                 );
-                Vec::new()
+                (None, Vec::new())
             }
         };
         let current = {

@@ -21,6 +21,8 @@ pub struct Enclosing<'t> {
     pub arg_index: usize,
     /// The text of that argument, up to the cursor.
     pub arg_text: &'t str,
+    /// Everything after the bracket, up to the cursor.
+    pub inside: &'t str,
 }
 
 pub fn enclosing(text: &str, offset: usize) -> Option<Enclosing<'_>> {
@@ -47,6 +49,7 @@ pub fn enclosing(text: &str, offset: usize) -> Option<Enclosing<'_>> {
                     before: &head[..callee_start],
                     arg_index: commas,
                     arg_text: &head[arg_start.unwrap_or(i + 1)..],
+                    inside: &head[i + 1..],
                 });
             }
             ',' if depth == 0 => {
@@ -85,7 +88,10 @@ fn signature(label: String, open: usize, close: usize, doc: Option<String>) -> V
     let mut params = Vec::new();
     let mut depth = 0usize;
     let mut start = open + 1;
-    for (i, c) in label[open + 1..close].char_indices().map(|(i, c)| (open + 1 + i, c)) {
+    for (i, c) in label[open + 1..close]
+        .char_indices()
+        .map(|(i, c)| (open + 1 + i, c))
+    {
         match c {
             '(' | '[' => depth += 1,
             ')' | ']' => depth = depth.saturating_sub(1),
@@ -154,7 +160,9 @@ pub fn signature_help(a: &Analysis, pos: Position) -> Option<Value> {
                 None => Some(call.arg_index),
             };
             let total = positional + b.options.len();
-            let active = active.unwrap_or(call.arg_index).min(total.saturating_sub(1));
+            let active = active
+                .unwrap_or(call.arg_index)
+                .min(total.saturating_sub(1));
             return Some(json!({
                 "signatures": [sig],
                 "activeSignature": 0,
@@ -177,7 +185,10 @@ pub fn signature_help(a: &Analysis, pos: Position) -> Option<Value> {
     let i = a.checked.layers.iter().position(|l| l.name == layer)?;
     let label = a.layer_signature(i)?;
     let open = if call.bracket == '(' {
-        label.find("](").map(|k| k + 1).or_else(|| label.find('('))?
+        label
+            .find("](")
+            .map(|k| k + 1)
+            .or_else(|| label.find('('))?
     } else {
         label.find('[')?
     };
