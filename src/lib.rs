@@ -30,6 +30,7 @@ pub mod check;
 pub mod cli;
 pub mod data;
 pub mod diagnostics;
+pub mod fmt;
 pub mod graph;
 pub mod lsp;
 pub mod run;

@@ -307,8 +307,7 @@ fn initialize_advertises_every_feature() {
     }
     assert_eq!(caps["semanticTokensProvider"]["full"]["delta"], true);
     assert_eq!(caps["renameProvider"]["prepareProvider"], true);
-    // No formatter on this branch yet (`gradlang::fmt` is not on main).
-    assert!(caps.get("documentFormattingProvider").is_none());
+    assert_eq!(caps["documentFormattingProvider"], true);
     assert!(caps.get("documentRangeFormattingProvider").is_none());
     assert_eq!(caps["positionEncoding"], "utf-16");
     let mut result = result;
@@ -1505,5 +1504,35 @@ fn a_burst_of_changes_on_ten_thousand_lines_checks_only_the_last() {
         answered < one_check * 6 + Duration::from_secs(1),
         "hover after {answered:?}, one check takes {one_check:?}"
     );
+    c.finish();
+}
+
+#[test]
+fn formatting_is_gradlang_fmt() {
+    let (mut c, _) = Client::initialized();
+    let messy = "# a model\ndim N=4,D = 3\ninput x:[N,D]=zeros\nparam W : [D,D] = zeros   # weights\n\n\n\ny=relu(x@W)\nloss L=sum( y )\n";
+    c.open(URI, messy);
+    let format = |c: &mut Client| {
+        c.request(
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": URI}, "options": {"tabSize": 2, "insertSpaces": true}}),
+        )
+    };
+    let r = format(&mut c);
+    let edits = r["result"].as_array().unwrap_or_else(|| panic!("{r}")).clone();
+    assert_eq!(edits.len(), 1, "{r}");
+    // The first line is unchanged, so the edit starts below it.
+    assert_eq!(edits[0]["range"]["start"], json!({"line": 1, "character": 0}));
+    let formatted = apply_edits(messy, &edits);
+    assert_eq!(formatted, gradlang::fmt::format_source(messy).unwrap());
+    insta::assert_snapshot!("formatting", formatted);
+    // Formatted text: nothing to do.
+    c.change(URI, 2, &formatted);
+    assert_eq!(format(&mut c)["result"], json!([]));
+    // Syntax errors: refused with the error, the text left alone.
+    c.change(URI, 3, "dim N = 4\ny = = 2\n");
+    let r = format(&mut c);
+    let message = r["error"]["message"].as_str().unwrap_or_else(|| panic!("{r}"));
+    assert!(message.starts_with("not formatted: line 2:"), "{message}");
     c.finish();
 }

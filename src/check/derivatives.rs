@@ -34,7 +34,9 @@ impl Checker<'_> {
         };
         let ty_y = typed_y.ty.clone();
         let ty_third = typed_third.as_ref().map(|t| t.ty.clone());
-        self.require_float(&ty_y, y.span, &format!("`{name}`"))?;
+        if ty_y.elem != Elem::Float {
+            self.require_float(&ty_y, y.span, &format!("`{name}`"))?;
+        }
         let (sy, sx) = (self.show(&ty_y), self.show(&ty_x));
         let concat =
             |a: &Shape, b: &Shape| -> Shape { a.iter().chain(b.iter()).cloned().collect() };

@@ -178,7 +178,7 @@ impl<'a> Checker<'a> {
         info.state = body.state;
         info.params = body.params;
         info.instances = body.instances;
-        info.body = body_ok.then_some(body.stmts);
+        info.body = body_ok.then(|| std::sync::Arc::new(body.stmts));
         info.ok = ok;
         self.layer_status[i.0 as usize] = Status::Done;
     }

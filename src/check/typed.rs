@@ -255,8 +255,9 @@ pub struct LayerInfo {
     pub params: Vec<TensorId>,
     /// The instance declarations of the body, in order.
     pub instances: Vec<InstanceId>,
-    /// The body (bindings and the return) when it checked without errors.
-    pub body: Option<Vec<TStmt>>,
+    /// The body (declarations, bindings and the return) when it checked
+    /// without errors; shared, since calls and instances read it often.
+    pub body: Option<std::sync::Arc<Vec<TStmt>>>,
     /// False when the signature itself has errors: calls are then not checked.
     pub ok: bool,
 }

@@ -2,6 +2,7 @@
 //! terminal and the process exit status.
 
 mod check_cmd;
+mod fmt_cmd;
 mod run_cmd;
 mod source;
 
@@ -30,6 +31,14 @@ pub enum Command {
     },
     /// Run the language server (LSP over stdin/stdout) for editors.
     Lsp,
+    /// Rewrite files in the canonical layout (comments kept); with --check,
+    /// list the files that would change and exit 1 if any would.
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        check: bool,
+    },
     /// Check, then evaluate a program and print every binding.
     Run {
         #[command(flatten)]
@@ -133,6 +142,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { file, format } => check_cmd::run(&file, format),
         Command::Lsp => with_big_stack(crate::lsp::run_stdio),
+        Command::Fmt { files, check } => fmt_cmd::run(files, check),
         Command::Run {
             program,
             dtype,

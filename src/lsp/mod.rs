@@ -20,13 +20,14 @@
 //! its symbol table), and one file per feature: [`diagnostics`], [`hover`],
 //! [`definition`], [`completion`], [`symbols`], [`inlay`] (shapes inline),
 //! [`actions`] (quick fixes), [`references`] (references, highlight, rename),
-//! [`signature`], [`tokens`] (semantic tokens).
+//! [`signature`], [`tokens`] (semantic tokens), [`formatting`] (`gradlang fmt`).
 
 pub mod actions;
 pub mod analysis;
 pub mod completion;
 pub mod definition;
 pub mod diagnostics;
+pub mod formatting;
 pub mod hover;
 pub mod inlay;
 pub mod references;

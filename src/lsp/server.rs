@@ -14,6 +14,7 @@ use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestI
 use lsp_types::{
     CodeActionKind, CodeActionOptions, CodeActionParams, CodeActionProviderCapability,
     CompletionOptions, CompletionParams, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
+    DocumentFormattingParams,
     DidOpenTextDocumentParams, DocumentHighlightParams, DocumentSymbolParams, GotoDefinitionParams,
     GotoDefinitionResponse, HoverParams, HoverProviderCapability, InitializeResult,
     InlayHintParams, OneOf, PositionEncodingKind, PublishDiagnosticsParams, ReferenceParams,
@@ -54,6 +55,7 @@ pub fn capabilities() -> ServerCapabilities {
         }),
         document_symbol_provider: Some(OneOf::Left(true)),
         inlay_hint_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
             ..Default::default()
@@ -373,6 +375,11 @@ impl Server {
                         &p.new_name,
                     )
                 },
+            ),
+            "textDocument/formatting" => self.on_result(
+                req,
+                |p: &DocumentFormattingParams| &p.text_document.uri,
+                |a, _, _| super::formatting::formatting(a),
             ),
             "textDocument/signatureHelp" => self.on(
                 req,

@@ -369,12 +369,12 @@ impl<'a> Lowerer<'a> {
         }
         let body = def
             .body
-            .as_ref()
+            .clone()
             .ok_or_else(|| internal(info.span, "a layer body with errors"))?;
         let mut params = Vec::new();
         let mut nested = Vec::new();
         let mut flat = Vec::new();
-        for stmt in body {
+        for stmt in body.iter() {
             match stmt {
                 TStmt::Decl(t) => {
                     let local = &self.checked.tensor(*t).name;
@@ -458,9 +458,9 @@ impl<'a> Lowerer<'a> {
         }
         let body = def
             .body
-            .as_ref()
+            .clone()
             .ok_or_else(|| internal(span, "a layer body with errors"))?;
-        for stmt in body {
+        for stmt in body.iter() {
             match stmt {
                 TStmt::Binding { tensor, value } => {
                     self.binding(*tensor, value, &inner)?;

@@ -302,9 +302,8 @@ impl Checker<'_> {
         });
         for (param, t) in tensor_params.zip(&tensors) {
             let fine = match param {
-                Param::Float(_) => {
-                    let what = if def.params.len() > 1 && matches!(rule, table::Rule::CrossEntropy)
-                    {
+                Param::Float(_) if t.ty.elem != Elem::Float => {
+                    let what = if matches!(rule, table::Rule::CrossEntropy) {
                         format!("`{}` {}", def.name, param.name())
                     } else {
                         format!("`{}`", def.name)
