@@ -646,8 +646,8 @@ fn malformed_input_gets_errors_and_the_server_keeps_working() {
     assert_eq!(r["error"]["code"], -32602, "{r}");
     // Unknown methods: MethodNotFound. Unknown notifications are ignored.
     let r = c.request(
-        "textDocument/formatting",
-        json!({"textDocument": {"uri": URI}}),
+        "textDocument/typeDefinition",
+        json!({"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}}),
     );
     assert_eq!(r["error"]["code"], -32601, "{r}");
     c.notify("gradlang/unknownNotification", json!({"x": 1}));
@@ -1519,10 +1519,16 @@ fn formatting_is_gradlang_fmt() {
         )
     };
     let r = format(&mut c);
-    let edits = r["result"].as_array().unwrap_or_else(|| panic!("{r}")).clone();
+    let edits = r["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .clone();
     assert_eq!(edits.len(), 1, "{r}");
     // The first line is unchanged, so the edit starts below it.
-    assert_eq!(edits[0]["range"]["start"], json!({"line": 1, "character": 0}));
+    assert_eq!(
+        edits[0]["range"]["start"],
+        json!({"line": 1, "character": 0})
+    );
     let formatted = apply_edits(messy, &edits);
     assert_eq!(formatted, gradlang::fmt::format_source(messy).unwrap());
     insta::assert_snapshot!("formatting", formatted);
@@ -1532,7 +1538,9 @@ fn formatting_is_gradlang_fmt() {
     // Syntax errors: refused with the error, the text left alone.
     c.change(URI, 3, "dim N = 4\ny = = 2\n");
     let r = format(&mut c);
-    let message = r["error"]["message"].as_str().unwrap_or_else(|| panic!("{r}"));
+    let message = r["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"));
     assert!(message.starts_with("not formatted: line 2:"), "{message}");
     c.finish();
 }

@@ -14,15 +14,14 @@ use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestI
 use lsp_types::{
     CodeActionKind, CodeActionOptions, CodeActionParams, CodeActionProviderCapability,
     CompletionOptions, CompletionParams, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
-    DocumentFormattingParams,
-    DidOpenTextDocumentParams, DocumentHighlightParams, DocumentSymbolParams, GotoDefinitionParams,
-    GotoDefinitionResponse, HoverParams, HoverProviderCapability, InitializeResult,
-    InlayHintParams, OneOf, PositionEncodingKind, PublishDiagnosticsParams, ReferenceParams,
-    RenameOptions, RenameParams, SemanticTokensDeltaParams, SemanticTokensFullOptions,
-    SemanticTokensOptions, SemanticTokensParams, SemanticTokensServerCapabilities,
-    ServerCapabilities, ServerInfo, SignatureHelpOptions, SignatureHelpParams,
-    TextDocumentPositionParams, TextDocumentSyncCapability, TextDocumentSyncKind,
-    TextDocumentSyncOptions, Uri,
+    DidOpenTextDocumentParams, DocumentFormattingParams, DocumentHighlightParams,
+    DocumentSymbolParams, GotoDefinitionParams, GotoDefinitionResponse, HoverParams,
+    HoverProviderCapability, InitializeResult, InlayHintParams, OneOf, PositionEncodingKind,
+    PublishDiagnosticsParams, ReferenceParams, RenameOptions, RenameParams,
+    SemanticTokensDeltaParams, SemanticTokensFullOptions, SemanticTokensOptions,
+    SemanticTokensParams, SemanticTokensServerCapabilities, ServerCapabilities, ServerInfo,
+    SignatureHelpOptions, SignatureHelpParams, TextDocumentPositionParams,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions, Uri,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
