@@ -22,6 +22,10 @@
 //! assert_eq!(error.help.as_deref(), Some("did you mean `W.T`? `x @ W.T` has shape [N, M]"));
 //! ```
 
+// `Diagnostic` (code, message, labels, help, suggested fix) is the error type
+// of checking, binding and loading; it is returned by value on purpose.
+#![allow(clippy::result_large_err)]
+
 pub mod check;
 pub mod cli;
 pub mod data;

@@ -78,6 +78,17 @@ impl Client {
         (c, result)
     }
 
+    /// Like [`Client::initialized`], with the given client capabilities.
+    fn initialized_with(capabilities: Value) -> Client {
+        let mut c = Client::start();
+        c.request_ok(
+            "initialize",
+            json!({"processId": null, "rootUri": null, "capabilities": capabilities}),
+        );
+        c.notify("initialized", json!({}));
+        c
+    }
+
     fn send_raw(&mut self, body: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write");
@@ -272,7 +283,7 @@ w = x 𝜕 日本; v = qq
 ";
 
 #[test]
-fn initialize_advertises_features_but_not_formatting() {
+fn initialize_advertises_every_feature() {
     let (c, result) = Client::initialized();
     let caps = &result["capabilities"];
     assert_eq!(caps["textDocumentSync"]["change"], 1, "full sync");
@@ -283,7 +294,20 @@ fn initialize_advertises_features_but_not_formatting() {
         caps["completionProvider"]["triggerCharacters"],
         json!(["."])
     );
-    assert!(caps.get("documentFormattingProvider").is_none());
+    for feature in [
+        "inlayHintProvider",
+        "codeActionProvider",
+        "renameProvider",
+        "referencesProvider",
+        "documentHighlightProvider",
+        "signatureHelpProvider",
+        "semanticTokensProvider",
+    ] {
+        assert!(caps.get(feature).is_some(), "{feature} in {caps:#}");
+    }
+    assert_eq!(caps["semanticTokensProvider"]["full"]["delta"], true);
+    assert_eq!(caps["renameProvider"]["prepareProvider"], true);
+    assert_eq!(caps["documentFormattingProvider"], true);
     assert!(caps.get("documentRangeFormattingProvider").is_none());
     assert_eq!(caps["positionEncoding"], "utf-16");
     let mut result = result;
@@ -622,8 +646,8 @@ fn malformed_input_gets_errors_and_the_server_keeps_working() {
     assert_eq!(r["error"]["code"], -32602, "{r}");
     // Unknown methods: MethodNotFound. Unknown notifications are ignored.
     let r = c.request(
-        "textDocument/formatting",
-        json!({"textDocument": {"uri": URI}}),
+        "textDocument/typeDefinition",
+        json!({"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}}),
     );
     assert_eq!(r["error"]["code"], -32601, "{r}");
     c.notify("gradlang/unknownNotification", json!({"x": 1}));
@@ -878,5 +902,645 @@ fn hover_and_definition_work_through_errors_and_half_typed_lines() {
     assert_eq!(diagnostics[0]["range"]["start"]["line"], 4, "{d}");
     let hover = hover_text(&mut c, HALF_TYPED, "y * 2", 0, 0);
     assert!(hover.contains("y: [N, N]"), "{hover}");
+    c.finish();
+}
+
+/// The byte offset of an LSP position (0-based line, UTF-16 column), computed
+/// here independently of the server.
+fn offset_of(text: &str, p: &Value) -> usize {
+    let line = p["line"].as_u64().unwrap() as usize;
+    let col = p["character"].as_u64().unwrap() as usize;
+    let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+    let mut units = 0;
+    for (i, ch) in text[start..].char_indices() {
+        if units >= col || ch == '\n' {
+            return start + i;
+        }
+        units += ch.len_utf16();
+    }
+    text.len()
+}
+
+/// Applies LSP text edits (`[{range, newText}]`) to `text`.
+fn apply_edits(text: &str, edits: &[Value]) -> String {
+    let mut spans: Vec<(usize, usize, String)> = edits
+        .iter()
+        .map(|e| {
+            (
+                offset_of(text, &e["range"]["start"]),
+                offset_of(text, &e["range"]["end"]),
+                e["newText"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    spans.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let mut out = text.to_string();
+    for (start, end, new) in spans {
+        out.replace_range(start..end, &new);
+    }
+    out
+}
+
+/// The text a range covers.
+fn text_of<'t>(text: &'t str, range: &Value) -> &'t str {
+    &text[offset_of(text, &range["start"])..offset_of(text, &range["end"])]
+}
+
+fn whole(text: &str) -> Value {
+    json!({"start": {"line": 0, "character": 0}, "end": {"line": text.lines().count() + 1, "character": 0}})
+}
+
+#[test]
+fn inlay_hints_show_binding_shapes_unless_a_comment_says_them() {
+    let (mut c, _) = Client::initialized();
+    let text = MODEL.replace("y = x @ W\n", "y = x @ W  # : [N, M]\n");
+    c.open(URI, &text);
+    let hints = c.request_ok(
+        "textDocument/inlayHint",
+        json!({"textDocument": {"uri": URI}, "range": whole(&text)}),
+    );
+    // Each hint as the line would read with it shown.
+    let lines: Vec<&str> = text.lines().collect();
+    let shown: Vec<String> = hints
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let p = &h["position"];
+            let line = lines[p["line"].as_u64().unwrap() as usize];
+            let at = offset_of(line, &json!({"line": 0, "character": p["character"]}));
+            format!(
+                "{}{}{}",
+                &line[..at],
+                h["label"].as_str().unwrap(),
+                &line[at..]
+            )
+        })
+        .collect();
+    insta::assert_json_snapshot!("inlay_hints", shown);
+    assert!(
+        shown.contains(&"h: [N, M] = fc1(x)".to_string()),
+        "{shown:?}"
+    );
+    assert!(shown.iter().all(|l| !l.starts_with("y")), "{shown:?}");
+    // Only the requested lines.
+    let one = c.request_ok(
+        "textDocument/inlayHint",
+        json!({"textDocument": {"uri": URI}, "range": {
+            "start": pos(&text, "h = fc1", 0, 0), "end": pos(&text, "h = fc1", 0, 3)}}),
+    );
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one[0]["label"], ": [N, M]");
+    assert_eq!(hints[0]["kind"], 1, "a type hint");
+    c.finish();
+}
+
+/// One mistake per fix the help names.
+const FIXABLE: &str = "\
+dim N = 4, D = 3, C = 10
+layer Dense[I, O](x: [B, I]) -> [B, O] {
+  param W: [I, O] = zeros
+  return x @ W
+}
+fc1 = Dense[D, N]
+input x: [N, D] = zeros
+param W: [N, D] = zeros
+input t: [N, 10] = zeros
+y = x @ W
+r = relux(x)
+w = fc1.Ww
+s = sum(x, axs=0)
+u = t + zeros([N, C])
+";
+
+#[test]
+fn code_actions_apply_the_fixes_the_help_names() {
+    let (mut c, _) = Client::initialized();
+    let published = c.open(URI, FIXABLE);
+    let diagnostics = published["diagnostics"].as_array().unwrap().clone();
+    let codes: Vec<&str> = diagnostics
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["W0004", "E0302", "E0201", "E0205", "E0206", "E0301"],
+        "{published:#}"
+    );
+    let mut all = Vec::new();
+    let mut edits = Vec::new();
+    for d in &diagnostics {
+        let actions = c.request_ok(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": URI}, "range": d["range"],
+                   "context": {"diagnostics": [d]}}),
+        );
+        let actions = actions.as_array().unwrap();
+        assert!(!actions.is_empty(), "no fix for {d}");
+        for a in actions {
+            assert_eq!(a["kind"], "quickfix");
+            assert_eq!(a["diagnostics"][0]["code"], d["code"]);
+            let e = a["edit"]["changes"][URI].as_array().unwrap();
+            assert_eq!(e.len(), 1);
+            all.push(json!({
+                "code": d["code"],
+                "title": a["title"],
+                "replaces": text_of(FIXABLE, &e[0]["range"]),
+                "with": e[0]["newText"],
+            }));
+            if d["code"] != "E0301" {
+                edits.push(e[0].clone());
+            }
+        }
+    }
+    insta::assert_json_snapshot!("code_actions", all);
+    // Every fix applied: the program checks.
+    let fixed = apply_edits(FIXABLE, &edits);
+    let after = c.change(URI, 2, &fixed);
+    assert_eq!(after["diagnostics"], json!([]), "{fixed}\n{after:#}");
+    assert!(fixed.contains("y = x @ W.T\n"), "{fixed}");
+    // Nothing to fix on a clean line.
+    let none = c.request_ok(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": URI}, "range": whole(&fixed), "context": {"diagnostics": []}}),
+    );
+    assert_eq!(none, json!([]));
+    c.finish();
+}
+
+#[test]
+fn references_highlight_and_rename_follow_the_checker() {
+    let (mut c, _) = Client::initialized();
+    c.open(URI, MODEL);
+    let refs = |c: &mut Client, needle: &str, delta: usize, decl: bool| -> Vec<String> {
+        let r = c.request_ok(
+            "textDocument/references",
+            json!({"textDocument": {"uri": URI}, "position": pos(MODEL, needle, 0, delta),
+                   "context": {"includeDeclaration": decl}}),
+        );
+        r.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let s = &l["range"]["start"];
+                format!(
+                    "{}:{} {}",
+                    s["line"],
+                    s["character"],
+                    text_of(MODEL, &l["range"])
+                )
+            })
+            .collect()
+    };
+    let mut all = serde_json::Map::new();
+    all.insert("y".into(), json!(refs(&mut c, "y * y", 0, true)));
+    all.insert(
+        "y without the declaration".into(),
+        json!(refs(&mut c, "y * y", 0, false)),
+    );
+    all.insert(
+        "layer param W (from fc1.W)".into(),
+        json!(refs(&mut c, "fc1.W", 4, true)),
+    );
+    all.insert(
+        "top-level W".into(),
+        json!(refs(&mut c, "x @ W\n", 4, true)),
+    );
+    all.insert("dimension D".into(), json!(refs(&mut c, "dim D", 4, true)));
+    all.insert("fc1".into(), json!(refs(&mut c, "fc1(x)", 0, true)));
+    insta::assert_json_snapshot!("references", all);
+    assert_eq!(refs(&mut c, "y * y", 0, true).len(), 4);
+
+    // `fc1.W` (the W) and the layer body's `W` are the same declaration.
+    let hl = c.at(
+        "textDocument/documentHighlight",
+        URI,
+        pos(MODEL, "fc1.W", 0, 4),
+    );
+    let kinds: Vec<(String, i64)> = hl
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                format!("{}", h["range"]["start"]["line"]),
+                h["kind"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("7".to_string(), 3),
+            ("9".to_string(), 2),
+            ("20".to_string(), 2)
+        ],
+        "{hl}"
+    );
+
+    // Rename the layer's `W` from a use as `fc1.W`: the layer body and the member
+    // change, the top-level `param W` does not.
+    let rename = |c: &mut Client, needle: &str, new_name: &str| {
+        c.request(
+            "textDocument/rename",
+            json!({"textDocument": {"uri": URI}, "position": pos(MODEL, needle, 0, 0), "newName": new_name}),
+        )
+    };
+    let r = rename(&mut c, "= grad", "Wt");
+    assert!(r.get("error").is_some(), "`=` is no name: {r}");
+    let prep = c.request_ok(
+        "textDocument/prepareRename",
+        json!({"textDocument": {"uri": URI}, "position": pos(MODEL, "fc1.W", 0, 4)}),
+    );
+    assert_eq!(prep["placeholder"], "W");
+    let r = c.request_ok(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": URI}, "position": pos(MODEL, "fc1.W", 0, 4), "newName": "Wt"}),
+    );
+    let edits = r["changes"][URI].as_array().unwrap().clone();
+    let renamed = apply_edits(MODEL, &edits);
+    insta::assert_snapshot!("rename_layer_param", renamed);
+    assert!(renamed.contains("param Wt: [I, O]") && renamed.contains("x @ Wt + b"));
+    assert!(renamed.contains("grad(L, fc1.Wt)") && renamed.contains("param W: [D, M]"));
+    let after = c.change(URI, 2, &renamed);
+    let codes: Vec<&Value> = after["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["code"])
+        .collect();
+    assert_eq!(codes, [&json!("W0003")], "{after}");
+    c.change(URI, 3, MODEL);
+
+    // Refusals, each with a reason.
+    let mut refusals = Vec::new();
+    for (needle, new_name) in [
+        ("y * y", "sum"),
+        ("y * y", "loss"),
+        ("y * y", "2y"),
+        ("y * y", "h"),
+        ("D, M]", "N"),
+        ("relu(", "rectify"),
+        ("loss L", "cost"),
+    ] {
+        let r = rename(&mut c, needle, new_name);
+        let message = r["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{needle} → {new_name}: {r}"));
+        refusals.push(format!("{needle} → {new_name}: {message}"));
+    }
+    insta::assert_json_snapshot!("rename_refusals", refusals);
+    let ok = rename(&mut c, "y * y", "out");
+    assert_eq!(
+        ok["result"]["changes"][URI].as_array().unwrap().len(),
+        4,
+        "{ok}"
+    );
+    c.finish();
+}
+
+#[test]
+fn signature_help_for_builtins_and_layer_calls() {
+    let (mut c, _) = Client::initialized();
+    let mut all = Vec::new();
+    for (version, line) in [
+        (1, "z = sum(y, "),
+        (2, "z = sum("),
+        (3, "z = sum(y, keepdims="),
+        (4, "z = softmax(y * 2, axis=0, "),
+        (5, "z = fc1("),
+        (6, "fc2 = Dense[D, "),
+        (7, "z = relu(sum(y, axis=0"),
+    ] {
+        let text = format!("{MODEL}{line}\n");
+        if version == 1 {
+            c.open(URI, &text);
+        } else {
+            c.change(URI, version, &text);
+        }
+        let p = pos(&text, line, 0, line.len());
+        let r = c.at("textDocument/signatureHelp", URI, p);
+        let sig = &r["signatures"][r["activeSignature"].as_u64().unwrap() as usize];
+        let label = sig["label"].as_str().unwrap();
+        let active = &sig["parameters"][r["activeParameter"].as_u64().unwrap() as usize]["label"];
+        let (a, b) = (
+            active[0].as_u64().unwrap() as usize,
+            active[1].as_u64().unwrap() as usize,
+        );
+        all.push(json!({
+            "typed": line,
+            "signature": label,
+            "active": &label[a..b],
+            "documentation": sig["documentation"],
+        }));
+    }
+    insta::assert_json_snapshot!("signature_help", all);
+    // Outside any call: nothing.
+    let r = c.at("textDocument/signatureHelp", URI, pos(MODEL, "dim N", 0, 2));
+    assert_eq!(r, Value::Null);
+    c.finish();
+}
+
+/// Decodes semantic tokens into readable lines: `line:col text type [mods]`.
+fn decode_tokens(text: &str, data: &[Value], legend: &Value) -> Vec<String> {
+    let types = legend["tokenTypes"].as_array().unwrap();
+    let mods = legend["tokenModifiers"].as_array().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (mut line, mut col) = (0u64, 0u64);
+    let mut out = Vec::new();
+    for t in data.chunks(5) {
+        let n: Vec<u64> = t.iter().map(|v| v.as_u64().unwrap()).collect();
+        if n[0] > 0 {
+            col = 0;
+        }
+        line += n[0];
+        col += n[1];
+        let l = lines[line as usize];
+        let start = offset_of(l, &json!({"line": 0, "character": col}));
+        let end = offset_of(l, &json!({"line": 0, "character": col + n[2]}));
+        let m: Vec<&str> = (0..mods.len())
+            .filter(|k| n[4] & (1 << k) != 0)
+            .map(|k| mods[k].as_str().unwrap())
+            .collect();
+        out.push(format!(
+            "{line}:{col} {} {}{}",
+            &l[start..end],
+            types[n[3] as usize].as_str().unwrap(),
+            if m.is_empty() {
+                String::new()
+            } else {
+                format!(" {m:?}")
+            }
+        ));
+    }
+    out
+}
+
+#[test]
+fn semantic_tokens_full_and_delta() {
+    let (mut c, init) = Client::initialized();
+    let legend = init["capabilities"]["semanticTokensProvider"]["legend"].clone();
+    c.open(URI, MODEL);
+    let full = c.request_ok(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    let data = full["data"].as_array().unwrap().clone();
+    let decoded = decode_tokens(MODEL, &data, &legend);
+    insta::assert_json_snapshot!("semantic_tokens", decoded);
+    for expected in [
+        "0:0 # ∂L/∂x — 日本: a linear map and a layer comment",
+        "1:0 dim keyword",
+        "1:4 N typeParameter [\"declaration\"]",
+        "1:8 64 number",
+        "9:9 relu function [\"defaultLibrary\"]",
+        "20:18 W property [\"param\"]",
+    ] {
+        assert!(
+            decoded.contains(&expected.to_string()),
+            "{expected} in {decoded:#?}"
+        );
+    }
+    // A change, then a delta against the first answer: applying its edits to
+    // the old data gives the new full data.
+    let text = MODEL.replace("y = x @ W\n", "y = x @ W\ny2 = y * 2\n");
+    c.change(URI, 2, &text);
+    let delta = c.request_ok(
+        "textDocument/semanticTokens/full/delta",
+        json!({"textDocument": {"uri": URI}, "previousResultId": full["resultId"]}),
+    );
+    let edits = delta["edits"]
+        .as_array()
+        .expect("edits, not full data")
+        .clone();
+    assert_eq!(edits.len(), 1, "{delta}");
+    let mut patched: Vec<Value> = data.clone();
+    for e in edits.iter().rev() {
+        let start = e["start"].as_u64().unwrap() as usize;
+        let count = e["deleteCount"].as_u64().unwrap() as usize;
+        let new = e["data"].as_array().cloned().unwrap_or_default();
+        patched.splice(start..start + count, new);
+    }
+    assert!(
+        edits[0]["data"].as_array().unwrap().len() < data.len() / 2,
+        "a small edit: {delta}"
+    );
+    let full2 = c.request_ok(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    assert_eq!(json!(patched), full2["data"]);
+    assert!(decode_tokens(&text, &patched, &legend)
+        .contains(&"16:0 y2 variable [\"declaration\"]".to_string()));
+    // An unknown previous id gets full data.
+    let again = c.request_ok(
+        "textDocument/semanticTokens/full/delta",
+        json!({"textDocument": {"uri": URI}, "previousResultId": "nope"}),
+    );
+    assert_eq!(again["data"], full2["data"]);
+    c.finish();
+}
+
+#[test]
+fn hover_is_plaintext_for_clients_that_ask_for_it() {
+    // Emacs' eglot lists plaintext first.
+    let mut c = Client::initialized_with(
+        json!({"textDocument": {"hover": {"contentFormat": ["plaintext", "markdown"]}}}),
+    );
+    c.open(URI, MODEL);
+    let r = c.at("textDocument/hover", URI, pos(MODEL, "fc1(x)", 0, 1));
+    assert_eq!(r["contents"]["kind"], "plaintext", "{r}");
+    let text = r["contents"]["value"].as_str().unwrap();
+    assert!(!text.contains("```") && !text.contains('`'), "{text}");
+    insta::assert_snapshot!("hover_plaintext", text);
+    c.finish();
+    // VS Code lists markdown first.
+    let mut c = Client::initialized_with(
+        json!({"textDocument": {"hover": {"contentFormat": ["markdown", "plaintext"]}}}),
+    );
+    c.open(URI, MODEL);
+    let r = c.at("textDocument/hover", URI, pos(MODEL, "fc1(x)", 0, 1));
+    assert_eq!(r["contents"]["kind"], "markdown", "{r}");
+    c.finish();
+}
+
+#[test]
+fn completion_by_context() {
+    let (mut c, _) = Client::initialized();
+    let mut all = serde_json::Map::new();
+    for (version, line) in [
+        (1, "z = fc1.W."),
+        (2, "input z: [N, "),
+        (3, "z = reshape(y, [N, "),
+        (4, "dim "),
+        (5, "dim K = 3, "),
+        (6, "input "),
+        (7, "z = sum(y, "),
+        (8, "z = sum(y, axis=0, "),
+        (9, "fc2 = Dense["),
+    ] {
+        let text = format!("{MODEL}{line}\n");
+        if version == 1 {
+            c.open(URI, &text);
+        } else {
+            c.change(URI, version, &text);
+        }
+        let items = c.at(
+            "textDocument/completion",
+            URI,
+            pos(&text, line, 0, line.len()),
+        );
+        all.insert(line.to_string(), json!(labels(&items)));
+    }
+    insta::assert_json_snapshot!("completion_by_context", all);
+    assert_eq!(all["z = fc1.W."], json!(["T"]));
+    assert_eq!(all["input z: [N, "], json!(["N", "D", "M", "T"]));
+    assert_eq!(all["dim "], json!([]));
+    assert_eq!(all["z = sum(y, "], json!(["axis=", "keepdims="]));
+    assert_eq!(all["z = sum(y, axis=0, "], json!(["keepdims="]));
+    // In a positional argument, names in scope as usual.
+    let text = format!("{MODEL}z = sum(\n");
+    c.change(URI, 10, &text);
+    let items = c.at("textDocument/completion", URI, pos(&text, "z = sum(", 0, 8));
+    assert!(labels(&items).contains(&"y".to_string()));
+    c.finish();
+}
+
+#[test]
+fn diagnostic_messages_carry_the_operand_shapes() {
+    let (mut c, _) = Client::initialized();
+    let published = c.open(URI, BROKEN);
+    let message = published["diagnostics"][0]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "cannot multiply [N, D] by [N, D]: the inner dimensions D and N differ \
+         (`x` is [N, D]; `W` is [N, D])\nhelp: did you mean `W.T`? `x @ W.T` has shape [N, N]"
+    );
+    // Related information is still sent, for clients that show it.
+    assert!(
+        published["diagnostics"][0]["relatedInformation"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 3
+    );
+    c.finish();
+}
+
+/// A 10,000-line program: checking runs off the message loop, a burst of
+/// changes collapses into one check of the last text, a hover right after the
+/// burst is answered from that check without waiting for stale ones, and only
+/// the last version's diagnostics are published.
+#[test]
+fn a_burst_of_changes_on_ten_thousand_lines_checks_only_the_last() {
+    let mut text = String::from("dim N = 32\ndim D = 64\n");
+    text.push_str("input x: [N, D] = normal(0, 1)\nparam W: [D, D] = normal(0, 0.01)\n");
+    text.push_str("h0 = x\n");
+    let mut k = 0;
+    while text.lines().count() < 9_999 {
+        k += 1;
+        text.push_str(&format!("h{k} = relu(h{} @ W + 1)  # layer {k}\n", k - 1));
+    }
+    text.push_str(&format!("loss L = sum(h{k})\n"));
+    assert_eq!(text.lines().count(), 10_000);
+    let (mut c, _) = Client::initialized();
+    let start = Instant::now();
+    let first = c.open(URI, &text);
+    let one_check = start.elapsed();
+    assert_eq!(first["diagnostics"], json!([]));
+    assert_eq!(first["version"], 1);
+
+    // 20 keystrokes' worth of changes, sent in one write without waiting;
+    // the last one breaks line 5001.
+    let broken = text.replace("h5000 = relu(h4999 @ W", "h5000 = relu(h4999 @ x");
+    let start = Instant::now();
+    let mut burst = String::new();
+    for version in 2..=21 {
+        let doc = if version % 2 == 0 || version == 21 {
+            &broken
+        } else {
+            &text
+        };
+        let body = json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params":
+            {"textDocument": {"uri": URI, "version": version}, "contentChanges": [{"text": doc}]}})
+        .to_string();
+        burst.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    }
+    {
+        let stdin = c.stdin.as_mut().expect("stdin open");
+        stdin.write_all(burst.as_bytes()).expect("write");
+        stdin.flush().expect("flush");
+    }
+    let sent = start.elapsed();
+    let hover = hover_text(&mut c, &broken, "h5000 =", 0, 0);
+    let answered = start.elapsed();
+    assert!(
+        hover.contains("h5000: (unknown"),
+        "the hover answers on the last text: {hover}"
+    );
+    let last = c.diagnostics(URI);
+    assert_eq!(last["version"], 21, "{last}");
+    assert_eq!(last["diagnostics"].as_array().unwrap().len(), 1);
+    // No other version was published, before or after.
+    std::thread::sleep(one_check.min(Duration::from_secs(2)));
+    let hover2 = c.at("textDocument/hover", URI, pos(&broken, "h1 =", 0, 0));
+    assert!(hover2["contents"]["value"]
+        .as_str()
+        .unwrap()
+        .contains("h1: [N, D]"));
+    let stale: Vec<&Value> = c
+        .pending
+        .iter()
+        .filter(|m| m["method"] == "textDocument/publishDiagnostics")
+        .collect();
+    assert!(stale.is_empty(), "stale diagnostics published: {stale:?}");
+    println!(
+        "10,000 lines: one check (didOpen → diagnostics) {one_check:?}; 20 changes sent in \
+         {sent:?}; hover answered {answered:?} after the first change"
+    );
+    // Synchronous checking would take 20 checks; at most the running stale
+    // check and the last one (with generous slack for a loaded machine).
+    assert!(
+        answered < one_check * 6 + Duration::from_secs(1),
+        "hover after {answered:?}, one check takes {one_check:?}"
+    );
+    c.finish();
+}
+
+#[test]
+fn formatting_is_gradlang_fmt() {
+    let (mut c, _) = Client::initialized();
+    let messy = "# a model\ndim N=4,D = 3\ninput x:[N,D]=zeros\nparam W : [D,D] = zeros   # weights\n\n\n\ny=relu(x@W)\nloss L=sum( y )\n";
+    c.open(URI, messy);
+    let format = |c: &mut Client| {
+        c.request(
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": URI}, "options": {"tabSize": 2, "insertSpaces": true}}),
+        )
+    };
+    let r = format(&mut c);
+    let edits = r["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .clone();
+    assert_eq!(edits.len(), 1, "{r}");
+    // The first line is unchanged, so the edit starts below it.
+    assert_eq!(
+        edits[0]["range"]["start"],
+        json!({"line": 1, "character": 0})
+    );
+    let formatted = apply_edits(messy, &edits);
+    assert_eq!(formatted, gradlang::fmt::format_source(messy).unwrap());
+    insta::assert_snapshot!("formatting", formatted);
+    // Formatted text: nothing to do.
+    c.change(URI, 2, &formatted);
+    assert_eq!(format(&mut c)["result"], json!([]));
+    // Syntax errors: refused with the error, the text left alone.
+    c.change(URI, 3, "dim N = 4\ny = = 2\n");
+    let r = format(&mut c);
+    let message = r["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(message.starts_with("not formatted: line 2:"), "{message}");
     c.finish();
 }

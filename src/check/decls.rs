@@ -361,7 +361,8 @@ impl Checker<'_> {
                     .with_primary_label(format!("write `{name}`?"))
                     .with_help(format!(
                         "write {name} instead of {c}: a literal never equals a named dimension, so [{c}] and [{name}] do not match"
-                    )),
+                    ))
+                    .with_suggestion(span, name.clone()),
             );
         }
     }
@@ -401,7 +402,9 @@ impl Checker<'_> {
         let mut d = Diagnostic::error(Code::E0201, span, format!("unknown {what} `{name}`"))
             .with_primary_label("not found in this scope");
         if let Some(best) = super::suggest::closest(name, candidates) {
-            d = d.with_help(format!("did you mean `{best}`?"));
+            d = d
+                .with_help(format!("did you mean `{best}`?"))
+                .with_suggestion(span, best);
         }
         self.report(d);
     }

@@ -270,8 +270,8 @@ impl Checker<'_> {
                 )
                 .with_primary_label(format!("{da} vs {db}"))
                 .with_operands(self, (lspan, a), (rspan, b));
-                if let Some(help) = self.transpose_help_broadcast(a, b, lspan, rspan) {
-                    d = d.with_help(help);
+                if let Some((help, (fs, fx))) = self.transpose_help_broadcast(a, b, lspan, rspan) {
+                    d = d.with_help(help).with_suggestion(fs, fx);
                 } else if let Some(help) =
                     self.literal_help(&a.shape[clash.lhs_axis], &b.shape[clash.rhs_axis])
                 {
@@ -291,22 +291,20 @@ impl Checker<'_> {
         b: &TensorTy,
         lspan: Span,
         rspan: Span,
-    ) -> Option<String> {
+    ) -> Option<(String, (Span, String))> {
         let rev = |s: &Shape| s.iter().rev().cloned().collect::<Shape>();
         if b.rank() >= 2 && broadcast(&a.shape, &rev(&b.shape)).is_ok() {
             let t = self.snippet(rspan)?;
-            return Some(format!(
-                "did you mean `{t}.T`? {} has shape {}",
-                t,
-                self.show(b)
+            return Some((
+                format!("did you mean `{t}.T`? {} has shape {}", t, self.show(b)),
+                (rspan, super::suggest::transposed(t)),
             ));
         }
         if a.rank() >= 2 && broadcast(&rev(&a.shape), &b.shape).is_ok() {
             let t = self.snippet(lspan)?;
-            return Some(format!(
-                "did you mean `{t}.T`? {} has shape {}",
-                t,
-                self.show(a)
+            return Some((
+                format!("did you mean `{t}.T`? {} has shape {}", t, self.show(a)),
+                (lspan, super::suggest::transposed(t)),
             ));
         }
         None
@@ -372,8 +370,8 @@ impl Checker<'_> {
             )
             .with_primary_label(format!("{da} vs {db}"))
             .with_operands(self, (lspan, a), (rspan, b));
-            if let Some(h) = self.matmul_transpose_help(a, b, lspan, rspan) {
-                d = d.with_help(h);
+            if let Some((h, (fs, fx))) = self.matmul_transpose_help(a, b, lspan, rspan) {
+                d = d.with_help(h).with_suggestion(fs, fx);
             } else if let Some(h) = self.literal_help(&ka, &kb) {
                 d = d.with_help(h);
             } else {
@@ -418,16 +416,19 @@ impl Checker<'_> {
         b: &TensorTy,
         lspan: Span,
         rspan: Span,
-    ) -> Option<String> {
+    ) -> Option<(String, (Span, String))> {
         let ka = &a.shape[a.rank() - 1];
         if b.rank() == 2 && &b.shape[1] == ka {
             let t = self.snippet(rspan)?;
             let l = self.snippet(lspan).unwrap_or("a");
             let mut result = a.shape[..a.rank() - 1].to_vec();
             result.push(b.shape[0].clone());
-            return Some(format!(
-                "did you mean `{t}.T`? `{l} @ {t}.T` has shape {}",
-                self.show(&TensorTy::float(result))
+            return Some((
+                format!(
+                    "did you mean `{t}.T`? `{l} @ {t}.T` has shape {}",
+                    self.show(&TensorTy::float(result))
+                ),
+                (rspan, super::suggest::transposed(t)),
             ));
         }
         let kb = if b.rank() == 1 {
@@ -437,9 +438,12 @@ impl Checker<'_> {
         };
         if a.rank() == 2 && &a.shape[0] == kb {
             let t = self.snippet(lspan)?;
-            return Some(format!(
-                "did you mean `{t}.T`? {t}.T has shape {}",
-                self.show(&TensorTy::float(a.shape.iter().rev().cloned().collect()))
+            return Some((
+                format!(
+                    "did you mean `{t}.T`? {t}.T has shape {}",
+                    self.show(&TensorTy::float(a.shape.iter().rev().cloned().collect()))
+                ),
+                (lspan, super::suggest::transposed(t)),
             ));
         }
         None
@@ -534,7 +538,13 @@ impl Checker<'_> {
         .with_primary_label("unknown member")
         .with_label(inst.span, "instance declared here");
         if let Some(best) = super::suggest::closest(&rel, names.iter().copied()) {
-            d = d.with_help(format!("did you mean `{root}.{best}`?"));
+            let rel_span = match (rel_path.first(), rel_path.last()) {
+                (Some((_, a)), Some((_, b))) => a.to(*b),
+                _ => member.span,
+            };
+            d = d
+                .with_help(format!("did you mean `{root}.{best}`?"))
+                .with_suggestion(rel_span, best);
         } else if !names.is_empty() {
             d = d.with_help(format!("its parameters are: {}", names.join(", ")));
         }

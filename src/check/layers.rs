@@ -448,7 +448,9 @@ impl<'a> Checker<'a> {
                     if let Some(best) =
                         super::suggest::closest(&layer.name, names.iter().map(String::as_str))
                     {
-                        d = d.with_help(format!("did you mean `{best}`?"));
+                        d = d
+                            .with_help(format!("did you mean `{best}`?"))
+                            .with_suggestion(layer.span, best);
                     }
                     self.report(d);
                 }
@@ -581,7 +583,9 @@ impl<'a> Checker<'a> {
                                 &n.name,
                                 sig.dim_params.iter().map(|(p, _)| p.as_str()),
                             ) {
-                                d = d.with_help(format!("did you mean `{best}`?"));
+                                d = d
+                                    .with_help(format!("did you mean `{best}`?"))
+                                    .with_suggestion(n.span, best);
                             }
                             self.report(d);
                             return None;
@@ -820,7 +824,9 @@ impl<'a> Checker<'a> {
             && got.shape[0] == want.shape[1]
         {
             if let Some(t) = self.snippet(aspan) {
-                d = d.with_help(format!("did you mean `{t}.T`?"));
+                d = d
+                    .with_help(format!("did you mean `{t}.T`?"))
+                    .with_suggestion(aspan, super::suggest::transposed(t));
             }
         }
         self.report(d);

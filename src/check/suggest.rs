@@ -29,6 +29,18 @@ pub fn closest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) ->
         .map(|(_, c)| c)
 }
 
+/// The replacement text for "did you mean `t.T`?": the operand with `.T`,
+/// parenthesized unless it is a name or a member path (`(x @ W).T`).
+pub fn transposed(t: &str) -> String {
+    if t.chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+    {
+        format!("{t}.T")
+    } else {
+        format!("({t}).T")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -79,6 +79,9 @@ pub struct Diagnostic {
     /// Other places that explain the problem.
     pub labels: Vec<Label>,
     pub help: Option<String>,
+    /// The fix the help names, when it is machine-applicable: replace the text
+    /// at the span with the string (the language server's quick fix).
+    pub suggestion: Option<(Span, String)>,
 }
 
 impl Diagnostic {
@@ -95,6 +98,7 @@ impl Diagnostic {
             primary_label: String::new(),
             labels: Vec::new(),
             help: None,
+            suggestion: None,
         }
     }
 
@@ -118,6 +122,12 @@ impl Diagnostic {
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// A machine-applicable fix: replace `span` with `replacement`.
+    pub fn with_suggestion(mut self, span: Span, replacement: impl Into<String>) -> Self {
+        self.suggestion = Some((span, replacement.into()));
         self
     }
 

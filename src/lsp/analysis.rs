@@ -144,6 +144,42 @@ impl Analysis {
             .and_then(|(u, d)| Some((*u, self.symbol_of(*d)?)))
     }
 
+    /// The innermost name use (or declaration) at `offset`, or just before it
+    /// (`x|` still means `x`), and what it refers to.
+    pub fn def_at(&self, offset: usize) -> Option<(Span, Def)> {
+        let at = |o: usize| {
+            self.checked
+                .references
+                .iter()
+                .filter(|(u, _)| u.contains(o))
+                .min_by_key(|(u, _)| u.len())
+                .copied()
+        };
+        at(offset).or_else(|| {
+            let prev = offset.checked_sub(1)?;
+            let ch = self.text.get(prev..offset)?;
+            ch.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                .then(|| at(prev))
+                .flatten()
+        })
+    }
+
+    /// Every place that names `def` (its declaration included), in source
+    /// order, each once.
+    pub fn references_to(&self, def: Def) -> Vec<Span> {
+        let mut spans: Vec<Span> = self
+            .checked
+            .references
+            .iter()
+            .filter(|(_, d)| *d == def)
+            .map(|(s, _)| *s)
+            .collect();
+        spans.sort();
+        spans.dedup();
+        spans
+    }
+
     /// The symbol of a resolved declaration.
     pub fn symbol_of(&self, def: Def) -> Option<&Symbol> {
         self.symbols.iter().find(|s| s.def == def)

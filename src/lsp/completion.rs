@@ -1,9 +1,13 @@
-//! Completion: names in scope at the cursor (dimensions, tensors, layers,
-//! instances), instance parameters after `fc1.`, built-in functions and keywords.
+//! Completion by context: names in scope at the cursor (dimensions, tensors,
+//! layers, instances), built-in functions and keywords; only the instance's
+//! parameters after `fc1.` and only `T` after a tensor (`fc1.W.`); only
+//! dimensions inside a shape (`[N, `); a builtin's options in an option
+//! position (`sum(x, `); nothing where a new name is being declared (`dim `).
 
 use super::analysis::{Analysis, Symbol, SymbolKind};
+use super::signature::{enclosing, option_written, Enclosing};
 use crate::check::dims::DimKind;
-use crate::check::BUILTINS;
+use crate::check::{Param, BUILTINS};
 use crate::syntax::KEYWORDS;
 use lsp_types::{CompletionItem, CompletionItemKind, Position};
 
@@ -29,6 +33,28 @@ pub fn completion(a: &Analysis, pos: Position) -> Vec<CompletionItem> {
         let path: Vec<&str> = base[path_start..].split('.').collect();
         return member_items(a, &path, offset);
     }
+    // A name being declared: nothing in scope can be meant.
+    let statement = line.trim_start();
+    if statement.starts_with("dim ")
+        || declares_name(&line[..line.len() - (before.len() - word_start)])
+    {
+        return Vec::new();
+    }
+    match enclosing(&a.text, word_start) {
+        Some(call) if call.bracket == '(' => {
+            if let Some(items) = option_items(&call) {
+                return items;
+            }
+        }
+        Some(call) if call.bracket == '[' && in_shape(a, &call, word_start) => {
+            return visible(a, offset)
+                .into_iter()
+                .filter(|s| matches!(s.kind, SymbolKind::Dim(_)))
+                .map(|s| symbol_item(a, s))
+                .collect();
+        }
+        _ => {}
+    }
     let mut items: Vec<CompletionItem> = visible(a, offset)
         .into_iter()
         .map(|s| symbol_item(a, s))
@@ -48,6 +74,69 @@ pub fn completion(a: &Analysis, pos: Position) -> Vec<CompletionItem> {
         ..Default::default()
     }));
     items
+}
+
+/// True when the line so far is `input `, `param `, `loss ` or `layer `
+/// followed by at most the name being typed.
+fn declares_name(line_head: &str) -> bool {
+    let t = line_head.trim_start();
+    ["input", "param", "loss", "layer"].iter().any(|kw| {
+        t.strip_prefix(kw)
+            .is_some_and(|r| r.starts_with(' ') && r.trim().is_empty())
+    })
+}
+
+/// In `sum(x, |`: the builtin's options not written yet (`axis=`,
+/// `keepdims=`). `None` where a positional argument or an option's value goes.
+fn option_items(call: &Enclosing<'_>) -> Option<Vec<CompletionItem>> {
+    let b = BUILTINS.iter().find(|b| b.name == call.callee)?;
+    if call.arg_index < b.params.len()
+        || b.options.is_empty()
+        || option_written(call.arg_text).is_some()
+    {
+        return None;
+    }
+    let given: Vec<&str> = call.inside.split(',').filter_map(option_written).collect();
+    Some(
+        b.options
+            .iter()
+            .filter(|o| !given.contains(&o.name))
+            .map(|o| CompletionItem {
+                label: format!("{}=", o.name),
+                kind: Some(CompletionItemKind::PROPERTY),
+                detail: Some(format!("{}={} (default)", o.name, o.default)),
+                documentation: Some(lsp_types::Documentation::String(b.signature())),
+                insert_text: Some(format!("{}=", o.name)),
+                filter_text: Some(o.name.to_string()),
+                ..Default::default()
+            })
+            .collect(),
+    )
+}
+
+/// True when the open `[` is a shape: after `:` or `->` (declarations and
+/// layer signatures), after a layer name (`Dense[`, its dimension parameters),
+/// or as a builtin's shape argument (`reshape(x, [`, `zeros([`).
+fn in_shape(a: &Analysis, call: &Enclosing<'_>, offset: usize) -> bool {
+    if !call.callee.is_empty() {
+        return a
+            .symbols
+            .iter()
+            .any(|s| s.name == call.callee && matches!(s.kind, SymbolKind::Layer(_)));
+    }
+    let before = call.before.trim_end();
+    if before.ends_with(':') || before.ends_with("->") {
+        return true;
+    }
+    if before.ends_with('(') || before.ends_with(',') {
+        let bracket = before.len();
+        if let Some(outer) = enclosing(&a.text, bracket.min(offset)) {
+            if let Some(b) = BUILTINS.iter().find(|b| b.name == outer.callee) {
+                return b.params.get(outer.arg_index) == Some(&Param::Shape);
+            }
+        }
+    }
+    false
 }
 
 /// Names visible at `offset`: dimensions and layers anywhere; tensors and
@@ -112,13 +201,21 @@ fn member_items(a: &Analysis, path: &[&str], offset: usize) -> Vec<CompletionIte
     let Some(sym) = visible(a, offset).into_iter().find(|s| s.name == *root) else {
         return Vec::new();
     };
-    if !matches!(sym.kind, SymbolKind::Instance { .. }) {
-        return vec![CompletionItem {
+    let transpose = || {
+        vec![CompletionItem {
             label: "T".to_string(),
             kind: Some(CompletionItemKind::PROPERTY),
             detail: Some("transpose (reverses all axes)".to_string()),
             ..Default::default()
-        }];
+        }]
+    };
+    if !matches!(sym.kind, SymbolKind::Instance { .. }) {
+        return transpose();
+    }
+    // `fc1.W.`: a parameter is a tensor, whose only member is `T`.
+    let whole = path[1..].join(".");
+    if !whole.is_empty() && a.instance_params(sym).iter().any(|(p, _)| *p == whole) {
+        return transpose();
     }
     let rel: String = path[1..].iter().map(|p| format!("{p}.")).collect();
     let mut items: Vec<CompletionItem> = Vec::new();

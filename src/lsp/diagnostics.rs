@@ -18,8 +18,29 @@ pub fn to_lsp(analysis: &Analysis, uri: &Uri) -> Vec<lsp_types::Diagnostic> {
         .collect()
 }
 
-fn convert(d: &Diagnostic, map: &SourceMap<'_>, uri: &Uri) -> lsp_types::Diagnostic {
+pub fn convert(d: &Diagnostic, map: &SourceMap<'_>, uri: &Uri) -> lsp_types::Diagnostic {
     let mut message = d.message.clone();
+    // Neovim, Helix and eglot show no related information: the operand shapes
+    // ("`x` is [N, D]") go into the message as well.
+    let notes: Vec<String> = d
+        .labels
+        .iter()
+        .filter(|l| !l.message.is_empty())
+        .map(|l| {
+            if l.message.contains("here") {
+                format!(
+                    "{}, line {}",
+                    l.message,
+                    map.utf16_position(l.span.start).0 + 1
+                )
+            } else {
+                l.message.clone()
+            }
+        })
+        .collect();
+    if !notes.is_empty() {
+        message.push_str(&format!(" ({})", notes.join("; ")));
+    }
     if let Some(help) = &d.help {
         message.push_str("\nhelp: ");
         message.push_str(help);

@@ -8,7 +8,8 @@ use crate::diagnostics::Span;
 use lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind, Position};
 
 /// The hover at `pos`, or `None` where there is nothing to say.
-pub fn hover(a: &Analysis, pos: Position) -> Option<Hover> {
+/// Markdown, or plain text (`markdown == false`) for clients that ask for it.
+pub fn hover(a: &Analysis, pos: Position, markdown: bool) -> Option<Hover> {
     let offset = a.offset(pos);
     let (span, text) = hover_at(a, offset).or_else(|| {
         // The cursor just after a name (`x|`) still means the name.
@@ -19,13 +20,25 @@ pub fn hover(a: &Analysis, pos: Position) -> Option<Hover> {
             .then(|| hover_at(a, prev))
             .flatten()
     })?;
+    let (kind, value) = if markdown {
+        (MarkupKind::Markdown, text)
+    } else {
+        (MarkupKind::PlainText, plain(&text))
+    };
     Some(Hover {
-        contents: HoverContents::Markup(MarkupContent {
-            kind: MarkupKind::Markdown,
-            value: text,
-        }),
+        contents: HoverContents::Markup(MarkupContent { kind, value }),
         range: Some(a.range(span)),
     })
+}
+
+/// The Markdown hover as plain text: no fences, no backquotes.
+pub fn plain(markdown: &str) -> String {
+    markdown
+        .lines()
+        .filter(|l| !l.starts_with("```"))
+        .map(|l| l.replace('`', ""))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The span the hover is about and its markdown.

@@ -12,18 +12,29 @@
 //!   handler becomes an `InternalError` response instead of a crash.
 //! - Positions are LSP positions: 0-based lines, UTF-16 code units.
 //!
-//! One file per job: [`transport`] (stdio framing), [`server`] (the loop and
-//! dispatch), [`analysis`] (one checked document and its symbol table), and one
-//! file per feature: [`diagnostics`], [`hover`], [`definition`],
-//! [`completion`], [`symbols`].
+//! - Checking runs on a worker thread; a newer change supersedes an older
+//!   check, and only the current text's diagnostics are published.
+//!
+//! One file per job: [`transport`] (stdio framing), [`server`] (the loop,
+//! dispatch and the checking thread), [`analysis`] (one checked document and
+//! its symbol table), and one file per feature: [`diagnostics`], [`hover`],
+//! [`definition`], [`completion`], [`symbols`], [`inlay`] (shapes inline),
+//! [`actions`] (quick fixes), [`references`] (references, highlight, rename),
+//! [`signature`], [`tokens`] (semantic tokens), [`formatting`] (`gradlang fmt`).
 
+pub mod actions;
 pub mod analysis;
 pub mod completion;
 pub mod definition;
 pub mod diagnostics;
+pub mod formatting;
 pub mod hover;
+pub mod inlay;
+pub mod references;
 pub mod server;
+pub mod signature;
 pub mod symbols;
+pub mod tokens;
 pub mod transport;
 
 use std::process::ExitCode;

@@ -1,23 +1,41 @@
 //! The message loop: the initialize handshake, document sync, request dispatch
 //! and shutdown. Every handler runs under `catch_unwind`, so a bug in one answer
 //! becomes an `InternalError` response, never a dead server.
+//!
+//! Checking happens off the message loop, on one worker thread ([`worker`]):
+//! a change records the new text and queues a check, replacing any check of the
+//! same document still waiting, so a burst of keystrokes costs at most the check
+//! already running plus one. A finished check whose document changed meanwhile
+//! is dropped (its diagnostics are never published). Requests are answered from
+//! the analysis of the current text, waiting for it if it is being computed.
 
 use super::analysis::Analysis;
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::{
+    CodeActionKind, CodeActionOptions, CodeActionParams, CodeActionProviderCapability,
     CompletionOptions, CompletionParams, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
-    DidOpenTextDocumentParams, DocumentSymbolParams, GotoDefinitionParams, GotoDefinitionResponse,
-    HoverParams, HoverProviderCapability, InitializeResult, OneOf, PositionEncodingKind,
-    PublishDiagnosticsParams, ServerCapabilities, ServerInfo, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextDocumentSyncOptions, Uri,
+    DidOpenTextDocumentParams, DocumentFormattingParams, DocumentHighlightParams,
+    DocumentSymbolParams, GotoDefinitionParams, GotoDefinitionResponse, HoverParams,
+    HoverProviderCapability, InitializeResult, InlayHintParams, OneOf, PositionEncodingKind,
+    PublishDiagnosticsParams, ReferenceParams, RenameOptions, RenameParams,
+    SemanticTokensDeltaParams, SemanticTokensFullOptions, SemanticTokensOptions,
+    SemanticTokensParams, SemanticTokensServerCapabilities, ServerCapabilities, ServerInfo,
+    SignatureHelpOptions, SignatureHelpParams, TextDocumentPositionParams,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions, Uri,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-/// What the server offers. Formatting is deliberately absent: there is no
-/// formatter.
+/// How long a request waits for the check of the current text before it is
+/// answered from the last finished one.
+const WAIT_FOR_CHECK: Duration = Duration::from_secs(20);
+
+/// What the server offers.
 pub fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
         position_encoding: Some(PositionEncodingKind::UTF16),
@@ -35,102 +53,166 @@ pub fn capabilities() -> ServerCapabilities {
             ..Default::default()
         }),
         document_symbol_provider: Some(OneOf::Left(true)),
+        inlay_hint_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+            ..Default::default()
+        })),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: Default::default(),
+        })),
+        references_provider: Some(OneOf::Left(true)),
+        document_highlight_provider: Some(OneOf::Left(true)),
+        signature_help_provider: Some(SignatureHelpOptions {
+            trigger_characters: Some(vec!["(".to_string(), ",".to_string()]),
+            retrigger_characters: Some(vec![",".to_string()]),
+            work_done_progress_options: Default::default(),
+        }),
+        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
+            SemanticTokensOptions {
+                legend: super::tokens::legend(),
+                range: None,
+                full: Some(SemanticTokensFullOptions::Delta { delta: Some(true) }),
+                work_done_progress_options: Default::default(),
+            },
+        )),
         ..Default::default()
     }
 }
 
-struct Document {
+struct Doc {
     text: String,
-    /// `None` only if checking panicked (a checker bug): requests then answer empty.
-    analysis: Option<Analysis>,
+    /// Increases with every change of any document (a reopened document never
+    /// takes an old check for its own).
+    generation: u64,
+    /// The last finished analysis; `None` before the first one or if checking
+    /// panicked (a checker bug): requests then answer empty.
+    analysis: Option<Arc<Analysis>>,
+    /// The generation `analysis` was computed for.
+    analyzed: Option<u64>,
+}
+
+struct Job {
+    uri: Uri,
+    version: i32,
+    generation: u64,
+    text: String,
 }
 
 #[derive(Default)]
+struct State {
+    docs: HashMap<String, Doc>,
+    /// Checks waiting for the worker, at most one per document.
+    queue: Vec<Job>,
+    next_generation: u64,
+    stop: bool,
+}
+
+/// The documents and the check queue, shared by the message loop and the worker.
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a job is queued, a check finishes, or the server stops.
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 struct Server {
-    /// Open documents by URI text.
-    docs: HashMap<String, Document>,
+    shared: Arc<Shared>,
+    /// Hover in Markdown unless the client prefers plaintext.
+    markdown: bool,
+    /// The last semantic tokens sent per document: (result id, data).
+    tokens: HashMap<String, (String, Vec<u32>)>,
+    next_result_id: u64,
 }
 
 /// Serves one connection until `exit` or the end of input. True when the
 /// client sent `shutdown` before `exit` (exit status 0).
 pub fn serve(conn: &Connection) -> bool {
-    let mut server = Server::default();
-    let mut initialized = false;
-    let mut shutting_down = false;
-    for msg in &conn.receiver {
-        match msg {
-            Message::Request(req) => {
-                let response = if req.method == "initialize" {
-                    if initialized {
-                        error(req.id, ErrorCode::InvalidRequest, "already initialized")
-                    } else {
-                        initialized = true;
-                        let result = InitializeResult {
-                            capabilities: capabilities(),
-                            server_info: Some(ServerInfo {
-                                name: "gradlang".to_string(),
-                                version: Some(env!("CARGO_PKG_VERSION").to_string()),
-                            }),
-                        };
-                        Response::new_ok(req.id, result)
-                    }
-                } else if !initialized {
-                    error(
-                        req.id,
-                        ErrorCode::ServerNotInitialized,
-                        "the first request must be `initialize`",
-                    )
-                } else if shutting_down {
-                    error(
-                        req.id,
-                        ErrorCode::InvalidRequest,
-                        "the server is shutting down",
-                    )
-                } else if req.method == "shutdown" {
-                    shutting_down = true;
-                    server.docs.clear();
-                    Response::new_ok(req.id, ())
-                } else {
-                    let id = req.id.clone();
-                    let method = req.method.clone();
-                    match catch_unwind(AssertUnwindSafe(|| server.request(req))) {
-                        Ok(r) => r,
-                        Err(_) => error(
-                            id,
-                            ErrorCode::InternalError,
-                            &format!("internal error while answering `{method}`"),
-                        ),
-                    }
-                };
-                if conn.sender.send(response.into()).is_err() {
-                    return false;
+    let shared = Arc::new(Shared::default());
+    let worker = {
+        let shared = shared.clone();
+        let sender = conn.sender.clone();
+        std::thread::Builder::new()
+            .name("gradlang-check".to_string())
+            .stack_size(256 << 20)
+            .spawn(move || worker(&shared, move |m| sender.send(m).is_ok()))
+    };
+    let mut server = Server {
+        shared: shared.clone(),
+        markdown: true,
+        tokens: HashMap::new(),
+        next_result_id: 1,
+    };
+    let clean = server.run(conn);
+    shared.lock().stop = true;
+    shared.changed.notify_all();
+    if let Ok(handle) = worker {
+        let _ = handle.join();
+    }
+    clean
+}
+
+/// The checking thread: takes queued checks one at a time, stores the result
+/// if the document has not changed since, and publishes its diagnostics.
+fn worker(shared: &Shared, mut send: impl FnMut(Message) -> bool) {
+    loop {
+        let job = {
+            let mut st = shared.lock();
+            loop {
+                if st.stop {
+                    return;
                 }
+                if !st.queue.is_empty() {
+                    break st.queue.remove(0);
+                }
+                st = shared.changed.wait(st).unwrap_or_else(|e| e.into_inner());
             }
-            Message::Notification(n) => {
-                if n.method == "exit" {
-                    return shutting_down;
-                }
-                if !initialized || shutting_down {
-                    continue;
-                }
-                let method = n.method.clone();
-                let out = catch_unwind(AssertUnwindSafe(|| server.notification(n))).unwrap_or_else(
-                    |_| {
-                        eprintln!("gradlang lsp: internal error while handling `{method}`");
-                        Vec::new()
-                    },
+        };
+        let Job {
+            uri,
+            version,
+            generation,
+            text,
+        } = job;
+        let checked = catch_unwind(AssertUnwindSafe(|| {
+            let a = Analysis::new(text);
+            let diagnostics = super::diagnostics::to_lsp(&a, &uri);
+            (a, diagnostics)
+        }));
+        let (analysis, diagnostics) = match checked {
+            Ok((a, d)) => (Some(a), d),
+            Err(_) => {
+                eprintln!(
+                    "gradlang lsp: internal error while checking {}",
+                    uri.as_str()
                 );
-                for m in out {
-                    if conn.sender.send(m).is_err() {
-                        return false;
-                    }
-                }
+                (None, Vec::new())
             }
-            // The server sends no requests, so there is nothing to match.
-            Message::Response(_) => {}
+        };
+        let current = {
+            let mut st = shared.lock();
+            match st.docs.get_mut(uri.as_str()) {
+                Some(doc) if doc.generation == generation => {
+                    doc.analysis = analysis.map(Arc::new);
+                    doc.analyzed = Some(generation);
+                    true
+                }
+                _ => false,
+            }
+        };
+        shared.changed.notify_all();
+        if current && !send(publish(uri, diagnostics, Some(version))) {
+            return;
         }
     }
-    false
 }
 
 fn error(id: RequestId, code: ErrorCode, message: &str) -> Response {
@@ -138,12 +220,98 @@ fn error(id: RequestId, code: ErrorCode, message: &str) -> Response {
 }
 
 impl Server {
+    fn run(&mut self, conn: &Connection) -> bool {
+        let mut initialized = false;
+        let mut shutting_down = false;
+        for msg in &conn.receiver {
+            match msg {
+                Message::Request(req) => {
+                    let response = if req.method == "initialize" {
+                        if initialized {
+                            error(req.id, ErrorCode::InvalidRequest, "already initialized")
+                        } else {
+                            initialized = true;
+                            self.markdown = !prefers_plaintext(&req.params);
+                            let result = InitializeResult {
+                                capabilities: capabilities(),
+                                server_info: Some(ServerInfo {
+                                    name: "gradlang".to_string(),
+                                    version: Some(env!("CARGO_PKG_VERSION").to_string()),
+                                }),
+                            };
+                            Response::new_ok(req.id, result)
+                        }
+                    } else if !initialized {
+                        error(
+                            req.id,
+                            ErrorCode::ServerNotInitialized,
+                            "the first request must be `initialize`",
+                        )
+                    } else if shutting_down {
+                        error(
+                            req.id,
+                            ErrorCode::InvalidRequest,
+                            "the server is shutting down",
+                        )
+                    } else if req.method == "shutdown" {
+                        shutting_down = true;
+                        let mut st = self.shared.lock();
+                        st.docs.clear();
+                        st.queue.clear();
+                        drop(st);
+                        self.tokens.clear();
+                        Response::new_ok(req.id, ())
+                    } else {
+                        let id = req.id.clone();
+                        let method = req.method.clone();
+                        match catch_unwind(AssertUnwindSafe(|| self.request(req))) {
+                            Ok(r) => r,
+                            Err(_) => error(
+                                id,
+                                ErrorCode::InternalError,
+                                &format!("internal error while answering `{method}`"),
+                            ),
+                        }
+                    };
+                    if conn.sender.send(response.into()).is_err() {
+                        return false;
+                    }
+                }
+                Message::Notification(n) => {
+                    if n.method == "exit" {
+                        return shutting_down;
+                    }
+                    if !initialized || shutting_down {
+                        continue;
+                    }
+                    let method = n.method.clone();
+                    let out = catch_unwind(AssertUnwindSafe(|| self.notification(n)))
+                        .unwrap_or_else(|_| {
+                            eprintln!("gradlang lsp: internal error while handling `{method}`");
+                            Vec::new()
+                        });
+                    for m in out {
+                        if conn.sender.send(m).is_err() {
+                            return false;
+                        }
+                    }
+                }
+                // The server sends no requests, so there is nothing to match.
+                Message::Response(_) => {}
+            }
+        }
+        false
+    }
+
     fn request(&mut self, req: Request) -> Response {
+        let markdown = self.markdown;
         match req.method.as_str() {
             "textDocument/hover" => self.on(
                 req,
                 |p: &HoverParams| &p.text_document_position_params.text_document.uri,
-                |a, _, p| super::hover::hover(a, p.text_document_position_params.position),
+                |a, _, p| {
+                    super::hover::hover(a, p.text_document_position_params.position, markdown)
+                },
             ),
             "textDocument/definition" => self.on(
                 req,
@@ -163,6 +331,90 @@ impl Server {
                 |p: &DocumentSymbolParams| &p.text_document.uri,
                 |a, _, _| super::symbols::document_symbols(a),
             ),
+            "textDocument/inlayHint" => self.on(
+                req,
+                |p: &InlayHintParams| &p.text_document.uri,
+                |a, _, p| super::inlay::inlay_hints(a, p.range),
+            ),
+            "textDocument/codeAction" => self.on(
+                req,
+                |p: &CodeActionParams| &p.text_document.uri,
+                |a, uri, p| super::actions::code_actions(a, uri, p.range),
+            ),
+            "textDocument/references" => self.on(
+                req,
+                |p: &ReferenceParams| &p.text_document_position.text_document.uri,
+                |a, uri, p| {
+                    super::references::references(
+                        a,
+                        uri,
+                        p.text_document_position.position,
+                        p.context.include_declaration,
+                    )
+                },
+            ),
+            "textDocument/documentHighlight" => self.on(
+                req,
+                |p: &DocumentHighlightParams| &p.text_document_position_params.text_document.uri,
+                |a, _, p| super::references::highlight(a, p.text_document_position_params.position),
+            ),
+            "textDocument/prepareRename" => self.on_result(
+                req,
+                |p: &TextDocumentPositionParams| &p.text_document.uri,
+                |a, _, p| super::references::prepare_rename(a, p.position),
+            ),
+            "textDocument/rename" => self.on_result(
+                req,
+                |p: &RenameParams| &p.text_document_position.text_document.uri,
+                |a, uri, p| {
+                    super::references::rename(
+                        a,
+                        uri,
+                        p.text_document_position.position,
+                        &p.new_name,
+                    )
+                },
+            ),
+            "textDocument/formatting" => self.on_result(
+                req,
+                |p: &DocumentFormattingParams| &p.text_document.uri,
+                |a, _, _| super::formatting::formatting(a),
+            ),
+            "textDocument/signatureHelp" => self.on(
+                req,
+                |p: &SignatureHelpParams| &p.text_document_position_params.text_document.uri,
+                |a, _, p| {
+                    super::signature::signature_help(a, p.text_document_position_params.position)
+                },
+            ),
+            "textDocument/semanticTokens/full" => {
+                let mut result = None;
+                let response = self.on(
+                    req,
+                    |p: &SemanticTokensParams| &p.text_document.uri,
+                    |a, uri, _| {
+                        let data = super::tokens::semantic_tokens(a);
+                        result = Some((uri.as_str().to_string(), data.clone()));
+                        Some(data)
+                    },
+                );
+                self.tokens_response(response, result, None)
+            }
+            "textDocument/semanticTokens/full/delta" => {
+                let mut result = None;
+                let mut previous = String::new();
+                let response = self.on(
+                    req,
+                    |p: &SemanticTokensDeltaParams| &p.text_document.uri,
+                    |a, uri, p| {
+                        let data = super::tokens::semantic_tokens(a);
+                        previous = p.previous_result_id;
+                        result = Some((uri.as_str().to_string(), data.clone()));
+                        Some(data)
+                    },
+                );
+                self.tokens_response(response, result, Some(previous))
+            }
             _ => error(
                 req.id,
                 ErrorCode::MethodNotFound,
@@ -171,11 +423,68 @@ impl Server {
         }
     }
 
+    /// Turns freshly computed token data into a full or delta answer, and
+    /// remembers it under a new result id.
+    fn tokens_response(
+        &mut self,
+        response: Response,
+        computed: Option<(String, Vec<u32>)>,
+        previous: Option<String>,
+    ) -> Response {
+        let Some((uri, data)) = computed else {
+            return response;
+        };
+        let result_id = self.next_result_id.to_string();
+        self.next_result_id += 1;
+        let old = self.tokens.insert(uri, (result_id.clone(), data.clone()));
+        let result = match (previous, old) {
+            (Some(prev), Some((old_id, old_data))) if prev == old_id => {
+                serde_json::json!({
+                    "resultId": result_id,
+                    "edits": super::tokens::delta(&old_data, &data),
+                })
+            }
+            _ => serde_json::json!({"resultId": result_id, "data": data}),
+        };
+        Response::new_ok(response.id, result)
+    }
+
+    /// The analysis of the current text of `uri`: waits while it is being
+    /// checked; `None` for an unknown document.
+    fn analysis(&self, uri: &Uri) -> Option<Arc<Analysis>> {
+        let deadline = Instant::now() + WAIT_FOR_CHECK;
+        let mut st = self.shared.lock();
+        loop {
+            let doc = st.docs.get(uri.as_str())?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if doc.analyzed == Some(doc.generation) || left.is_zero() {
+                return doc.analysis.clone();
+            }
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn params<P: DeserializeOwned>(req: &mut Request) -> Result<P, Response> {
+        let value = std::mem::take(&mut req.params);
+        serde_json::from_value(value).map_err(|e| {
+            error(
+                req.id.clone(),
+                ErrorCode::InvalidParams,
+                &format!("invalid params for `{}`: {e}", req.method),
+            )
+        })
+    }
+
     /// Decodes the params, finds the document and answers; bad params get
     /// `InvalidParams`, an unknown document the default (null or empty) answer.
     fn on<P, R>(
         &self,
-        req: Request,
+        mut req: Request,
         uri_of: impl Fn(&P) -> &Uri,
         answer: impl FnOnce(&Analysis, &Uri, P) -> R,
     ) -> Response
@@ -183,29 +492,45 @@ impl Server {
         P: DeserializeOwned,
         R: Serialize + Default,
     {
-        let params: P = match serde_json::from_value(req.params) {
+        let params: P = match Self::params(&mut req) {
             Ok(p) => p,
-            Err(e) => {
-                return error(
-                    req.id,
-                    ErrorCode::InvalidParams,
-                    &format!("invalid params for `{}`: {e}", req.method),
-                )
-            }
+            Err(r) => return r,
         };
         let uri = uri_of(&params).clone();
-        let result = match self
-            .docs
-            .get(uri.as_str())
-            .and_then(|d| d.analysis.as_ref())
-        {
-            Some(a) => answer(a, &uri, params),
+        let result = match self.analysis(&uri) {
+            Some(a) => answer(&a, &uri, params),
             None => R::default(),
         };
         Response::new_ok(req.id, result)
     }
 
-    /// Document sync; returns the diagnostics to publish.
+    /// Like [`Server::on`], for requests that can be refused with a message
+    /// (`RequestFailed`), such as a rename to a keyword.
+    fn on_result<P>(
+        &self,
+        mut req: Request,
+        uri_of: impl Fn(&P) -> &Uri,
+        answer: impl FnOnce(&Analysis, &Uri, P) -> Result<Value, String>,
+    ) -> Response
+    where
+        P: DeserializeOwned,
+    {
+        let params: P = match Self::params(&mut req) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let uri = uri_of(&params).clone();
+        match self.analysis(&uri) {
+            Some(a) => match answer(&a, &uri, params) {
+                Ok(v) => Response::new_ok(req.id, v),
+                Err(message) => error(req.id, ErrorCode::RequestFailed, &message),
+            },
+            None => Response::new_ok(req.id, Value::Null),
+        }
+    }
+
+    /// Document sync; returns the messages to send now (only didClose's empty
+    /// diagnostics: the worker publishes the others).
     fn notification(&mut self, n: Notification) -> Vec<Message> {
         match n.method.as_str() {
             "textDocument/didOpen" => {
@@ -214,7 +539,8 @@ impl Server {
                     return Vec::new();
                 };
                 let doc = p.text_document;
-                self.update(doc.uri, doc.version, doc.text)
+                self.update(doc.uri, doc.version, doc.text);
+                Vec::new()
             }
             "textDocument/didChange" => {
                 let Ok(p) = serde_json::from_value::<DidChangeTextDocumentParams>(n.params) else {
@@ -222,43 +548,70 @@ impl Server {
                     return Vec::new();
                 };
                 let uri = p.text_document.uri;
-                let Some(doc) = self.docs.get(uri.as_str()) else {
-                    return Vec::new();
+                let mut text = {
+                    let st = self.shared.lock();
+                    let Some(doc) = st.docs.get(uri.as_str()) else {
+                        return Vec::new();
+                    };
+                    doc.text.clone()
                 };
-                let mut text = doc.text.clone();
                 for change in p.content_changes {
                     apply_change(&mut text, change);
                 }
-                self.update(uri, p.text_document.version, text)
+                self.update(uri, p.text_document.version, text);
+                Vec::new()
             }
             "textDocument/didClose" => {
                 let Ok(p) = serde_json::from_value::<DidCloseTextDocumentParams>(n.params) else {
                     return Vec::new();
                 };
                 let uri = p.text_document.uri;
-                self.docs.remove(uri.as_str());
+                let mut st = self.shared.lock();
+                st.docs.remove(uri.as_str());
+                st.queue.retain(|j| j.uri != uri);
+                drop(st);
+                self.tokens.remove(uri.as_str());
                 vec![publish(uri, Vec::new(), None)]
             }
             _ => Vec::new(),
         }
     }
 
-    fn update(&mut self, uri: Uri, version: i32, text: String) -> Vec<Message> {
-        let analysis = catch_unwind(AssertUnwindSafe(|| Analysis::new(text.clone()))).ok();
-        let diagnostics = match &analysis {
-            Some(a) => super::diagnostics::to_lsp(a, &uri),
-            None => {
-                eprintln!(
-                    "gradlang lsp: internal error while checking {}",
-                    uri.as_str()
-                );
-                Vec::new()
-            }
-        };
-        self.docs
-            .insert(uri.as_str().to_string(), Document { text, analysis });
-        vec![publish(uri, diagnostics, Some(version))]
+    /// Records the new text and queues its check, replacing a queued check of
+    /// the same document.
+    fn update(&mut self, uri: Uri, version: i32, text: String) {
+        let mut st = self.shared.lock();
+        st.next_generation += 1;
+        let generation = st.next_generation;
+        let key = uri.as_str().to_string();
+        let old = st.docs.remove(&key);
+        st.docs.insert(
+            key,
+            Doc {
+                text: text.clone(),
+                generation,
+                analysis: old.as_ref().and_then(|d| d.analysis.clone()),
+                analyzed: old.and_then(|d| d.analyzed),
+            },
+        );
+        st.queue.retain(|j| j.uri != uri);
+        st.queue.push(Job {
+            uri,
+            version,
+            generation,
+            text,
+        });
+        drop(st);
+        self.shared.changed.notify_all();
     }
+}
+
+/// True when the client lists plaintext first in `hover.contentFormat`.
+fn prefers_plaintext(params: &Value) -> bool {
+    params
+        .pointer("/capabilities/textDocument/hover/contentFormat/0")
+        .and_then(Value::as_str)
+        == Some("plaintext")
 }
 
 /// Applies one change: the whole text, or (if a client sends them anyway) a range.

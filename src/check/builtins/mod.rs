@@ -211,7 +211,9 @@ impl Checker<'_> {
                 )
                 .with_primary_label("unknown option");
                 d = match super::suggest::closest(opt, allowed.iter().copied()) {
-                    Some(best) => d.with_help(format!("did you mean `{best}`?")),
+                    Some(best) => d
+                        .with_help(format!("did you mean `{best}`?"))
+                        .with_suggestion(*ospan, best),
                     None if allowed.is_empty() => {
                         d.with_help(format!("`{name}` takes no options: {}", def.signature()))
                     }
@@ -550,7 +552,9 @@ impl Checker<'_> {
         .with_label(aspan, format!("{} is {sa}", self.quote(aspan)));
         if a.rank() == b.rank() && a.shape.iter().rev().eq(b.shape.iter()) && a.rank() >= 2 {
             if let Some(t) = self.snippet(bspan) {
-                d = d.with_help(format!("did you mean `{t}.T`?"));
+                d = d
+                    .with_help(format!("did you mean `{t}.T`?"))
+                    .with_suggestion(bspan, super::suggest::transposed(t));
             }
         }
         self.report(d);
