@@ -489,7 +489,14 @@ impl Checker<'_> {
             return None;
         }
         let ka = &a.shape[a.rank() - 1];
-        if &b.shape[b.rank() - 1] == ka {
+        let rsnip = self.snippet(rspan).unwrap_or("");
+        // `k.T` was written: the operand before the transpose is the reverse.
+        let b_orig: Vec<_> = if rsnip.ends_with(".T") {
+            b.shape.iter().rev().cloned().collect()
+        } else {
+            b.shape.clone()
+        };
+        if &b_orig[b_orig.len() - 1] == ka {
             let t = self.snippet(rspan)?;
             let l = self.snippet(lspan).unwrap_or("a");
             let base = t.strip_suffix(".T").unwrap_or(t);
@@ -762,9 +769,15 @@ impl Checker<'_> {
             )
             .with_primary_label(format!("outside 0..{l}"))
             .with_label(base.span, format!("{} is {shown}", self.quote(base.span)))
-            .with_help(format!(
-                "indices run from 0 to {l} - 1, or from -{l} to -1 counting from the end"
-            )),
+            .with_help(match len.as_const() {
+                Some(n) => format!(
+                    "indices run from 0 to {}, or from -{n} to -1 counting from the end",
+                    n - 1
+                ),
+                None => format!(
+                    "indices run from 0 to {l} - 1, or from -{l} to -1 counting from the end"
+                ),
+            }),
         );
     }
 
@@ -777,19 +790,22 @@ impl Checker<'_> {
         if let Some((name, nspan)) = self.first_tensor_name(e) {
             let base_text = self.snippet(base.span).unwrap_or("x");
             let idx = self.snippet(e.span).unwrap_or(name.as_str()).to_string();
-            self.report(
-                Diagnostic::error(
-                    Code::E0332,
-                    e.span,
-                    format!("`{name}` is a tensor: indexing with tensors is `take` or `gather`"),
-                )
-                .with_primary_label("a tensor used as an index")
-                .with_label(nspan, format!("`{name}` is a tensor"))
-                .with_label(base.span, format!("{} is {}", self.quote(base.span), self.show(&t.ty)))
+            let d = Diagnostic::error(
+                Code::E0332,
+                e.span,
+                format!("`{name}` is a tensor: indexing with tensors is `take` or `gather`"),
+            )
+            .with_primary_label("a tensor used as an index");
+            let d = if nspan == e.span {
+                d
+            } else {
+                d.with_label(nspan, format!("`{name}` is a tensor"))
+            };
+            let d = d.with_label(base.span, format!("{} is {}", self.quote(base.span), self.show(&t.ty)))
                 .with_help(format!(
                     "rows at int indices: `take({base_text}, {idx}, axis=0)`; one element per row (NumPy's `x[arange(N), y]`): `gather({base_text}, {idx})`"
-                )),
-            );
+                ));
+            self.report(d);
             return None;
         }
         let _ = t;

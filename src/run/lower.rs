@@ -30,6 +30,7 @@ pub struct Leaf {
     pub node: NodeId,
     pub shape: Shape,
     pub is_int: bool,
+    pub is_bool: bool,
     pub is_input: bool,
     pub init: Init,
     /// The declaration (for error messages).
@@ -357,6 +358,7 @@ impl<'a> Lowerer<'a> {
             node,
             shape,
             is_int,
+            is_bool: ty.elem == Elem::Bool,
             is_input: info.kind == crate::check::typed::TensorKind::Input,
             init,
             span: info.span,

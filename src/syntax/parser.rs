@@ -480,7 +480,7 @@ impl<'s> Driver<'s> {
                         .with_primary_label("a second comparison")
                         .with_label(lhs.span, "this is already a comparison (a bool tensor)")
                         .with_help(
-                            "compare once per expression; combine masks with `where`, for example `where(a < b, b < c, a < b)`, or parenthesize to compare a bool",
+                            "compare once per expression: where both `a < b` and `b < c` should hold, `float(a < b) * float(b < c)` is 1 (or `where(a < b, b < c, a < b)` a mask)",
                         ),
                     );
                     return Err(Failed);
@@ -728,7 +728,8 @@ fn compound_assignment(src: &str, pos: usize) -> Option<Diagnostic> {
     let name_end = pos + name.as_span().end();
     let op_start = skip_trivia(src, name_end);
     let op_end = pos + pair.as_span().end();
-    let op = &src[op_start..op_end];
+    let op = src[op_start..op_end].trim_end();
+    let op_end = op_start + op.len();
     let bin = &op[..op.len() - 1];
     let n = name.as_str();
     let rest_start = skip_trivia(src, op_end);
