@@ -132,3 +132,8 @@ impl<'a> From<&'a ArrayData> for ArrayRef<'a> {
         a.view()
     }
 }
+impl<'a> From<ArrayViewD<'a, bool>> for ArrayRef<'a> {
+    fn from(v: ArrayViewD<'a, bool>) -> Self {
+        ArrayRef::Bool(v)
+    }
+}

@@ -1046,7 +1046,14 @@ fn expected_list(err: &pest::error::Error<Rule>) -> Vec<String> {
             let punctuation = token
                 .chars()
                 .all(|c| matches!(c, ')' | ']' | '{' | '=' | ':' | ',' | '>'));
-            if !punctuation || token.is_empty() || token == "-" || token.contains("..") {
+            // comparison operators are among "an operator"
+            let comparison = matches!(token.as_str(), "==" | "!=" | "<" | "<=" | ">" | ">=");
+            if !punctuation
+                || comparison
+                || token.is_empty()
+                || token == "-"
+                || token.contains("..")
+            {
                 continue;
             }
             let name = format!("`{token}`");
