@@ -105,9 +105,7 @@ impl Checker<'_> {
             }),
             Some(Entity::Instance(inst)) => {
                 let info = &self.out.instances[inst.0 as usize];
-                if info.layer.is_none() {
-                    return None;
-                }
+                info.layer?;
                 let def = info.span;
                 self.report(
                     Diagnostic::error(
@@ -504,7 +502,7 @@ impl Checker<'_> {
                 "did you mean `{l} @ {base}.mT`? `.mT` swaps the last two axes (`.T` reverses all of them, batch axes included)"
             ));
         }
-        if &a.shape[a.rank() - 2] == &b.shape[b.rank() - 2] {
+        if a.shape[a.rank() - 2] == b.shape[b.rank() - 2] {
             let t = self.snippet(lspan)?;
             let base = t.strip_suffix(".T").unwrap_or(t);
             return Some(format!(
@@ -618,7 +616,7 @@ impl Checker<'_> {
             match step {
                 None => {
                     let i = b?;
-                    let norm = self.from_end(&i, &len)?;
+                    let norm = self.counted_from_end(&i, &len)?;
                     // outside when i >= len or i < 0 (known at check time)
                     let beyond = norm
                         .sub(&len)
@@ -649,7 +647,7 @@ impl Checker<'_> {
                     };
                     let start = match &b {
                         Some(b) => {
-                            let n = self.from_end(b, &len)?;
+                            let n = self.counted_from_end(b, &len)?;
                             self.check_slice_bound(item.span(), b, &n, &len, axis, base, &t.ty)?;
                             n
                         }
@@ -657,7 +655,7 @@ impl Checker<'_> {
                     };
                     let stop = match &e {
                         Some(e) => {
-                            let n = self.from_end(e, &len)?;
+                            let n = self.counted_from_end(e, &len)?;
                             self.check_slice_bound(item.span(), e, &n, &len, axis, base, &t.ty)?;
                             n
                         }
@@ -712,7 +710,7 @@ impl Checker<'_> {
     }
 
     /// A negative constant counts from the end.
-    fn from_end(&mut self, b: &Poly, len: &Poly) -> Option<Poly> {
+    fn counted_from_end(&mut self, b: &Poly, len: &Poly) -> Option<Poly> {
         match b.as_const() {
             Some(c) if c < 0 => len.add(b),
             _ => Some(b.clone()),

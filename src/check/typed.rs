@@ -140,6 +140,9 @@ pub struct InstanceInfo {
 }
 
 /// A statement of the typed program (top level or layer body).
+// Bindings are most statements: boxing their expression would cost an
+// allocation each for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum TStmt {
     /// An `input` or `param` declaration (its initializer is on the tensor).
