@@ -942,3 +942,76 @@ fn jacobian_edge_cases() {
     let r2 = in_pool(2, || eval1(&g, &leaves, j));
     assert_eq!(r1, r2);
 }
+
+// ---------------------------------------------------------------- issue 10, part A
+
+#[test]
+fn select_slice_take_gather_match_finite_differences() {
+    // where(c, a, b): the derivative flows to the chosen side, with broadcasting
+    let mask = arr(&[3, 1], &[1.0, 0.0, 1.0]);
+    check_fn(
+        "select",
+        900,
+        &[inp(&[3, 4]), inp(&[4])],
+        move |g, xs, extra| {
+            let c = g.leaf("c", vec![3, 1], DType::Float);
+            extra.push((c, fval(mask.clone())));
+            g.select(c, xs[0], xs[1])
+        },
+    );
+    // a strided window and its adjoint
+    check_fn("slice", 901, &[inp(&[5, 4, 3])], |g, xs, _| {
+        g.slice(xs[0], vec![(1, 2, 2), (0, 4, 1), (2, 1, 1)])
+    });
+    check_fn("unslice", 902, &[inp(&[2, 3])], |g, xs, _| {
+        g.unslice(xs[0], vec![(1, 2, 2), (0, 3, 1)], vec![5, 3])
+    });
+    // take and gather with int indices (including repeats)
+    let idx = Value::<f64>::int(&[2, 2], vec![0, 2, 2, 1]).unwrap();
+    let idx2 = idx.clone();
+    check_fn("take_axis0", 903, &[inp(&[3, 4])], move |g, xs, extra| {
+        let i = g.leaf("i", vec![2, 2], DType::Int);
+        extra.push((i, idx.clone()));
+        g.take(xs[0], i, 0)
+    });
+    check_fn(
+        "take_axis1",
+        904,
+        &[inp(&[2, 3, 2])],
+        move |g, xs, extra| {
+            let i = g.leaf("i", vec![2, 2], DType::Int);
+            extra.push((i, idx2.clone()));
+            g.take(xs[0], i, 1)
+        },
+    );
+    let labels = Value::<f64>::int(&[4], vec![1, 0, 2, 2]).unwrap();
+    check_fn("gather_last", 905, &[inp(&[4, 3])], move |g, xs, extra| {
+        let i = g.leaf("i", vec![4], DType::Int);
+        extra.push((i, labels.clone()));
+        g.gather(xs[0], i, 1)
+    });
+    let rows = Value::<f64>::int(&[3], vec![3, 0, 1]).unwrap();
+    check_fn("gather_first", 906, &[inp(&[4, 3])], move |g, xs, extra| {
+        let i = g.leaf("i", vec![3], DType::Int);
+        extra.push((i, rows.clone()));
+        g.gather(xs[0], i, 0)
+    });
+}
+
+#[test]
+fn select_never_multiplies_infinity_by_zero() {
+    let mut g = Graph::new();
+    let c = g.leaf("c", vec![3], DType::Float);
+    let a = g.leaf("a", vec![3], DType::Float);
+    let minf = g.scalar(f64::NEG_INFINITY);
+    let y = g.select(c, a, minf).unwrap();
+    let mut leaves: Leaves = HashMap::new();
+    leaves.insert(c, fval(arr(&[3], &[1.0, 0.0, 1.0])));
+    leaves.insert(a, fval(arr(&[3], &[1.0, 2.0, 3.0])));
+    let out = eval1(&g, &leaves, y);
+    assert_eq!(out.as_slice().unwrap(), &[1.0, f64::NEG_INFINITY, 3.0]);
+    let t = g.leaf("t", vec![3], DType::Int);
+    let f = g.int_to_float(t).unwrap();
+    leaves.insert(t, Value::int(&[3], vec![2, -1, 0]).unwrap());
+    assert_eq!(eval1(&g, &leaves, f).as_slice().unwrap(), &[2.0, -1.0, 0.0]);
+}

@@ -20,6 +20,7 @@ use tree_sitter::{Language, Node, Parser, Query};
 /// Programs that are syntax errors on purpose (relative to the repository root).
 const EXPECTED_ERRORS: &[&str] = &[
     "tests/check/E0101_syntax_error.grad",
+    "tests/check/E0101_compound_assignment.grad",
     "tests/check/E0102_keyword_as_name.grad",
     "tests/check/E0104_nesting_too_deep.grad",
 ];

@@ -77,7 +77,7 @@ pub fn int(e: &Expr) -> Result<i64, ConstError> {
                 BinOp::Mul => a.checked_mul(b),
                 BinOp::Div if b == 0 => return Err(ConstError::DivisionByZero(rhs.span)),
                 BinOp::Div => Some(a.div_euclid(b)),
-                BinOp::MatMul | BinOp::Pow => return Err(ConstError::NotConstant(e.span)),
+                _ => return Err(ConstError::NotConstant(e.span)),
             };
             v.ok_or(ConstError::TooLarge(e.span))
         }

@@ -6,20 +6,25 @@ use super::typed::{InitExpr, ScalarExpr, TensorId, TensorKind};
 use super::types::{Elem, Shape, TensorTy};
 use super::{Checker, Entity};
 use crate::diagnostics::{Code, Diagnostic, Span};
-use crate::syntax::ast::{BinOp, Expr, ExprKind, TensorDecl, TensorRole};
+use crate::syntax::ast::{BinOp, DeclElem, Expr, ExprKind, TensorDecl, TensorRole};
 
 impl Checker<'_> {
     /// An `input` or `param` declaration: its tensor, when its shape checked.
     pub(crate) fn tensor_decl(&mut self, d: &TensorDecl) -> Option<TensorId> {
         let shape = self.shape_of(&d.shape, false);
-        let elem = if d.is_int { Elem::Int } else { Elem::Float };
+        let elem = match d.elem {
+            DeclElem::Float => Elem::Float,
+            DeclElem::Int => Elem::Int,
+            DeclElem::Bool => Elem::Bool,
+        };
         let kind = TensorKind::from(d.role);
-        if d.is_int && d.role == TensorRole::Param {
+        if elem != Elem::Float && d.role == TensorRole::Param {
+            let word = if elem == Elem::Int { "int" } else { "bool" };
             self.report(
                 Diagnostic::error(
                     Code::E0312,
                     d.name.span,
-                    format!("param `{}` cannot be `int`", d.name.name),
+                    format!("param `{}` cannot be `{word}`", d.name.name),
                 )
                 .with_primary_label("parameters are trainable, so they are float tensors")
                 .with_help("labels are inputs: `input t: [N] int`"),
@@ -75,12 +80,13 @@ impl Checker<'_> {
             {
                 let fname = self.snippet(callee.span).unwrap_or("normal");
                 let is_uniform = matches!(&callee.kind, ExprKind::Name(n) if n == "uniform");
-                if elem == Elem::Int {
+                if elem != Elem::Float {
+                    let word = if elem == Elem::Int { "int" } else { "bool" };
                     self.report(
                         Diagnostic::error(
                             Code::E0312,
                             e.span,
-                            format!("`{fname}` cannot initialize the int tensor `{name}`"),
+                            format!("`{fname}` cannot initialize the {word} tensor `{name}`"),
                         )
                         .with_primary_label("random values are floats")
                         .with_help("give labels as a literal or from a file"),
@@ -128,7 +134,9 @@ impl Checker<'_> {
             ExprKind::Number(v) => Some(ScalarExpr::Number(*v)),
             ExprKind::Paren(inner) => self.scalar_constant(inner),
             ExprKind::Neg(inner) => Some(ScalarExpr::Neg(Box::new(self.scalar_constant(inner)?))),
-            ExprKind::Binary { op, lhs, rhs, .. } if *op != BinOp::MatMul => {
+            ExprKind::Binary { op, lhs, rhs, .. }
+                if *op != BinOp::MatMul && !op.is_comparison() =>
+            {
                 let a = self.scalar_constant(lhs);
                 let b = self.scalar_constant(rhs);
                 Some(ScalarExpr::Binary(*op, Box::new(a?), Box::new(b?)))
@@ -139,6 +147,9 @@ impl Checker<'_> {
                     self.reference(e.span, entity);
                 }
                 match entity {
+                    None if super::predefined_constant(n).is_some() => {
+                        super::predefined_constant(n).map(ScalarExpr::Number)
+                    }
                     Some(Entity::Dim(d)) => Some(ScalarExpr::Dim(d)),
                     Some(Entity::Tensor(t)) if self.tensor_ty(t).is_none() => None,
                     _ => {

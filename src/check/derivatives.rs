@@ -207,18 +207,19 @@ impl Checker<'_> {
             }
         };
         let ty = typed.ty;
-        if ty.elem == Elem::Int {
+        if ty.elem != Elem::Float {
+            let word = if ty.elem == Elem::Int { "int" } else { "bool" };
             self.report(
                 Diagnostic::error(
                     Code::E0404,
                     x.span,
                     format!(
-                        "cannot differentiate with respect to the int tensor {}",
+                        "cannot differentiate with respect to the {word} tensor {}",
                         self.quote(x.span)
                     ),
                 )
                 .with_primary_label(format!("this is {}", self.show(&ty)))
-                .with_help("int tensors are labels; they have no derivative"),
+                .with_help("int and bool tensors are labels and masks; they have no derivative (`float(m)` converts a mask to 0/1)"),
             );
             return None;
         }

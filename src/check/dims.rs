@@ -74,8 +74,16 @@ impl Dims {
     }
 }
 
-/// A monomial: the product of its (sorted) symbols; empty for the constant term.
-type Monomial = Vec<DimId>;
+/// A factor of a monomial: a dimension symbol, or an opaque floor quotient
+/// `num / den` that does not divide exactly (its numerator canonical).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Atom {
+    Var(DimId),
+    Div(std::sync::Arc<(Poly, Poly)>),
+}
+
+/// A monomial: the product of its (sorted) atoms; empty for the constant term.
+type Monomial = Vec<Atom>;
 
 /// A dimension expression in canonical form: a sum of monomials with non-zero
 /// integer coefficients, sorted by monomial.
@@ -108,7 +116,7 @@ impl Poly {
         match &self.0 {
             Repr::Const(0) => Vec::new(),
             Repr::Const(c) => vec![(Vec::new(), *c)],
-            Repr::Var(d) => vec![(vec![*d], 1)],
+            Repr::Var(d) => vec![(vec![Atom::Var(*d)], 1)],
             Repr::General(t) => t.as_ref().clone(),
         }
     }
@@ -118,7 +126,10 @@ impl Poly {
         match terms.as_slice() {
             [] => Poly(Repr::Const(0)),
             [(m, c)] if m.is_empty() => Poly(Repr::Const(*c)),
-            [(m, 1)] if m.len() == 1 => Poly(Repr::Var(m[0])),
+            [(m, 1)] if m.len() == 1 => match &m[0] {
+                Atom::Var(d) => Poly(Repr::Var(*d)),
+                Atom::Div(_) => Poly(Repr::General(std::sync::Arc::new(terms))),
+            },
             _ => Poly(Repr::General(std::sync::Arc::new(terms))),
         }
     }
@@ -148,6 +159,72 @@ impl Poly {
             }
         }
         Self::checked(terms)
+    }
+
+    /// Floor division by a positive divisor (SPEC section 3). Exact division
+    /// simplifies (`H * W / W` is `H`, `(2 * N + 2) / 2` is `N + 1`); by a
+    /// constant, the part of each coefficient the divisor divides comes out
+    /// (`(3 * N + 1) / 2` is `N + (N + 1) / 2`); the rest stays an opaque
+    /// quotient whose numerator is canonical. `None` on a zero or negative
+    /// constant divisor, or on overflow.
+    pub fn floor_div(&self, den: &Poly) -> Option<Poly> {
+        if let Some(c) = den.as_const() {
+            if c <= 0 {
+                return None;
+            }
+            if c == 1 {
+                return Some(self.clone());
+            }
+            let mut q = Vec::new();
+            let mut r = Vec::new();
+            for (m, coef) in self.terms() {
+                let (qc, rc) = (coef.div_euclid(c), coef.rem_euclid(c));
+                if qc != 0 {
+                    q.push((m.clone(), qc));
+                }
+                if rc != 0 {
+                    r.push((m, rc));
+                }
+            }
+            let q = Self::checked(q)?;
+            let r = Self::checked(r)?;
+            // 0 <= r < c when r is a constant: its quotient is 0.
+            if r.as_const().is_some() {
+                return Some(q);
+            }
+            return q.add(&Self::opaque(r, den.clone()));
+        }
+        // A single-monomial divisor: exact when it divides every term.
+        let dt = den.terms();
+        if let [(dm, dc)] = dt.as_slice() {
+            if *dc > 0 {
+                let mut q = Vec::new();
+                let exact = self.terms().into_iter().all(|(m, c)| {
+                    let mut rest = m.clone();
+                    for a in dm {
+                        match rest.iter().position(|x| x == a) {
+                            Some(k) => {
+                                rest.remove(k);
+                            }
+                            None => return false,
+                        }
+                    }
+                    if c % dc != 0 {
+                        return false;
+                    }
+                    q.push((rest, c / dc));
+                    true
+                });
+                if exact {
+                    return Self::checked(q);
+                }
+            }
+        }
+        Some(Self::opaque(self.clone(), den.clone()))
+    }
+
+    fn opaque(num: Poly, den: Poly) -> Poly {
+        Poly::from_terms(vec![(vec![Atom::Div(std::sync::Arc::new((num, den)))], 1)])
     }
 
     /// Normalizes, refusing coefficient overflow.
@@ -198,13 +275,51 @@ impl Poly {
         self.as_const() == Some(1)
     }
 
-    /// Every symbol, with repetitions.
+    /// Every symbol, with repetitions (those inside quotients too).
     pub fn vars(&self) -> Vec<DimId> {
         match &self.0 {
             Repr::Const(_) => Vec::new(),
             Repr::Var(d) => vec![*d],
-            Repr::General(t) => t.iter().flat_map(|(m, _)| m.iter().copied()).collect(),
+            Repr::General(t) => {
+                let mut out = Vec::new();
+                for (m, _) in t.iter() {
+                    for a in m {
+                        match a {
+                            Atom::Var(d) => out.push(*d),
+                            Atom::Div(q) => {
+                                out.extend(q.0.vars());
+                                out.extend(q.1.vars());
+                            }
+                        }
+                    }
+                }
+                out
+            }
         }
+    }
+
+    /// `Some((a, b))` when the polynomial is `a * d + b` with `d` appearing
+    /// nowhere in `a` or `b` (not inside a quotient, not squared): the form
+    /// binding solves for `d`.
+    pub fn linear_in(&self, d: DimId) -> Option<(Poly, Poly)> {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for (m, c) in self.terms() {
+            let n = m.iter().filter(|x| **x == Atom::Var(d)).count();
+            let inside = m.iter().any(
+                |x| matches!(x, Atom::Div(q) if q.0.vars().contains(&d) || q.1.vars().contains(&d)),
+            );
+            if inside || n > 1 {
+                return None;
+            }
+            if n == 1 {
+                let rest: Vec<Atom> = m.into_iter().filter(|x| *x != Atom::Var(d)).collect();
+                a.push((rest, c));
+            } else {
+                b.push((m, c));
+            }
+        }
+        Some((Self::checked(a)?, Self::checked(b)?))
     }
 
     /// Replaces symbols by polynomials (`None` from `f` keeps the symbol).
@@ -217,8 +332,11 @@ impl Poly {
         let mut total = Poly::constant(0);
         for (m, c) in self.terms() {
             let mut term = Poly::constant(c);
-            for d in m {
-                let factor = f(d).unwrap_or_else(|| Poly::var(d));
+            for a in m {
+                let factor = match a {
+                    Atom::Var(d) => f(d).unwrap_or_else(|| Poly::var(d)),
+                    Atom::Div(q) => q.0.subst(f)?.floor_div(&q.1.subst(f)?)?,
+                };
                 term = term.mul(&factor)?;
             }
             total = total.add(&term)?;
@@ -226,20 +344,31 @@ impl Poly {
         Some(total)
     }
 
-    /// The value under an assignment of symbols, if every symbol has one.
+    /// The value under an assignment of symbols, if every symbol has one (and
+    /// every divisor is positive).
     pub fn eval(&self, f: &dyn Fn(DimId) -> Option<i64>) -> Option<i128> {
         let mut total: i128 = 0;
         for (m, c) in self.terms() {
             let mut term = c as i128;
-            for d in m {
-                term = term.checked_mul(f(d)? as i128)?;
+            for a in m {
+                let v = match a {
+                    Atom::Var(d) => f(d)? as i128,
+                    Atom::Div(q) => {
+                        let (n, d) = (q.0.eval(f)?, q.1.eval(f)?);
+                        if d <= 0 {
+                            return None;
+                        }
+                        n.div_euclid(d)
+                    }
+                };
+                term = term.checked_mul(v)?;
             }
             total = total.checked_add(term)?;
         }
         Some(total)
     }
 
-    /// `N`, `H * W`, `T + 1`, `2 * N - 1`.
+    /// `N`, `H * W`, `T + 1`, `2 * N - 1`, `(H + 1) / 2`.
     pub fn display(&self, dims: &Dims) -> String {
         match &self.0 {
             Repr::Const(c) => return c.to_string(),
@@ -249,6 +378,7 @@ impl Poly {
         // Highest degree first; the constant last.
         let mut terms = self.terms();
         terms.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        let single = terms.len() == 1;
         let mut out = String::new();
         for (i, (m, c)) in terms.iter().enumerate() {
             let negative = *c < 0;
@@ -260,7 +390,28 @@ impl Poly {
             } else {
                 out.push_str(if negative { " - " } else { " + " });
             }
-            let names: Vec<&str> = m.iter().map(|d| dims.name(*d)).collect();
+            let names: Vec<String> = m
+                .iter()
+                .map(|a| match a {
+                    Atom::Var(d) => dims.name(*d).to_string(),
+                    Atom::Div(q) => {
+                        let wrap = |p: &Poly| {
+                            let s = p.display(dims);
+                            if p.as_const().is_some() || p.as_var().is_some() {
+                                s
+                            } else {
+                                format!("({s})")
+                            }
+                        };
+                        let s = format!("{} / {}", wrap(&q.0), wrap(&q.1));
+                        if single && m.len() == 1 && magnitude == 1 && !negative {
+                            s
+                        } else {
+                            format!("({s})")
+                        }
+                    }
+                })
+                .collect();
             if m.is_empty() {
                 out.push_str(&magnitude.to_string());
             } else if magnitude == 1 {
@@ -289,5 +440,47 @@ mod tests {
         assert_eq!(w.mul(&h).unwrap().display(&dims), "H * W");
         assert_eq!(Poly::constant(2).mul(&h).unwrap().display(&dims), "2 * H");
         assert!(Poly::constant(i64::MAX).mul(&Poly::constant(2)).is_none());
+    }
+
+    #[test]
+    fn floor_division() {
+        let mut dims = Dims::default();
+        let h = Poly::var(dims.add("H", DimKind::Global { default: None }, Span::default()));
+        let w = Poly::var(dims.add("W", DimKind::Global { default: None }, Span::default()));
+        let two = Poly::constant(2);
+        assert_eq!(h.mul(&w).unwrap().floor_div(&w).unwrap(), h);
+        let n1 = h.add(&Poly::constant(1)).unwrap();
+        let half = n1.floor_div(&two).unwrap();
+        assert_eq!(half.display(&dims), "(H + 1) / 2");
+        // (H - 1) / 2 + 1 is (H + 1) / 2
+        let conv = h
+            .sub(&Poly::constant(1))
+            .unwrap()
+            .floor_div(&two)
+            .unwrap()
+            .add(&Poly::constant(1))
+            .unwrap();
+        assert_eq!(conv, half);
+        assert_eq!(half.eval(&|_| Some(6)), Some(3));
+        assert_eq!(
+            two.mul(&h)
+                .unwrap()
+                .add(&two)
+                .unwrap()
+                .floor_div(&two)
+                .unwrap(),
+            n1
+        );
+        assert_eq!(h.floor_div(&w).unwrap().display(&dims), "H / W");
+        assert!(h.floor_div(&Poly::constant(0)).is_none());
+        let (a, b) = h
+            .mul(&w)
+            .unwrap()
+            .add(&two)
+            .unwrap()
+            .linear_in(DimId(1))
+            .unwrap();
+        assert_eq!((a, b), (h.clone(), two.clone()));
+        assert!(half.linear_in(DimId(0)).is_none());
     }
 }

@@ -1,11 +1,11 @@
 //! Expressions: names, operators, member access and transposes.
 
 use super::dims::Poly;
-use super::typed::{TExpr, TExprKind};
+use super::typed::{TExpr, TExprKind, TIndex};
 use super::types::{broadcast, Elem, Shape, TensorTy};
 use super::{Checker, Entity};
 use crate::diagnostics::{Code, Diagnostic, Span};
-use crate::syntax::ast::{BinOp, Expr, ExprKind};
+use crate::syntax::ast::{BinOp, Expr, ExprKind, IndexItem};
 
 /// Labels both operands of a binary operation with their shapes.
 pub(crate) trait WithOperands {
@@ -74,6 +74,7 @@ impl Checker<'_> {
             } => self.binary(*op, *op_span, lhs, rhs, e.span),
             ExprKind::Call { callee, args } => self.call(callee, args, e.span),
             ExprKind::Member { base, member } => self.member(base, member, e.span),
+            ExprKind::Index { base, items } => self.index(base, items, e.span),
         };
         if let Some(t) = &typed {
             self.record_type(e.span, &t.ty);
@@ -104,9 +105,7 @@ impl Checker<'_> {
             }),
             Some(Entity::Instance(inst)) => {
                 let info = &self.out.instances[inst.0 as usize];
-                if info.layer.is_none() {
-                    return None;
-                }
+                info.layer?;
                 let def = info.span;
                 self.report(
                     Diagnostic::error(
@@ -134,6 +133,11 @@ impl Checker<'_> {
                 );
                 None
             }
+            None if super::predefined_constant(n).is_some() => Some(TExpr {
+                kind: TExprKind::Number(super::predefined_constant(n).unwrap_or_default()),
+                ty: TensorTy::scalar(),
+                span,
+            }),
             None => {
                 if super::builtins::table::lookup(n).is_some() {
                     self.report(
@@ -154,21 +158,25 @@ impl Checker<'_> {
     }
 
     pub(crate) fn require_float(&mut self, t: &TensorTy, span: Span, what: &str) -> Option<()> {
-        if t.elem == Elem::Int {
+        if t.elem != Elem::Float {
             let shown = self.show(t);
+            let word = if t.elem == Elem::Int { "int" } else { "bool" };
             self.report(
                 Diagnostic::error(
                     Code::E0309,
                     span,
                     format!(
-                        "{} is an int tensor, but {what} needs a float tensor",
-                        self.quote(span)
+                        "{} is {} {word} tensor, but {what} needs a float tensor",
+                        self.quote(span),
+                        if t.elem == Elem::Int { "an" } else { "a" }
                     ),
                 )
                 .with_primary_label(format!("this is {shown}"))
-                .with_help(
-                    "int tensors are class labels; `one_hot(labels, C)` turns them into floats",
-                ),
+                .with_help(if t.elem == Elem::Int {
+                    "int tensors are class labels; `one_hot(labels, C)` or `float(t)` turns them into floats"
+                } else {
+                    "bool tensors are masks; use `where(mask, a, b)` to select, or `float(mask)` for 0/1"
+                }),
             );
             return None;
         }
@@ -186,6 +194,9 @@ impl Checker<'_> {
         let a = self.expr(lhs);
         let b = self.expr(rhs);
         let (a, b) = (a?, b?);
+        if op.is_comparison() {
+            return self.comparison(op, op_span, a, b, lhs, rhs, span);
+        }
         let what = match op {
             BinOp::MatMul => "a matrix product",
             BinOp::Pow => "`**`",
@@ -224,6 +235,55 @@ impl Checker<'_> {
                 rhs: Box::new(b),
             },
             ty,
+            span,
+        })
+    }
+
+    /// `a < b` and the other comparisons: numbers (float or int, mixed) compare
+    /// with numbers, `bool` with `bool` (`==`, `!=` only); the result is `bool`.
+    #[allow(clippy::too_many_arguments)]
+    fn comparison(
+        &mut self,
+        op: BinOp,
+        op_span: Span,
+        a: TExpr,
+        b: TExpr,
+        lhs: &Expr,
+        rhs: &Expr,
+        span: Span,
+    ) -> Option<TExpr> {
+        let (ea, eb) = (a.ty.elem, b.ty.elem);
+        let bools = ea == Elem::Bool || eb == Elem::Bool;
+        if bools && (ea != eb || !matches!(op, BinOp::Eq | BinOp::Ne)) {
+            let (sa, sb) = (self.show(&a.ty), self.show(&b.ty));
+            let msg = if ea == eb {
+                format!("`{}` does not order bool tensors", op.symbol())
+            } else {
+                format!(
+                    "cannot compare {sa} with {sb}: a bool tensor compares only with a bool tensor"
+                )
+            };
+            self.report(
+                Diagnostic::error(Code::E0309, op_span, msg)
+                    .with_primary_label("a bool operand")
+                    .with_operands(self, (lhs.span, &a.ty), (rhs.span, &b.ty))
+                    .with_help(
+                        "`==` and `!=` compare masks; `float(mask)` turns a mask into 0/1 numbers",
+                    ),
+            );
+            return None;
+        }
+        let ty = self.broadcast_binary(&a.ty, &b.ty, lhs.span, rhs.span, op_span)?;
+        Some(TExpr {
+            kind: TExprKind::Binary {
+                op,
+                lhs: Box::new(a),
+                rhs: Box::new(b),
+            },
+            ty: TensorTy {
+                shape: ty.shape,
+                elem: Elem::Bool,
+            },
             span,
         })
     }
@@ -370,7 +430,9 @@ impl Checker<'_> {
             )
             .with_primary_label(format!("{da} vs {db}"))
             .with_operands(self, (lspan, a), (rspan, b));
-            if let Some((h, (fs, fx))) = self.matmul_transpose_help(a, b, lspan, rspan) {
+            if let Some(h) = self.matmul_mt_help(a, b, lspan, rspan) {
+                d = d.with_help(h);
+            } else if let Some((h, (fs, fx))) = self.matmul_transpose_help(a, b, lspan, rspan) {
                 d = d.with_help(h).with_suggestion(fs, fx);
             } else if let Some(h) = self.literal_help(&ka, &kb) {
                 d = d.with_help(h);
@@ -408,6 +470,44 @@ impl Checker<'_> {
             }
         };
         Some(TensorTy::float(shape))
+    }
+
+    /// Batched operands (rank > 2) where swapping the last two axes of one side
+    /// fits: `.mT`, since `.T` would reverse the batch axes too.
+    fn matmul_mt_help(
+        &self,
+        a: &TensorTy,
+        b: &TensorTy,
+        lspan: Span,
+        rspan: Span,
+    ) -> Option<String> {
+        if a.rank() < 2 || b.rank() < 2 || (a.rank() <= 2 && b.rank() <= 2) {
+            return None;
+        }
+        let ka = &a.shape[a.rank() - 1];
+        let rsnip = self.snippet(rspan).unwrap_or("");
+        // `k.T` was written: the operand before the transpose is the reverse.
+        let b_orig: Vec<_> = if rsnip.ends_with(".T") {
+            b.shape.iter().rev().cloned().collect()
+        } else {
+            b.shape.clone()
+        };
+        if &b_orig[b_orig.len() - 1] == ka {
+            let t = self.snippet(rspan)?;
+            let l = self.snippet(lspan).unwrap_or("a");
+            let base = t.strip_suffix(".T").unwrap_or(t);
+            return Some(format!(
+                "did you mean `{l} @ {base}.mT`? `.mT` swaps the last two axes (`.T` reverses all of them, batch axes included)"
+            ));
+        }
+        if a.shape[a.rank() - 2] == b.shape[b.rank() - 2] {
+            let t = self.snippet(lspan)?;
+            let base = t.strip_suffix(".T").unwrap_or(t);
+            return Some(format!(
+                "did you mean `{base}.mT`? `.mT` swaps the last two axes (`.T` reverses all of them, batch axes included)"
+            ));
+        }
+        None
     }
 
     fn matmul_transpose_help(
@@ -449,6 +549,318 @@ impl Checker<'_> {
         None
     }
 
+    /// `x[i, a:b:s]` (SPEC section 5): symbolic result shape, bounds known to be
+    /// outside the axis refused.
+    fn index(&mut self, base: &Expr, items: &[IndexItem], span: Span) -> Option<TExpr> {
+        let t = self.expr(base)?;
+        let mut bounds_ok = true;
+        // Bounds first, so that a tensor used as an index is reported as such.
+        let mut parsed = Vec::new();
+        for item in items {
+            let p = match item {
+                IndexItem::Single(e) => {
+                    self.index_bound(e, &t, base).map(|b| (Some(b), None, None))
+                }
+                IndexItem::Slice {
+                    start, stop, step, ..
+                } => {
+                    let s = start.as_ref().map(|e| self.index_bound(e, &t, base));
+                    let e = stop.as_ref().map(|e| self.index_bound(e, &t, base));
+                    let st = step.as_ref().map(|e| self.index_bound(e, &t, base));
+                    match (s, e, st) {
+                        (Some(None), _, _) | (_, Some(None), _) | (_, _, Some(None)) => None,
+                        (s, e, st) => Some((s.flatten(), e.flatten(), Some(st.flatten()))),
+                    }
+                }
+            };
+            bounds_ok &= p.is_some();
+            parsed.push(p);
+        }
+        if !bounds_ok {
+            return None;
+        }
+        if t.ty.elem == Elem::Int {
+            self.report(
+                Diagnostic::error(
+                    Code::E0332,
+                    base.span,
+                    format!(
+                        "{} is an int tensor, which cannot be indexed yet",
+                        self.quote(base.span)
+                    ),
+                )
+                .with_primary_label(format!("this is {}", self.show(&t.ty)))
+                .with_help("index the float tensor the labels select from with `take` or `gather`"),
+            );
+            return None;
+        }
+        if items.len() > t.ty.rank() {
+            let shown = self.show(&t.ty);
+            self.report(
+                Diagnostic::error(
+                    Code::E0332,
+                    items[t.ty.rank()].span(),
+                    format!(
+                        "too many indices: {} is {shown}, with {} axes, but {} are indexed",
+                        self.quote(base.span),
+                        t.ty.rank(),
+                        items.len()
+                    ),
+                )
+                .with_primary_label("no axis left for this index")
+                .with_label(base.span, format!("{} is {shown}", self.quote(base.span))),
+            );
+            return None;
+        }
+        let mut shape = Vec::new();
+        let mut out = Vec::new();
+        for (axis, (item, p)) in items.iter().zip(parsed).enumerate() {
+            let (b, e, step) = p?;
+            let len = t.ty.shape[axis].clone();
+            match step {
+                None => {
+                    let i = b?;
+                    let norm = self.counted_from_end(&i, &len)?;
+                    // outside when i >= len or i < 0 (known at check time)
+                    let beyond = norm
+                        .sub(&len)
+                        .and_then(|d| d.as_const())
+                        .is_some_and(|d| d >= 0);
+                    let below = norm.as_const().is_some_and(|c| c < 0);
+                    if beyond || below {
+                        self.out_of_range(item.span(), &i, &len, axis, base, &t.ty, "index");
+                        return None;
+                    }
+                    out.push(TIndex::Single(i));
+                }
+                Some(step) => {
+                    let s = match step {
+                        None => 1,
+                        Some(p) => match p.as_const() {
+                            Some(k) if k >= 1 => k,
+                            _ => {
+                                let shown = p.display(&self.dims);
+                                self.report(
+                                    Diagnostic::error(Code::E0332, item.span(), format!("a slice step must be a positive integer, not {shown}"))
+                                        .with_primary_label("invalid step")
+                                        .with_help("steps are integers of at least 1 (negative steps are not supported)"),
+                                );
+                                return None;
+                            }
+                        },
+                    };
+                    let start = match &b {
+                        Some(b) => {
+                            let n = self.counted_from_end(b, &len)?;
+                            self.check_slice_bound(item.span(), b, &n, &len, axis, base, &t.ty)?;
+                            n
+                        }
+                        None => Poly::constant(0),
+                    };
+                    let stop = match &e {
+                        Some(e) => {
+                            let n = self.counted_from_end(e, &len)?;
+                            self.check_slice_bound(item.span(), e, &n, &len, axis, base, &t.ty)?;
+                            n
+                        }
+                        None => len.clone(),
+                    };
+                    let diff = stop.sub(&start)?;
+                    let n = if s == 1 {
+                        diff
+                    } else {
+                        diff.add(&Poly::constant(s - 1))?
+                            .floor_div(&Poly::constant(s))?
+                    };
+                    if n.as_const().is_some_and(|c| c < 1) {
+                        let shown = n.display(&self.dims);
+                        self.report(
+                            Diagnostic::error(
+                                Code::E0331,
+                                item.span(),
+                                format!("this slice of axis {axis} is empty (length {shown})"),
+                            )
+                            .with_primary_label("selects no element")
+                            .with_label(
+                                base.span,
+                                format!("{} is {}", self.quote(base.span), self.show(&t.ty)),
+                            )
+                            .with_help("dimensions are at least 1: a slice must select an element"),
+                        );
+                        return None;
+                    }
+                    shape.push(n.clone());
+                    out.push(TIndex::Slice {
+                        start: b,
+                        stop: e,
+                        step: s,
+                        len: n,
+                    });
+                }
+            }
+        }
+        shape.extend(t.ty.shape[items.len()..].iter().cloned());
+        Some(TExpr {
+            ty: TensorTy {
+                shape,
+                elem: t.ty.elem,
+            },
+            kind: TExprKind::Index {
+                base: Box::new(t),
+                items: out,
+            },
+            span,
+        })
+    }
+
+    /// A negative constant counts from the end.
+    fn counted_from_end(&mut self, b: &Poly, len: &Poly) -> Option<Poly> {
+        match b.as_const() {
+            Some(c) if c < 0 => len.add(b),
+            _ => Some(b.clone()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_slice_bound(
+        &mut self,
+        span: Span,
+        written: &Poly,
+        norm: &Poly,
+        len: &Poly,
+        axis: usize,
+        base: &Expr,
+        ty: &TensorTy,
+    ) -> Option<()> {
+        let beyond = norm
+            .sub(len)
+            .and_then(|d| d.as_const())
+            .is_some_and(|d| d > 0);
+        let below = norm.as_const().is_some_and(|c| c < 0);
+        if beyond || below {
+            self.out_of_range(span, written, len, axis, base, ty, "slice bound");
+            return None;
+        }
+        Some(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn out_of_range(
+        &mut self,
+        span: Span,
+        written: &Poly,
+        len: &Poly,
+        axis: usize,
+        base: &Expr,
+        ty: &TensorTy,
+        what: &str,
+    ) {
+        let (w, l, shown) = (
+            written.display(&self.dims),
+            len.display(&self.dims),
+            self.show(ty),
+        );
+        self.report(
+            Diagnostic::error(
+                Code::E0331,
+                span,
+                format!(
+                    "{what} {w} is outside axis {axis} of {} (length {l})",
+                    self.quote(base.span)
+                ),
+            )
+            .with_primary_label(format!("outside 0..{l}"))
+            .with_label(base.span, format!("{} is {shown}", self.quote(base.span)))
+            .with_help(match len.as_const() {
+                Some(n) => format!(
+                    "indices run from 0 to {}, or from -{n} to -1 counting from the end",
+                    n - 1
+                ),
+                None => format!(
+                    "indices run from 0 to {l} - 1, or from -{l} to -1 counting from the end"
+                ),
+            }),
+        );
+    }
+
+    /// An index or slice bound: an integer or a dimension expression. A tensor
+    /// here is indexing with tensors, which is `take`/`gather`.
+    fn index_bound(&mut self, e: &Expr, t: &TExpr, base: &Expr) -> Option<Poly> {
+        if let Ok(v) = super::consts::int(e) {
+            return Some(Poly::constant(v));
+        }
+        if let Some((name, nspan)) = self.first_tensor_name(e) {
+            let base_text = self.snippet(base.span).unwrap_or("x");
+            let idx = self.snippet(e.span).unwrap_or(name.as_str()).to_string();
+            let d = Diagnostic::error(
+                Code::E0332,
+                e.span,
+                format!("`{name}` is a tensor: indexing with tensors is `take` or `gather`"),
+            )
+            .with_primary_label("a tensor used as an index");
+            let d = if nspan == e.span {
+                d
+            } else {
+                d.with_label(nspan, format!("`{name}` is a tensor"))
+            };
+            let d = d.with_label(base.span, format!("{} is {}", self.quote(base.span), self.show(&t.ty)))
+                .with_help(format!(
+                    "rows at int indices: `take({base_text}, {idx}, axis=0)`; one element per row (NumPy's `x[arange(N), y]`): `gather({base_text}, {idx})`"
+                ));
+            self.report(d);
+            return None;
+        }
+        let _ = t;
+        self.index_dim_expr(e)
+    }
+
+    /// A dimension expression that may use `/` and negative constants.
+    fn index_dim_expr(&mut self, e: &Expr) -> Option<Poly> {
+        match &e.kind {
+            ExprKind::Paren(inner) => self.index_dim_expr(inner),
+            ExprKind::Neg(inner) => Poly::constant(0).sub(&self.index_dim_expr(inner)?),
+            ExprKind::Binary { op, lhs, rhs, .. }
+                if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) =>
+            {
+                let a = self.index_dim_expr(lhs);
+                let b = self.index_dim_expr(rhs);
+                let (a, b) = (a?, b?);
+                match op {
+                    BinOp::Add => a.add(&b),
+                    BinOp::Sub => a.sub(&b),
+                    BinOp::Mul => a.mul(&b),
+                    _ => a.floor_div(&b),
+                }
+            }
+            ExprKind::Number(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => {
+                Some(Poly::constant(*v as i64))
+            }
+            _ => self.dim_expr(e, false),
+        }
+    }
+
+    /// The first name in `e` that is a tensor (or an instance parameter).
+    fn first_tensor_name(&mut self, e: &Expr) -> Option<(String, Span)> {
+        match &e.kind {
+            ExprKind::Name(n) => match self.lookup(n) {
+                Some(Entity::Tensor(_)) | Some(Entity::Instance(_)) => Some((n.clone(), e.span)),
+                _ => None,
+            },
+            ExprKind::Paren(x) | ExprKind::Neg(x) => self.first_tensor_name(x),
+            ExprKind::Binary { lhs, rhs, .. } => self
+                .first_tensor_name(lhs)
+                .or_else(|| self.first_tensor_name(rhs)),
+            ExprKind::Member { base, .. } | ExprKind::Index { base, .. } => {
+                self.first_tensor_name(base)
+            }
+            ExprKind::Call { callee, .. } => self.first_tensor_name(callee).or_else(|| {
+                let text = self.snippet(e.span).unwrap_or("this call").to_string();
+                Some((text, e.span))
+            }),
+            _ => None,
+        }
+    }
+
     /// `x.T` (transpose) or an instance parameter (`fc1.W`, `fc1.inner.W`).
     fn member(
         &mut self,
@@ -466,6 +878,44 @@ impl Checker<'_> {
             }
         }
         let t = self.expr(base)?;
+        if member.name == "mT" {
+            let rank = t.ty.rank();
+            if rank < 2 {
+                let shown = self.show(&t.ty);
+                self.report(
+                    Diagnostic::error(
+                        Code::E0304,
+                        member.span,
+                        format!(
+                            "`.mT` swaps the last two axes, but {} is {shown}",
+                            self.quote(base.span)
+                        ),
+                    )
+                    .with_primary_label("needs at least two axes")
+                    .with_help("`.T` reverses all axes; a vector needs no transpose"),
+                );
+                return None;
+            }
+            let mut perm: Vec<usize> = (0..rank).collect();
+            perm.swap(rank - 2, rank - 1);
+            let mut shape = t.ty.shape.clone();
+            shape.swap(rank - 2, rank - 1);
+            return Some(TExpr {
+                ty: TensorTy {
+                    shape,
+                    elem: t.ty.elem,
+                },
+                kind: TExprKind::Builtin {
+                    builtin: super::builtins::Builtin::Transpose,
+                    args: vec![t],
+                    attrs: super::typed::Attrs {
+                        axes: perm,
+                        ..Default::default()
+                    },
+                },
+                span,
+            });
+        }
         if member.name == "T" {
             return Some(TExpr {
                 ty: TensorTy {
@@ -479,7 +929,7 @@ impl Checker<'_> {
         self.report(
             Diagnostic::error(Code::E0205, member.span, format!("a tensor has no member `{}`", member.name))
                 .with_primary_label("unknown member")
-                .with_help("the only member of a tensor is `.T` (transpose); members like `fc1.W` belong to layer instances"),
+                .with_help("the members of a tensor are `.T` (all axes reversed) and `.mT` (the last two swapped); members like `fc1.W` belong to layer instances"),
         );
         None
     }

@@ -117,10 +117,10 @@ impl<'a> Checker<'a> {
         for p in &decl.params {
             let ty = self.shape_of(&p.shape, true).map(|shape| TensorTy {
                 shape,
-                elem: if p.is_int {
-                    super::types::Elem::Int
-                } else {
-                    super::types::Elem::Float
+                elem: match p.elem {
+                    crate::syntax::ast::DeclElem::Float => super::types::Elem::Float,
+                    crate::syntax::ast::DeclElem::Int => super::types::Elem::Int,
+                    crate::syntax::ast::DeclElem::Bool => super::types::Elem::Bool,
                 },
             });
             ok &= ty.is_some();
@@ -262,6 +262,13 @@ impl<'a> Checker<'a> {
                 }
                 StmtKind::Binding { name, value, .. } => {
                     if let Some(b) = self.binding(name, value, false) {
+                        body.stmts.push(b);
+                    }
+                    self.scope().used.remove(&name.name);
+                }
+                StmtKind::Instance { name, layer, args } if self.indexes(layer) => {
+                    let value = super::index_expr(layer, args, stmt.span);
+                    if let Some(b) = self.binding(name, &value, false) {
                         body.stmts.push(b);
                     }
                     self.scope().used.remove(&name.name);

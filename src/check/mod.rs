@@ -346,6 +346,19 @@ impl<'a> Checker<'a> {
     /// and rename work from the declaration too).
     pub(crate) fn bind(&mut self, name: &str, span: Span, entity: Entity) {
         self.out.references.push((span, entity.def()));
+        if let Some(value) = predefined_constant(name) {
+            self.report(
+                Diagnostic::error(
+                    Code::E0203,
+                    span,
+                    format!("`{name}` is a predefined constant ({value}) and cannot be bound"),
+                )
+                .with_primary_label("already means a number")
+                .with_help(format!(
+                    "choose another name, such as `{name}2` or `my_{name}`"
+                )),
+            );
+        }
         if let Some(first) = self
             .decl_span(name)
             .filter(|_| self.scope().names.contains_key(name))
@@ -428,6 +441,12 @@ impl<'a> Checker<'a> {
                         self.out.stmts.push(b);
                     }
                 }
+                StmtKind::Instance { name, layer, args } if self.indexes(layer) => {
+                    let value = index_expr(layer, args, stmt.span);
+                    if let Some(b) = self.binding(name, &value, false) {
+                        self.out.stmts.push(b);
+                    }
+                }
                 StmtKind::Instance { name, layer, args } => {
                     if let Some(id) = self.instance_decl(name, layer, args) {
                         self.out.stmts.push(TStmt::Instance(id));
@@ -449,6 +468,12 @@ impl<'a> Checker<'a> {
             }
         }
         self.warn_unused_instances();
+    }
+
+    /// `a = m[0]`: indexing when `m` is not a layer but a tensor (SPEC section 5).
+    pub(crate) fn indexes(&mut self, m: &crate::syntax::ast::Ident) -> bool {
+        !self.layer_by_name.contains_key(&m.name)
+            && matches!(self.lookup(&m.name), Some(Entity::Tensor(_)))
     }
 
     fn declare_dims(&mut self, items: &[crate::syntax::ast::DimItem]) {
@@ -648,4 +673,35 @@ impl From<TensorRole> for TensorKind {
 /// `Dense[I, O](x: [B, I]) -> [B, O]`: a layer's signature with dimension names.
 pub fn layer_signature(layer: &LayerInfo, checked: &Checked) -> String {
     layers::signature_text(layer, &checked.tensors, &checked.dims)
+}
+
+/// `pi` and `inf` (SPEC section 2): names that are scalar constants everywhere.
+pub(crate) fn predefined_constant(name: &str) -> Option<f64> {
+    match name {
+        "pi" => Some(std::f64::consts::PI),
+        "inf" => Some(f64::INFINITY),
+        _ => None,
+    }
+}
+
+/// `m[a, b]` parsed as an instance declaration, as the indexing expression it is.
+pub(crate) fn index_expr(
+    base: &crate::syntax::ast::Ident,
+    args: &[crate::syntax::ast::Arg],
+    stmt: Span,
+) -> crate::syntax::ast::Expr {
+    use crate::syntax::ast::{Expr, ExprKind, IndexItem};
+    Expr {
+        kind: ExprKind::Index {
+            base: Box::new(Expr {
+                kind: ExprKind::Name(base.name.clone()),
+                span: base.span,
+            }),
+            items: args
+                .iter()
+                .map(|a| IndexItem::Single(a.value.clone()))
+                .collect(),
+        },
+        span: Span::new(base.span.start, stmt.end),
+    }
 }

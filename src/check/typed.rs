@@ -110,6 +110,12 @@ impl ScalarExpr {
                     BinOp::Mul => a * b,
                     BinOp::Div => a / b,
                     BinOp::Pow => a.powf(b),
+                    BinOp::Lt => f64::from(u8::from(a < b)),
+                    BinOp::Le => f64::from(u8::from(a <= b)),
+                    BinOp::Gt => f64::from(u8::from(a > b)),
+                    BinOp::Ge => f64::from(u8::from(a >= b)),
+                    BinOp::Eq => f64::from(u8::from(a == b)),
+                    BinOp::Ne => f64::from(u8::from(a != b)),
                     BinOp::MatMul => f64::NAN,
                 }
             }
@@ -134,6 +140,9 @@ pub struct InstanceInfo {
 }
 
 /// A statement of the typed program (top level or layer body).
+// Bindings are most statements: boxing their expression would cost an
+// allocation each for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum TStmt {
     /// An `input` or `param` declaration (its initializer is on the tensor).
@@ -178,6 +187,11 @@ pub enum TExprKind {
     },
     /// `x.T`: all axes reversed.
     Transpose(Box<TExpr>),
+    /// `x[i, a:b:s]`: one entry per leading axis (the rest are kept).
+    Index {
+        base: Box<TExpr>,
+        items: Vec<TIndex>,
+    },
     Builtin {
         builtin: Builtin,
         args: Vec<TExpr>,
@@ -196,6 +210,21 @@ pub enum TExprKind {
         instance: InstanceId,
         args: Vec<TExpr>,
         generic: Vec<(DimId, Poly)>,
+    },
+}
+
+/// One entry of `x[..]`, bounds as dimension expressions (a negative constant
+/// counts from the end, as in NumPy).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TIndex {
+    Single(Poly),
+    Slice {
+        start: Option<Poly>,
+        stop: Option<Poly>,
+        /// At least 1.
+        step: i64,
+        /// The checked length of the result axis.
+        len: Poly,
     },
 }
 
@@ -234,6 +263,8 @@ pub struct Attrs {
     pub shape: Shape,
     /// `one_hot`'s number of classes.
     pub size: Option<Poly>,
+    /// `reshape`: the position of a `-1` to infer (cleared once inferred).
+    pub infer: Option<usize>,
 }
 
 /// A layer: its signature and its typed body (checked once, generically).

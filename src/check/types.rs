@@ -7,6 +7,9 @@ pub enum Elem {
     Float,
     /// Label tensors: never differentiable, only for `cross_entropy`/`one_hot`.
     Int,
+    /// Masks: the result of comparisons, the condition of `where`; never
+    /// differentiable.
+    Bool,
 }
 
 pub type Shape = Vec<Poly>;
@@ -43,6 +46,7 @@ impl TensorTy {
         match self.elem {
             Elem::Float => shape,
             Elem::Int => format!("{shape} int"),
+            Elem::Bool => format!("{shape} bool"),
         }
     }
 }

@@ -410,12 +410,12 @@ fn finish<T: OutputFloat>(
         .zip(values.iter())
         .collect();
     if let Some(dir) = &args.out {
-        write_outputs(dir, &named).map_err(Failure::Run)?;
+        write_outputs(dir, &named, checked).map_err(Failure::Run)?;
     }
     let mut stdout = std::io::stdout().lock();
     let text = match args.format {
         Format::Human => human_output(&named, prepared, checked),
-        Format::Json => json_output(&named, prepared).to_string() + "\n",
+        Format::Json => json_output(&named, prepared, checked).to_string() + "\n",
     };
     if stdout
         .write_all(text.as_bytes())
@@ -601,6 +601,24 @@ where
     }
 }
 
+/// A bool-typed value (a 0/1 float mask in the engine) as `bool`s.
+fn as_bool<T: OutputFloat>(
+    name: &str,
+    v: &Value<T>,
+    checked: &Checked,
+) -> Option<ndarray::ArrayD<bool>> {
+    let ty = checked
+        .bindings
+        .iter()
+        .find(|b| b.name == name)
+        .map(|b| &b.ty)
+        .or_else(|| checked.decls.iter().find(|d| d.name == name).map(|d| &d.ty))?;
+    if ty.elem != crate::check::types::Elem::Bool {
+        return None;
+    }
+    v.as_float().map(|a| a.mapv(|x| x != T::zero()))
+}
+
 fn array_ref<T: OutputFloat>(v: &Value<T>) -> ArrayRef<'_> {
     match v {
         Value::Int(a) => ArrayRef::I64(a.view()),
@@ -615,13 +633,18 @@ fn human_output<T: OutputFloat>(
 ) -> String {
     let mut out = String::new();
     for (name, value) in named {
+        let bools = as_bool(name, value, checked);
         let dtype = match value {
+            _ if bools.is_some() => "bool",
             Value::Float(_) => T::NAME,
             Value::Int(_) => "int",
         };
         let shape = symbolic_shape(name, checked, prepared)
             .unwrap_or_else(|| format!("{:?}", value.shape()));
-        let body = format_array(array_ref(value));
+        let body = match &bools {
+            Some(b) => format_array(ArrayRef::Bool(b.view())),
+            None => format_array(array_ref(value)),
+        };
         if value.shape().is_empty() {
             out.push_str(&format!("{name}: {shape} {dtype} = {body}\n"));
         } else {
@@ -646,6 +669,7 @@ fn symbolic_shape(name: &str, checked: &Checked, prepared: &Prepared) -> Option<
 fn json_output<T: OutputFloat>(
     named: &[(&str, &Value<T>)],
     prepared: &Prepared,
+    checked: &Checked,
 ) -> serde_json::Value {
     let mut dims = serde_json::Map::new();
     for name in &prepared.dim_order {
@@ -659,7 +683,12 @@ fn json_output<T: OutputFloat>(
             // `name` first, then dtype, shape and data (SPEC section 8).
             let mut entry = serde_json::Map::new();
             entry.insert("name".into(), serde_json::json!(name));
-            if let serde_json::Value::Object(fields) = array_to_json(array_ref(value)) {
+            let bools = as_bool(name, value, checked);
+            let array = match &bools {
+                Some(b) => array_to_json(ArrayRef::Bool(b.view())),
+                None => array_to_json(array_ref(value)),
+            };
+            if let serde_json::Value::Object(fields) = array {
                 entry.extend(fields);
             }
             serde_json::Value::Object(entry)
@@ -669,7 +698,11 @@ fn json_output<T: OutputFloat>(
 }
 
 /// `--out DIR`: each printed value as `DIR/NAME.npy`, written atomically.
-fn write_outputs<T: OutputFloat>(dir: &Path, named: &[(&str, &Value<T>)]) -> Result<(), RunError> {
+fn write_outputs<T: OutputFloat>(
+    dir: &Path,
+    named: &[(&str, &Value<T>)],
+    checked: &Checked,
+) -> Result<(), RunError> {
     if let Err(e) = std::fs::create_dir_all(dir) {
         return Err(Diagnostic::error(
             Code::E0609,
@@ -683,7 +716,12 @@ fn write_outputs<T: OutputFloat>(dir: &Path, named: &[(&str, &Value<T>)]) -> Res
     }
     for (name, value) in named {
         let path = dir.join(format!("{name}.npy"));
-        write_npy_atomic(&path, array_ref(value)).map_err(|e| {
+        let bools = as_bool(name, value, checked);
+        let array = match &bools {
+            Some(b) => ArrayRef::Bool(b.view()),
+            None => array_ref(value),
+        };
+        write_npy_atomic(&path, array).map_err(|e| {
             RunError::from(Diagnostic::error(
                 Code::E0609,
                 Default::default(),

@@ -9,6 +9,7 @@ pub enum ArrayData {
     F64(ArrayD<f64>),
     I32(ArrayD<i32>),
     I64(ArrayD<i64>),
+    Bool(ArrayD<bool>),
 }
 
 /// A borrowed array to be written, printed or encoded as JSON.
@@ -18,6 +19,7 @@ pub enum ArrayRef<'a> {
     F64(ArrayViewD<'a, f64>),
     I32(ArrayViewD<'a, i32>),
     I64(ArrayViewD<'a, i64>),
+    Bool(ArrayViewD<'a, bool>),
 }
 
 impl ArrayData {
@@ -27,6 +29,7 @@ impl ArrayData {
             ArrayData::F64(a) => a.shape(),
             ArrayData::I32(a) => a.shape(),
             ArrayData::I64(a) => a.shape(),
+            ArrayData::Bool(a) => a.shape(),
         }
     }
 
@@ -37,6 +40,7 @@ impl ArrayData {
             ArrayData::F64(_) => "float64",
             ArrayData::I32(_) => "int32",
             ArrayData::I64(_) => "int64",
+            ArrayData::Bool(_) => "bool",
         }
     }
 
@@ -49,7 +53,7 @@ impl ArrayData {
         match self {
             ArrayData::F32(a) => Some(a.mapv(f64::from)),
             ArrayData::F64(a) => Some(a.clone()),
-            ArrayData::I32(_) | ArrayData::I64(_) => None,
+            ArrayData::I32(_) | ArrayData::I64(_) | ArrayData::Bool(_) => None,
         }
     }
 
@@ -58,7 +62,7 @@ impl ArrayData {
         match self {
             ArrayData::F32(a) => Some(a.clone()),
             ArrayData::F64(a) => Some(a.mapv(|x| x as f32)),
-            ArrayData::I32(_) | ArrayData::I64(_) => None,
+            ArrayData::I32(_) | ArrayData::I64(_) | ArrayData::Bool(_) => None,
         }
     }
 
@@ -67,7 +71,15 @@ impl ArrayData {
         match self {
             ArrayData::I32(a) => Some(a.mapv(i64::from)),
             ArrayData::I64(a) => Some(a.clone()),
-            ArrayData::F32(_) | ArrayData::F64(_) => None,
+            ArrayData::F32(_) | ArrayData::F64(_) | ArrayData::Bool(_) => None,
+        }
+    }
+
+    /// The values of a bool array; `None` for other arrays.
+    pub fn to_bool(&self) -> Option<ArrayD<bool>> {
+        match self {
+            ArrayData::Bool(a) => Some(a.clone()),
+            _ => None,
         }
     }
 
@@ -78,6 +90,7 @@ impl ArrayData {
             ArrayData::F64(a) => ArrayRef::F64(a.view()),
             ArrayData::I32(a) => ArrayRef::I32(a.view()),
             ArrayData::I64(a) => ArrayRef::I64(a.view()),
+            ArrayData::Bool(a) => ArrayRef::Bool(a.view()),
         }
     }
 }
@@ -89,6 +102,7 @@ impl<'a> ArrayRef<'a> {
             ArrayRef::F64(a) => a.shape(),
             ArrayRef::I32(a) => a.shape(),
             ArrayRef::I64(a) => a.shape(),
+            ArrayRef::Bool(a) => a.shape(),
         }
     }
 }
@@ -116,5 +130,10 @@ impl<'a> From<ArrayViewD<'a, i64>> for ArrayRef<'a> {
 impl<'a> From<&'a ArrayData> for ArrayRef<'a> {
     fn from(a: &'a ArrayData) -> Self {
         a.view()
+    }
+}
+impl<'a> From<ArrayViewD<'a, bool>> for ArrayRef<'a> {
+    fn from(v: ArrayViewD<'a, bool>) -> Self {
+        ArrayRef::Bool(v)
     }
 }

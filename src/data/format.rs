@@ -42,7 +42,45 @@ pub fn format_array(a: ArrayRef<'_>) -> String {
         ArrayRef::F64(v) => format_array_f64(&v),
         ArrayRef::I32(v) => format_array_i32(&v),
         ArrayRef::I64(v) => format_array_i64(&v),
+        ArrayRef::Bool(v) => format_array_bool(&v),
     }
+}
+
+/// NumPy's printing of a bool array: `True`/`False` right-aligned to 5
+/// characters (`[ True False]`), nested brackets one row per line (no
+/// summarization or line wrapping).
+pub fn format_array_bool(a: &ArrayViewD<'_, bool>) -> String {
+    fn item(b: bool, width: usize) -> String {
+        format!("{:>width$}", if b { "True" } else { "False" })
+    }
+    fn rec(a: &ArrayViewD<'_, bool>, depth: usize, width: usize, out: &mut String) {
+        if a.ndim() == 0 {
+            out.push_str(&item(*a.first().unwrap_or(&false), 0));
+            return;
+        }
+        out.push('[');
+        let n = a.shape()[0];
+        for i in 0..n {
+            let sub = a.index_axis(ndarray::Axis(0), i);
+            if a.ndim() == 1 {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(&item(*sub.first().unwrap_or(&false), width));
+            } else {
+                if i > 0 {
+                    out.push_str(&"\n".repeat(a.ndim() - 1));
+                    out.push_str(&" ".repeat(depth + 1));
+                }
+                rec(&sub.into_dyn(), depth + 1, width, out);
+            }
+        }
+        out.push(']');
+    }
+    let width = if a.iter().any(|b| !b) { 5 } else { 4 };
+    let mut out = String::new();
+    rec(a, 0, width, &mut out);
+    out
 }
 
 pub fn format_array_f32(a: &ArrayViewD<'_, f32>) -> String {

@@ -14,11 +14,14 @@ pub enum Dtype {
     F64,
     I32,
     I64,
+    /// NumPy's `|b1`: one byte per element, 0 or 1.
+    Bool,
 }
 
 impl Dtype {
     pub fn item_size(self) -> usize {
         match self {
+            Dtype::Bool => 1,
             Dtype::F32 | Dtype::I32 => 4,
             Dtype::F64 | Dtype::I64 => 8,
         }
@@ -31,6 +34,7 @@ impl Dtype {
             Dtype::F64 => "<f8",
             Dtype::I32 => "<i4",
             Dtype::I64 => "<i8",
+            Dtype::Bool => "|b1",
         }
     }
 }
@@ -45,7 +49,7 @@ pub struct Header {
 }
 
 const SUPPORTED: &str = "supported dtypes are float32 ('<f4', '>f4'), float64 ('<f8', '>f8'), \
-                         int32 ('<i4', '>i4') and int64 ('<i8', '>i8')";
+                         int32 ('<i4', '>i4'), int64 ('<i8', '>i8') and bool ('|b1')";
 
 fn format_err(msg: impl Into<String>) -> DataError {
     DataError::new(DataErrorKind::Format, msg)
@@ -424,6 +428,7 @@ fn parse_descr(descr: &str) -> Result<(Dtype, bool), DataError> {
         "f8" => Some(Dtype::F64),
         "i4" => Some(Dtype::I32),
         "i8" => Some(Dtype::I64),
+        "b1" => Some(Dtype::Bool),
         _ => None,
     };
     if let Some(d) = dtype {

@@ -35,6 +35,7 @@ pub fn array_to_json(a: ArrayRef<'_>) -> Value {
         ArrayRef::F64(v) => ("f64", v.iter().map(|&x| json_f64(x)).collect()),
         ArrayRef::I32(v) => ("int", v.iter().map(|&x| Value::from(x)).collect()),
         ArrayRef::I64(v) => ("int", v.iter().map(|&x| Value::from(x)).collect()),
+        ArrayRef::Bool(v) => ("bool", v.iter().map(|&x| Value::from(x)).collect()),
     };
     json!({
         "dtype": dtype,

@@ -28,6 +28,7 @@ fn dtype_text(d: Dtype) -> &'static str {
         Dtype::F64 => "float64",
         Dtype::I32 => "int32",
         Dtype::I64 => "int64",
+        Dtype::Bool => "bool",
     }
 }
 
@@ -163,6 +164,7 @@ pub fn read_npy_bytes(bytes: &[u8]) -> Result<ArrayData, DataError> {
             &header,
             decode(data, big, i64::from_le_bytes, i64::from_be_bytes),
         )?),
+        Dtype::Bool => ArrayData::Bool(build(&header, data.iter().map(|&b| b != 0).collect())?),
     })
 }
 
@@ -212,6 +214,7 @@ pub fn encode_npy(value: ArrayRef<'_>) -> Vec<u8> {
         ArrayRef::F64(a) => (Dtype::F64, a.shape()),
         ArrayRef::I32(a) => (Dtype::I32, a.shape()),
         ArrayRef::I64(a) => (Dtype::I64, a.shape()),
+        ArrayRef::Bool(a) => (Dtype::Bool, a.shape()),
     };
     let mut out = write_preamble(dtype, shape);
     match &value {
@@ -219,6 +222,7 @@ pub fn encode_npy(value: ArrayRef<'_>) -> Vec<u8> {
         ArrayRef::F64(a) => body(&mut out, a, f64::to_le_bytes),
         ArrayRef::I32(a) => body(&mut out, a, i32::to_le_bytes),
         ArrayRef::I64(a) => body(&mut out, a, i64::to_le_bytes),
+        ArrayRef::Bool(a) => body(&mut out, a, |b: bool| [u8::from(b)]),
     }
     out
 }

@@ -55,6 +55,9 @@ codes! {
     E0314 = "E0314", "exponent is not a scalar";
     E0315 = "E0315", "operands must have the same shape";
     E0316 = "E0316", "value is not a tensor";
+    E0330 = "E0330", "condition is not a bool tensor";
+    E0331 = "E0331", "index out of range";
+    E0332 = "E0332", "invalid index";
     // E04xx derivatives
     E0401 = "E0401", "gradient of a non-scalar";
     E0402 = "E0402", "cotangent does not have the output's shape";
@@ -84,6 +87,7 @@ codes! {
     E0610 = "E0610", "value too large";
     E0611 = "E0611", "unknown name on the command line";
     E0612 = "E0612", "derivative through a materialized jacobian";
+    E0613 = "E0613", "dimension or index out of range at run time";
     E0699 = "E0699", "internal error";
     // W0xxx warnings
     W0001 = "W0001", "unused binding";

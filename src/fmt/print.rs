@@ -2,7 +2,9 @@
 //! exactly as parsed (parentheses are nodes), so the meaning cannot change;
 //! numbers keep their source spelling (`1e-3` stays `1e-3`).
 
-use crate::syntax::ast::{Arg, Expr, ExprKind, LayerDecl, Stmt, StmtKind, TensorRole};
+use crate::syntax::ast::{
+    Arg, DeclElem, Expr, ExprKind, IndexItem, LayerDecl, Stmt, StmtKind, TensorRole,
+};
 
 pub fn stmt(stmt: &Stmt, src: &str) -> String {
     let e = |x: &Expr| expr(x, src);
@@ -23,9 +25,7 @@ pub fn stmt(stmt: &Stmt, src: &str) -> String {
                 TensorRole::Param => "param",
             };
             let mut text = format!("{role} {}: {}", d.name.name, e(&d.shape));
-            if d.is_int {
-                text.push_str(" int");
-            }
+            text.push_str(elem_suffix(d.elem));
             if let Some(init) = &d.init {
                 text.push_str(&format!(" = {}", e(init)));
             }
@@ -60,8 +60,7 @@ pub fn layer_header(decl: &LayerDecl, src: &str) -> String {
         .params
         .iter()
         .map(|p| {
-            let int = if p.is_int { " int" } else { "" };
-            format!("{}: {}{int}", p.name.name, expr(&p.shape, src))
+            format!("{}: {}{}", p.name.name, expr(&p.shape, src), elem_suffix(p.elem))
         })
         .collect();
     format!(
@@ -103,5 +102,32 @@ pub fn expr(e: &Expr, src: &str) -> String {
         }
         ExprKind::Member { base, member } => format!("{}.{}", expr(base, src), member.name),
         ExprKind::Paren(x) => format!("({})", expr(x, src)),
+        ExprKind::Index { base, items } => {
+            let items: Vec<String> = items
+                .iter()
+                .map(|item| match item {
+                    IndexItem::Single(e) => expr(e, src),
+                    IndexItem::Slice {
+                        start, stop, step, ..
+                    } => {
+                        let part = |e: &Option<Expr>| e.as_ref().map(|e| expr(e, src)).unwrap_or_default();
+                        match step {
+                            Some(s) => format!("{}:{}:{}", part(start), part(stop), expr(s, src)),
+                            None => format!("{}:{}", part(start), part(stop)),
+                        }
+                    }
+                })
+                .collect();
+            format!("{}[{}]", expr(base, src), items.join(", "))
+        }
+    }
+}
+
+/// ` int`, ` bool` or nothing after a declared shape.
+fn elem_suffix(elem: DeclElem) -> &'static str {
+    match elem {
+        DeclElem::Float => "",
+        DeclElem::Int => " int",
+        DeclElem::Bool => " bool",
     }
 }

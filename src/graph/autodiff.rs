@@ -574,6 +574,26 @@ impl Graph {
             Op::OneHot { .. } => vec![None],
             Op::StopGradient => vec![None],
             Op::Jacobian(_) => return Ok(VjpOut::Opaque),
+            Op::Select => {
+                let zero = self.scalar(0.0);
+                let da = if need(1) {
+                    Some(self.select(ins[0], g, zero)?)
+                } else {
+                    None
+                };
+                let db = if need(2) {
+                    Some(self.select(ins[0], zero, g)?)
+                } else {
+                    None
+                };
+                vec![None, da, db]
+            }
+            Op::IntToFloat => vec![None],
+            Op::Slice { ranges } => {
+                let xs = self.shape(ins[0]).to_vec();
+                vec![Some(self.unslice(g, ranges.clone(), xs)?)]
+            }
+            Op::Unslice { ranges, .. } => vec![Some(self.slice(g, ranges.clone())?)],
         };
         Ok(VjpOut::Contribs(out))
     }
@@ -653,6 +673,32 @@ impl Graph {
             }
             Op::OneHot { .. } => Ok(None),
             Op::StopGradient => Ok(None),
+            Op::IntToFloat => Ok(None),
+            Op::Select => {
+                if t(1).is_none() && t(2).is_none() {
+                    return Ok(None);
+                }
+                let zero = self.scalar(0.0);
+                let (a, b) = (t(1).unwrap_or(zero), t(2).unwrap_or(zero));
+                Ok(Some(self.select(ins[0], a, b)?))
+            }
+            Op::Slice { ranges } => match t(0) {
+                Some(d) => {
+                    // the tangent may be any shape broadcasting to the input's
+                    let xs = self.shape(ins[0]).to_vec();
+                    let d = self.broadcast_to(d, xs)?;
+                    Ok(Some(self.slice(d, ranges.clone())?))
+                }
+                None => Ok(None),
+            },
+            Op::Unslice { ranges, shape } => match t(0) {
+                Some(d) => {
+                    let window: Vec<usize> = ranges.iter().map(|r| r.1).collect();
+                    let d = self.broadcast_to(d, window)?;
+                    Ok(Some(self.unslice(d, ranges.clone(), shape.clone())?))
+                }
+                None => Ok(None),
+            },
             Op::Jacobian(_) => Err(GraphError::Unsupported {
                 message: "forward-mode derivative through a materialized jacobian; \
                           differentiate before taking the jacobian"

@@ -281,6 +281,76 @@ impl Graph {
         self.push(Op::BroadcastTo { shape }, vec![x])
     }
 
+    /// `take(x, idx, axis)`: `x[:axis] ++ idx ++ x[axis+1:]`, as a product with
+    /// `one_hot(idx)` (so its VJP is the scatter-add `one_hot(idx)ᵀ g` and its
+    /// JVP the same selection of the tangent).
+    pub fn take(&mut self, x: NodeId, idx: NodeId, axis: usize) -> Result<NodeId, GraphError> {
+        let xs = self.shape(x).to_vec();
+        let n = *xs.get(axis).ok_or_else(|| GraphError::InvalidArgument {
+            op: "take",
+            message: format!("axis {axis} of {xs:?}"),
+        })?;
+        let ks = self.shape(idx).len();
+        let oh = self.one_hot(idx, n)?;
+        let mut perm = vec![axis];
+        perm.extend((0..xs.len()).filter(|&a| a != axis));
+        let xt = self.transpose(x, &perm)?;
+        // [idx.., pre.., post..] -> [pre.., idx.., post..]
+        let y = self.tensordot(oh, xt, 1)?;
+        let mut back: Vec<usize> = (ks..ks + axis).collect();
+        back.extend(0..ks);
+        back.extend(ks + axis..ks + xs.len() - 1);
+        self.transpose(y, &back)
+    }
+
+    /// `gather(x, idx, axis)`: `result[i] = x[i, idx[i]]` along `axis`, with `idx`
+    /// shaped like `x` without the axis: `sum(x * one_hot(idx), axis)`.
+    pub fn gather(&mut self, x: NodeId, idx: NodeId, axis: usize) -> Result<NodeId, GraphError> {
+        let xs = self.shape(x).to_vec();
+        let n = *xs.get(axis).ok_or_else(|| GraphError::InvalidArgument {
+            op: "gather",
+            message: format!("axis {axis} of {xs:?}"),
+        })?;
+        let r = xs.len();
+        let oh = self.one_hot(idx, n)?;
+        // the class axis (last) moves to `axis`
+        let mut perm: Vec<usize> = (0..axis).collect();
+        perm.push(r - 1);
+        perm.extend(axis..r - 1);
+        let oh = self.transpose(oh, &perm)?;
+        let picked = self.mul(x, oh)?;
+        self.sum(picked, &[axis], false)
+    }
+
+    /// `where(c, a, b)` with `c` a 0/1 float mask; broadcasting.
+    pub fn select(&mut self, c: NodeId, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        self.push(Op::Select, vec![c, a, b])
+    }
+
+    /// An int tensor as floats.
+    pub fn int_to_float(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.push(Op::IntToFloat, vec![x])
+    }
+
+    /// A strided window `(start, len, step)` per axis.
+    pub fn slice(
+        &mut self,
+        x: NodeId,
+        ranges: Vec<(usize, usize, usize)>,
+    ) -> Result<NodeId, GraphError> {
+        self.push(Op::Slice { ranges }, vec![x])
+    }
+
+    /// Zeros of `shape` with `x` written into the window (the adjoint of `slice`).
+    pub fn unslice(
+        &mut self,
+        x: NodeId,
+        ranges: Vec<(usize, usize, usize)>,
+        shape: Shape,
+    ) -> Result<NodeId, GraphError> {
+        self.push(Op::Unslice { ranges, shape }, vec![x])
+    }
+
     pub fn stop_gradient(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
         self.push(Op::StopGradient, vec![x])
     }

@@ -101,6 +101,56 @@ pub(crate) fn forward<T: Float>(
         }
         Op::StopGradient => arg(0)?.clone(),
         Op::Jacobian(plan) => return eval_jacobian(g, id, plan, ins, pool),
+        Op::Select => {
+            let (c, a, b) = (arg(0)?, arg(1)?, arg(2)?);
+            let sh = IxDyn(shape);
+            let (c, a, b) = (
+                c.broadcast(sh.clone()).ok_or_else(|| internal("select"))?,
+                a.broadcast(sh.clone()).ok_or_else(|| internal("select"))?,
+                b.broadcast(sh.clone()).ok_or_else(|| internal("select"))?,
+            );
+            let mut out = ArrayD::from_shape_vec(sh, pool.take(numel(shape)))
+                .map_err(|e| internal(format!("select: {e}")))?;
+            ndarray::Zip::from(&mut out)
+                .and(&c)
+                .and(&a)
+                .and(&b)
+                .for_each(|o, &c, &a, &b| *o = if c != T::zero() { a } else { b });
+            out
+        }
+        Op::IntToFloat => {
+            let x = ins
+                .first()
+                .ok_or_else(|| internal("int_to_float input"))?
+                .int_or_err()?;
+            x.mapv(|v| T::from_f64(v as f64))
+        }
+        Op::Slice { ranges } => {
+            let x = arg(0)?;
+            x.slice_each_axis(|ax| {
+                let (start, len, step) = ranges[ax.axis.index()];
+                ndarray::Slice::new(
+                    start as isize,
+                    Some((start + len.saturating_sub(1) * step + usize::from(len > 0)) as isize),
+                    step as isize,
+                )
+            })
+            .to_owned()
+        }
+        Op::Unslice { ranges, .. } => {
+            let x = arg(0)?;
+            let mut out = ArrayD::from_elem(IxDyn(shape), T::zero());
+            out.slice_each_axis_mut(|ax| {
+                let (start, len, step) = ranges[ax.axis.index()];
+                ndarray::Slice::new(
+                    start as isize,
+                    Some((start + len.saturating_sub(1) * step + usize::from(len > 0)) as isize),
+                    step as isize,
+                )
+            })
+            .assign(x);
+            out
+        }
     };
     if out.shape() != shape {
         return Err(internal(format!(

@@ -131,6 +131,22 @@ pub enum Op {
     StopGradient,
     /// A materialized (generalized) jacobian, shape `y ++ x`.
     Jacobian(Arc<JacobianPlan>),
+    /// `where(c, a, b)`: inputs `c` (a 0/1 mask), `a`, `b`, broadcast; `a` where
+    /// `c` is non-zero, else `b` (never `0 * inf`).
+    Select,
+    /// An int tensor as floats. Derivative zero (its input has none).
+    IntToFloat,
+    /// A strided window per axis: `(start, len, step)`, `step >= 1`, every index
+    /// in range. Axes are kept (integer indexing reshapes afterwards).
+    Slice {
+        ranges: Vec<(usize, usize, usize)>,
+    },
+    /// The adjoint of [`Op::Slice`]: zeros of `shape` with the input written into
+    /// the window.
+    Unslice {
+        ranges: Vec<(usize, usize, usize)>,
+        shape: Shape,
+    },
 }
 
 impl Op {
@@ -178,6 +194,10 @@ impl Op {
             Op::OneHot { .. } => "one_hot",
             Op::StopGradient => "stop_gradient",
             Op::Jacobian(_) => "jacobian",
+            Op::Select => "select",
+            Op::IntToFloat => "int_to_float",
+            Op::Slice { .. } => "slice",
+            Op::Unslice { .. } => "unslice",
         }
     }
 }
@@ -424,5 +444,69 @@ pub(crate) fn infer(op: &Op, ins: &[(&[usize], DType)]) -> Result<(Shape, DType)
             out.extend_from_slice(&plan.x_shape);
             Ok((out, DType::Float))
         }
+        Op::Select => {
+            arity(name, ins, 3)?;
+            require_float(name, ins)?;
+            let ab = broadcast_shapes(ins[1].0, ins[2].0);
+            ab.and_then(|ab| broadcast_shapes(ins[0].0, &ab))
+                .map(|s| (s, DType::Float))
+                .ok_or_else(|| GraphError::ShapeMismatch {
+                    op: name,
+                    message: format!(
+                        "shapes {:?}, {:?} and {:?} do not broadcast",
+                        ins[0].0, ins[1].0, ins[2].0
+                    ),
+                })
+        }
+        Op::IntToFloat => {
+            arity(name, ins, 1)?;
+            if ins[0].1 != DType::Int {
+                return Err(GraphError::DTypeMismatch {
+                    op: name,
+                    message: "the input must be an int tensor".into(),
+                });
+            }
+            Ok((ins[0].0.to_vec(), DType::Float))
+        }
+        Op::Slice { ranges } => {
+            arity(name, ins, 1)?;
+            require_float(name, ins)?;
+            let s = ins[0].0;
+            check_ranges(name, ranges, s)?;
+            Ok((ranges.iter().map(|r| r.1).collect(), DType::Float))
+        }
+        Op::Unslice { ranges, shape } => {
+            arity(name, ins, 1)?;
+            require_float(name, ins)?;
+            check_ranges(name, ranges, shape)?;
+            let window: Vec<usize> = ranges.iter().map(|r| r.1).collect();
+            if window != ins[0].0 {
+                return Err(GraphError::ShapeMismatch {
+                    op: name,
+                    message: format!("input {:?} is not the window {window:?}", ins[0].0),
+                });
+            }
+            Ok((shape.clone(), DType::Float))
+        }
+    }
+}
+
+/// Every `(start, len, step)` window lies inside its axis.
+fn check_ranges(
+    op: &'static str,
+    ranges: &[(usize, usize, usize)],
+    shape: &[usize],
+) -> Result<(), GraphError> {
+    let ok = ranges.len() == shape.len()
+        && ranges.iter().zip(shape).all(|(&(start, len, step), &n)| {
+            step >= 1 && (len == 0 || start + (len - 1) * step < n)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(GraphError::InvalidArgument {
+            op,
+            message: format!("windows {ranges:?} do not fit {shape:?}"),
+        })
     }
 }

@@ -127,6 +127,68 @@ pub fn bind_dims(
             }
         }
     }
+    // SPEC section 3: an axis declared as an expression (`[N, H * W]`) binds
+    // its one unknown dimension when it appears linearly, whatever the order of
+    // declarations (repeated until nothing new is learned). Defaults count as
+    // known here: they fill in what nothing else binds.
+    if errors.is_empty() {
+        let default_of = |id: crate::check::dims::DimId| match checked.dims.info(id).kind {
+            DimKind::Global { default: Some(v) } => Some(v),
+            _ => None,
+        };
+        loop {
+            let mut learned = false;
+            for (d, shape, what) in &checks {
+                if shape.len() != d.ty.shape.len() {
+                    continue;
+                }
+                for (poly, &actual) in d.ty.shape.iter().zip(shape) {
+                    if poly.as_var().is_some() || poly.as_const().is_some() {
+                        continue;
+                    }
+                    let known = |id| {
+                        ids.get(&id)
+                            .and_then(|n| values.get(n))
+                            .map(|(v, _)| *v as i64)
+                    };
+                    let mut unknown: Vec<_> = poly
+                        .vars()
+                        .into_iter()
+                        .filter(|v| known(*v).is_none())
+                        .collect();
+                    unknown.sort();
+                    unknown.dedup();
+                    let [u] = unknown.as_slice() else { continue };
+                    let Some((a, b)) = poly.linear_in(*u) else {
+                        continue;
+                    };
+                    let value = |id| known(id).or_else(|| default_of(id));
+                    let (Some(a), Some(b)) = (a.eval(&value), b.eval(&value)) else {
+                        continue;
+                    };
+                    let rest = actual as i128 - b;
+                    if a == 0 || rest % a != 0 || rest / a < 1 {
+                        continue; // reported by `fit` with both shapes
+                    }
+                    let Some(name) = ids.get(u) else { continue };
+                    values.insert(
+                        name.clone(),
+                        (
+                            (rest / a) as usize,
+                            Source::Value {
+                                what: what.clone(),
+                                span: d.span,
+                            },
+                        ),
+                    );
+                    learned = true;
+                }
+            }
+            if !learned {
+                break;
+            }
+        }
+    }
     // A conflict explains the shape mismatches it causes: report it alone.
     if !errors.is_empty() {
         return Err(RunError {

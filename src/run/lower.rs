@@ -30,6 +30,7 @@ pub struct Leaf {
     pub node: NodeId,
     pub shape: Shape,
     pub is_int: bool,
+    pub is_bool: bool,
     pub is_input: bool,
     pub init: Init,
     /// The declaration (for error messages).
@@ -242,6 +243,30 @@ impl<'a> Lowerer<'a> {
     /// A dimension expression used as a size: non-negative.
     fn size(&self, p: &Poly, env: &Env, span: Span) -> Result<usize, RunError> {
         let v = self.dim(p, env, span)?;
+        if v < 1 && p.as_const().is_none() {
+            let mut vars = p.vars();
+            vars.sort();
+            vars.dedup();
+            let values: Vec<String> = vars
+                .iter()
+                .filter_map(|d| {
+                    let v = env.get(d.0 as usize).copied().flatten()?;
+                    Some(format!("{}={v}", self.checked.dims.name(*d)))
+                })
+                .collect();
+            let shown = p.display(&self.checked.dims);
+            return Err(Diagnostic::error(
+                Code::E0613,
+                span,
+                format!(
+                    "the dimension `{shown}` is {v} with {}: dimensions must be at least 1",
+                    values.join(", ")
+                ),
+            )
+            .with_primary_label(format!("`{shown}` = {v}"))
+            .with_help("choose larger dimension values (--dim), or change the expression")
+            .into());
+        }
         usize::try_from(v).map_err(|_| {
             Diagnostic::error(
                 Code::E0604,
@@ -333,6 +358,7 @@ impl<'a> Lowerer<'a> {
             node,
             shape,
             is_int,
+            is_bool: ty.elem == Elem::Bool,
             is_input: info.kind == crate::check::typed::TensorKind::Input,
             init,
             span: info.span,
@@ -502,7 +528,16 @@ impl<'a> Lowerer<'a> {
                     BinOp::Div => self.g.div(a, b),
                     BinOp::MatMul => self.g.matmul(a, b),
                     BinOp::Pow => self.g.pow(a, b),
+                    BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne => {
+                        let a = self.as_number(a, lhs, span)?;
+                        let b = self.as_number(b, rhs, span)?;
+                        self.compare(*op, a, b)
+                    }
                 })
+            }
+            TExprKind::Index { base, items } => {
+                let x = self.expr(base, env)?;
+                self.index(x, items, env, span)
             }
             TExprKind::Transpose(x) => {
                 let x = self.expr(x, env)?;
@@ -538,6 +573,118 @@ impl<'a> Lowerer<'a> {
                 args,
                 generic,
             } => self.call(*instance, args, generic, env, span),
+        }
+    }
+
+    /// An int operand of a comparison as floats (bool and float are floats already).
+    fn as_number(&mut self, n: NodeId, e: &TExpr, span: Span) -> Result<NodeId, RunError> {
+        if e.ty.elem == Elem::Int {
+            self.g.int_to_float(n).map_err(|err| engine(span, err))
+        } else {
+            Ok(n)
+        }
+    }
+
+    /// A comparison as a 0/1 float mask, without a derivative.
+    fn compare(&mut self, op: BinOp, a: NodeId, b: NodeId) -> Result<NodeId, GraphError> {
+        let m = match op {
+            BinOp::Gt => self.g.greater(a, b)?,
+            BinOp::Lt => self.g.greater(b, a)?,
+            // exclusive cases added: NaN compares false, as in NumPy
+            BinOp::Ge => {
+                let (gt, eq) = (self.g.greater(a, b)?, self.g.equal(a, b)?);
+                self.g.add(gt, eq)?
+            }
+            BinOp::Le => {
+                let (lt, eq) = (self.g.greater(b, a)?, self.g.equal(a, b)?);
+                self.g.add(lt, eq)?
+            }
+            BinOp::Eq => self.g.equal(a, b)?,
+            _ => {
+                let eq = self.g.equal(a, b)?;
+                let one = self.g.scalar(1.0);
+                self.g.sub(one, eq)?
+            }
+        };
+        self.g.stop_gradient(m)
+    }
+
+    /// `x[..]`: bounds evaluated, clamped as in NumPy; a length other than the
+    /// checked one (a bound outside the axis) is an error.
+    fn index(
+        &mut self,
+        x: NodeId,
+        items: &[crate::check::typed::TIndex],
+        env: &Env,
+        span: Span,
+    ) -> Result<NodeId, RunError> {
+        use crate::check::typed::TIndex;
+        let shape = self.g.shape(x).to_vec();
+        let mut ranges = Vec::with_capacity(shape.len());
+        let mut out_shape = Vec::new();
+        for (axis, &n) in shape.iter().enumerate() {
+            let n_i = n as i64;
+            match items.get(axis) {
+                None => {
+                    ranges.push((0, n, 1));
+                    out_shape.push(n);
+                }
+                Some(TIndex::Single(p)) => {
+                    let i = self.dim(p, env, span)?;
+                    let k = if i < 0 { i + n_i } else { i };
+                    if k < 0 || k >= n_i {
+                        return Err(Diagnostic::error(
+                            Code::E0613,
+                            span,
+                            format!("index {i} is outside axis {axis} of length {n}"),
+                        )
+                        .with_primary_label("out of range")
+                        .into());
+                    }
+                    ranges.push((k as usize, 1, 1));
+                }
+                Some(TIndex::Slice {
+                    start,
+                    stop,
+                    step,
+                    len,
+                }) => {
+                    let clamp = |v: i64| {
+                        let v = if v < 0 { v + n_i } else { v };
+                        v.clamp(0, n_i)
+                    };
+                    let a = match start {
+                        Some(p) => clamp(self.dim(p, env, span)?),
+                        None => 0,
+                    };
+                    let b = match stop {
+                        Some(p) => clamp(self.dim(p, env, span)?),
+                        None => n_i,
+                    };
+                    let count = if b > a { (b - a + step - 1) / step } else { 0 };
+                    let want = self.dim(len, env, span)?;
+                    if count != want || count < 1 {
+                        let shown = len.display(&self.checked.dims);
+                        return Err(Diagnostic::error(
+                            Code::E0613,
+                            span,
+                            format!("this slice of axis {axis} (length {n}) selects {count} elements, but its checked length `{shown}` is {want} here: a bound is outside the axis"),
+                        )
+                        .with_primary_label("bound outside the axis")
+                        .with_help("slice bounds must lie within the axis for the checked shape to hold; choose dimension values that fit")
+                        .into());
+                    }
+                    ranges.push((a as usize, count as usize, *step as usize));
+                    out_shape.push(count as usize);
+                }
+            }
+        }
+        let g = |r: Result<NodeId, GraphError>| r.map_err(|err| engine(span, err));
+        let s = g(self.g.slice(x, ranges))?;
+        if self.g.shape(s) == out_shape.as_slice() {
+            Ok(s)
+        } else {
+            g(self.g.reshape(s, out_shape))
         }
     }
 
@@ -605,6 +752,24 @@ impl<'a> Lowerer<'a> {
                 let shape = self.shape(&attrs.shape, env, span)?;
                 let value = if builtin == Builtin::Ones { 1.0 } else { 0.0 };
                 Ok(self.g.constant(value, shape))
+            }
+            Builtin::Where => g(self.g.select(x[0], x[1], x[2])),
+            Builtin::ToFloat => {
+                if self.g.dtype(x[0]) == DType::Int {
+                    g(self.g.int_to_float(x[0]))
+                } else {
+                    // a bool mask is 0/1 floats already; float(float) is the identity
+                    Ok(x[0])
+                }
+            }
+            Builtin::Take => g(self.g.take(x[0], x[1], axis())),
+            Builtin::Gather => g(self.g.gather(x[0], x[1], axis())),
+            Builtin::Flatten => {
+                let s = self.g.shape(x[0]).to_vec();
+                let start = axis();
+                let mut shape = s[..start].to_vec();
+                shape.push(s[start..].iter().product());
+                g(self.g.reshape(x[0], shape))
             }
         }
     }

@@ -158,6 +158,25 @@ fn to_array<E>(leaf: &lower::Leaf, data: Vec<E>) -> Result<ndarray::ArrayD<E>, D
 
 fn supplied_value<T: Float>(s: &Supplied, leaf: &lower::Leaf) -> Result<Value<T>, Diagnostic> {
     let file = s.path.display();
+    if leaf.is_bool {
+        return s
+            .data
+            .to_bool()
+            .map(|a| Value::Float(a.mapv(|b| if b { T::one() } else { T::zero() })))
+            .ok_or_else(|| {
+                Diagnostic::error(
+                    Code::E0603,
+                    leaf.span,
+                    format!(
+                        "`{file}` holds {} values, but `{}` is a bool tensor",
+                        s.data.dtype_name(),
+                        leaf.name
+                    ),
+                )
+                .with_primary_label("declared bool")
+                .with_help("masks are NumPy bool arrays (`|b1`): save `x > 0`, not its 0/1 floats")
+            });
+    }
     if leaf.is_int {
         return s.data.to_i64().map(Value::Int).ok_or_else(|| {
             Diagnostic::error(

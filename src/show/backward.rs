@@ -433,6 +433,10 @@ impl<'a> Printer<'a> {
             | Op::Literal { .. }
             | Op::OneHot { .. }
             | Op::StopGradient
+            | Op::Select
+            | Op::IntToFloat
+            | Op::Slice { .. }
+            | Op::Unslice { .. }
             | Op::Jacobian(_) => (String::new(), String::new()),
             Op::Unary(u) => {
                 let e = format!("{}({a})", op.name());
@@ -538,7 +542,13 @@ impl<'a> Printer<'a> {
         let ir = &mut self.ir;
         Ok(match op {
             Op::Leaf { name, .. } => ir.var(&name, shape),
-            Op::Seed { .. } | Op::Literal { .. } | Op::Jacobian(_) => return Err(Unprintable),
+            Op::Seed { .. }
+            | Op::Literal { .. }
+            | Op::Jacobian(_)
+            | Op::Select
+            | Op::IntToFloat
+            | Op::Slice { .. }
+            | Op::Unslice { .. } => return Err(Unprintable),
             Op::Constant { value, .. } => ir.full(value, shape),
             Op::Unary(u) => {
                 let x = ins[0];
@@ -1049,6 +1059,7 @@ fn collect(e: &TExpr, out: &mut Vec<(Span, DerivativeKind)>) {
         },
         TExprKind::Number(_) | TExprKind::Dim(_) | TExprKind::Tensor(_) => {}
         TExprKind::Neg(x) | TExprKind::Transpose(x) => collect(x, out),
+        TExprKind::Index { base, .. } => collect(base, out),
         TExprKind::Binary { lhs, rhs, .. } => {
             collect(lhs, out);
             collect(rhs, out);

@@ -16,9 +16,23 @@ pub enum BinOp {
     Div,
     MatMul,
     Pow,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
 }
 
 impl BinOp {
+    /// `< <= > >= == !=`: elementwise comparisons with a `bool` result.
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne
+        )
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             BinOp::Add => "+",
@@ -27,6 +41,12 @@ impl BinOp {
             BinOp::Div => "/",
             BinOp::MatMul => "@",
             BinOp::Pow => "**",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
         }
     }
 }
@@ -63,6 +83,43 @@ pub enum ExprKind {
     },
     /// `(e)`: kept so spans and formatting round-trip.
     Paren(Box<Expr>),
+    /// `x[i, a:b, ::s]`: indexing and slicing (SPEC section 5).
+    Index {
+        base: Box<Expr>,
+        items: Vec<IndexItem>,
+    },
+}
+
+/// One entry of `x[..]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IndexItem {
+    /// `i`: the axis goes away.
+    Single(Expr),
+    /// `a:b:s`, each bound optional.
+    Slice {
+        start: Option<Expr>,
+        stop: Option<Expr>,
+        step: Option<Expr>,
+        span: Span,
+    },
+}
+
+impl IndexItem {
+    pub fn span(&self) -> Span {
+        match self {
+            IndexItem::Single(e) => e.span,
+            IndexItem::Slice { span, .. } => *span,
+        }
+    }
+}
+
+/// Element type written in a declaration: nothing (float), `int` or `bool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DeclElem {
+    #[default]
+    Float,
+    Int,
+    Bool,
 }
 
 impl Expr {
@@ -115,7 +172,7 @@ pub struct TensorDecl {
     pub name: Ident,
     /// Always a `List` expression of dimension expressions.
     pub shape: Expr,
-    pub is_int: bool,
+    pub elem: DeclElem,
     pub init: Option<Expr>,
 }
 
@@ -123,7 +180,7 @@ pub struct TensorDecl {
 pub struct LayerParam {
     pub name: Ident,
     pub shape: Expr,
-    pub is_int: bool,
+    pub elem: DeclElem,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -27,7 +27,7 @@ const MAX_OPERATORS_PER_STATEMENT: usize = 4096;
 /// The reserved words (SPEC section 2): the one list the grammar, the editor
 /// grammars and completion are tested against.
 pub const KEYWORDS: &[&str] = &[
-    "dim", "input", "param", "layer", "return", "loss", "assert", "int", "true", "false",
+    "dim", "input", "param", "layer", "return", "loss", "assert", "int", "bool", "true", "false",
 ];
 
 pub struct Parsed {
@@ -121,6 +121,10 @@ impl<'s> Driver<'s> {
                 (stmt, next.max(pos + 1).min(self.src.len()))
             }
             Err(_) => {
+                if let Some(diag) = compound_assignment(self.src, pos) {
+                    self.diagnostics.push(diag);
+                    return (None, next_statement_start(self.src, pos));
+                }
                 let err = parse_for_message(Rule::stmt_complete, &self.src[pos..]);
                 if let Some(kept) = self.statement_ending_at_line_end(pos, &err) {
                     return kept;
@@ -260,7 +264,11 @@ impl<'s> Driver<'s> {
                     params.push(LayerParam {
                         name: self.ident(&n, base),
                         shape,
-                        is_int: inner.next().is_some(),
+                        elem: match inner.next().map(|k| k.as_rule()) {
+                            Some(Rule::kw_int) => DeclElem::Int,
+                            Some(Rule::kw_bool) => DeclElem::Bool,
+                            _ => DeclElem::Float,
+                        },
                     });
                 }
                 Rule::list => ret = self.expr_like(part, base).ok(),
@@ -329,11 +337,12 @@ impl<'s> Driver<'s> {
                 };
                 let name = self.ident(&inner.next().ok_or(Failed)?, base);
                 let shape = self.expr_like(inner.next().ok_or(Failed)?, base)?;
-                let mut is_int = false;
+                let mut elem = DeclElem::Float;
                 let mut init = None;
                 for rest in inner {
                     match rest.as_rule() {
-                        Rule::kw_int => is_int = true,
+                        Rule::kw_int => elem = DeclElem::Int,
+                        Rule::kw_bool => elem = DeclElem::Bool,
                         _ => init = Some(self.expr(rest, base)?),
                     }
                 }
@@ -341,7 +350,7 @@ impl<'s> Driver<'s> {
                     role,
                     name,
                     shape,
-                    is_int,
+                    elem,
                     init,
                 })
             }
@@ -444,10 +453,38 @@ impl<'s> Driver<'s> {
                 "*" => (BinOp::Mul, 2, false),
                 "/" => (BinOp::Div, 2, false),
                 "@" => (BinOp::MatMul, 2, false),
+                "<" => (BinOp::Lt, 0, false),
+                "<=" => (BinOp::Le, 0, false),
+                ">" => (BinOp::Gt, 0, false),
+                ">=" => (BinOp::Ge, 0, false),
+                "==" => (BinOp::Eq, 0, false),
+                "!=" => (BinOp::Ne, 0, false),
                 _ => (BinOp::Pow, 4, true),
             };
             if prec < min_prec {
                 break;
+            }
+            if let ExprKind::Binary { op: first, .. } = &lhs.kind {
+                if op.is_comparison() && first.is_comparison() {
+                    let op_span = span_of(op_pair, base);
+                    self.diagnostics.push(
+                        Diagnostic::error(
+                            Code::E0101,
+                            op_span,
+                            format!(
+                                "comparisons cannot be chained: `{}` follows `{}`",
+                                op.symbol(),
+                                first.symbol()
+                            ),
+                        )
+                        .with_primary_label("a second comparison")
+                        .with_label(lhs.span, "this is already a comparison (a bool tensor)")
+                        .with_help(
+                            "compare once per expression: where both `a < b` and `b < c` should hold, `float(a < b) * float(b < c)` is 1 (or `where(a < b, b < c, a < b)` a mask)",
+                        ),
+                    );
+                    return Err(Failed);
+                }
             }
             *at += 1;
             let (rhs, rd) =
@@ -492,11 +529,40 @@ impl<'s> Driver<'s> {
         let (mut e, mut depth) = self.primary(token.clone(), base)?;
         while let Some(post) = tokens
             .get(*at)
-            .filter(|t| matches!(t.as_rule(), Rule::call | Rule::member))
+            .filter(|t| matches!(t.as_rule(), Rule::call | Rule::member | Rule::index))
         {
             *at += 1;
             let span = e.span.to(span_of(post, base));
-            let kind = if post.as_rule() == Rule::call {
+            let kind = if post.as_rule() == Rule::index {
+                let mut items = Vec::new();
+                for item in post.clone().into_inner() {
+                    if item.as_rule() == Rule::slice {
+                        let item_span = span_of(&item, base);
+                        let mut bounds = Vec::new();
+                        for b in item.into_inner() {
+                            bounds.push(match b.into_inner().next() {
+                                Some(x) => Some(self.expr(x, base)?),
+                                None => None,
+                            });
+                        }
+                        let mut bounds = bounds.into_iter();
+                        items.push(IndexItem::Slice {
+                            start: bounds.next().flatten(),
+                            stop: bounds.next().flatten(),
+                            step: bounds.next().flatten(),
+                            span: item_span,
+                        });
+                    } else {
+                        let (x, d) = self.expr_with_depth(item, base)?;
+                        depth = depth.max(d);
+                        items.push(IndexItem::Single(x));
+                    }
+                }
+                ExprKind::Index {
+                    base: Box::new(e),
+                    items,
+                }
+            } else if post.as_rule() == Rule::call {
                 ExprKind::Call {
                     callee: Box::new(e),
                     args: self.args(post.clone().into_inner(), base)?,
@@ -652,6 +718,37 @@ impl<'s> Driver<'s> {
 /// Parses again with pest's error detail on, so the error can name the literal
 /// tokens it expected ("expected `)`"). Detail tracking slows parsing down a
 /// lot, and the switch is global, so it is on only here, under a lock.
+/// `c += 1` at `pos`: gradlang binds every name once, so there is no compound
+/// assignment; the message points at the operator.
+fn compound_assignment(src: &str, pos: usize) -> Option<Diagnostic> {
+    let pair = GradParser::parse(Rule::compound_assign, &src[pos..])
+        .ok()?
+        .next()?;
+    let name = pair.clone().into_inner().next()?;
+    let name_end = pos + name.as_span().end();
+    let op_start = skip_trivia(src, name_end);
+    let op_end = pos + pair.as_span().end();
+    let op = src[op_start..op_end].trim_end();
+    let op_end = op_start + op.len();
+    let bin = &op[..op.len() - 1];
+    let n = name.as_str();
+    let rest_start = skip_trivia(src, op_end);
+    let rest_end = src[rest_start..]
+        .find(['\n', ';'])
+        .map_or(src.len(), |k| rest_start + k);
+    let rest = src[rest_start..rest_end].trim();
+    let rest = if rest.is_empty() { "..." } else { rest };
+    Some(
+        Diagnostic::error(
+            Code::E0101,
+            Span::new(op_start, op_end),
+            format!("gradlang has no `{op}`: every name is bound once"),
+        )
+        .with_primary_label(format!("`{op}` is not an operator"))
+        .with_help(format!("bind a new name: `{n}2 = {n} {bin} {rest}`")),
+    )
+}
+
 fn parse_for_message(rule: Rule, input: &str) -> pest::error::Error<Rule> {
     static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = DETAIL
@@ -949,7 +1046,14 @@ fn expected_list(err: &pest::error::Error<Rule>) -> Vec<String> {
             let punctuation = token
                 .chars()
                 .all(|c| matches!(c, ')' | ']' | '{' | '=' | ':' | ',' | '>'));
-            if !punctuation || token.is_empty() || token == "-" || token.contains("..") {
+            // comparison operators are among "an operator"
+            let comparison = matches!(token.as_str(), "==" | "!=" | "<" | "<=" | ">" | ">=");
+            if !punctuation
+                || comparison
+                || token.is_empty()
+                || token == "-"
+                || token.contains("..")
+            {
                 continue;
             }
             let name = format!("`{token}`");

@@ -260,9 +260,18 @@ impl Checker<'_> {
         let mut permutation = None;
         for (param, e) in def.params.iter().zip(positional) {
             match param {
-                Param::Float(_) | Param::Labels(_) | Param::Any(_) | Param::Variable(_) => {
-                    tensors.push(self.expr(e))
-                }
+                Param::Float(_)
+                | Param::Labels(_)
+                | Param::Any(_)
+                | Param::Mask(_)
+                | Param::Variable(_) => tensors.push(self.expr(e)),
+                Param::Shape if builtin == Builtin::Reshape => match self.reshape_target(e) {
+                    Some((s, infer)) => {
+                        attrs.shape = s;
+                        attrs.infer = infer;
+                    }
+                    None => ok = false,
+                },
                 Param::Shape => match self.shape_of(e, false) {
                     Some(s) => attrs.shape = s,
                     None => ok = false,
@@ -297,7 +306,11 @@ impl Checker<'_> {
         let tensor_params = def.params.iter().filter(|p| {
             matches!(
                 p,
-                Param::Float(_) | Param::Labels(_) | Param::Any(_) | Param::Variable(_)
+                Param::Float(_)
+                    | Param::Labels(_)
+                    | Param::Any(_)
+                    | Param::Mask(_)
+                    | Param::Variable(_)
             )
         });
         for (param, t) in tensor_params.zip(&tensors) {
@@ -311,6 +324,7 @@ impl Checker<'_> {
                     self.require_float(&t.ty, t.span, &what).is_some()
                 }
                 Param::Labels(_) => self.require_int(&t.ty, t.span, def.name).is_some(),
+                Param::Mask(_) => self.require_bool(&t.ty, t.span, def.name).is_some(),
                 _ => true,
             };
             elems_ok &= fine;
@@ -333,6 +347,7 @@ impl Checker<'_> {
                     attrs.axes = match given {
                         Some(e) => self.axes(e, &ty, operand)?,
                         None if spec.default == "all" => (0..ty.rank()).collect(),
+                        None if spec.default == "0" && ty.rank() > 0 => vec![0],
                         None => self.default_last_axis(&ty, operand, def.name)?,
                     };
                     if spec.kind == OptKind::Axis && attrs.axes.len() != 1 {
@@ -349,9 +364,37 @@ impl Checker<'_> {
                     }
                 }
                 OptKind::Tolerance => {}
+                OptKind::StartAxis => {
+                    let (ty, operand) = first.clone()?;
+                    attrs.axes = match given {
+                        Some(e) => self.axes(e, &ty, operand)?,
+                        None if ty.rank() > 1 => vec![1],
+                        None => vec![0],
+                    };
+                    if attrs.axes.len() != 1 || ty.rank() == 0 {
+                        let at = given.map_or(operand, |e| e.span);
+                        self.report(
+                            Diagnostic::error(
+                                Code::E0304,
+                                at,
+                                format!(
+                                    "`{}` takes one start axis of a tensor with axes",
+                                    def.name
+                                ),
+                            )
+                            .with_primary_label("not one axis"),
+                        );
+                        return None;
+                    }
+                }
             }
         }
         let ty = self.rule(rule, def, &tensors, &attrs, positional, span)?;
+        if builtin == Builtin::Reshape {
+            // `-1` was inferred by the rule: lowering reads the whole shape.
+            attrs.shape = ty.shape.clone();
+            attrs.infer = None;
+        }
         Some(TExpr {
             kind: TExprKind::Builtin {
                 builtin,
@@ -508,6 +551,65 @@ impl Checker<'_> {
             return None;
         }
         Some(perm)
+    }
+
+    pub(crate) fn require_bool(&mut self, t: &TensorTy, span: Span, func: &str) -> Option<()> {
+        if t.elem != Elem::Bool {
+            let shown = self.show(t);
+            self.report(
+                Diagnostic::error(
+                    Code::E0330,
+                    span,
+                    format!(
+                        "`{func}` needs a bool condition, but {} is {shown}",
+                        self.quote(span)
+                    ),
+                )
+                .with_primary_label(format!("this is {shown}"))
+                .with_help("compare to make a mask: `where(x > 0, x, 0)`"),
+            );
+            return None;
+        }
+        Some(())
+    }
+
+    /// `reshape`'s target: dimension expressions, at most one `-1` (its index).
+    fn reshape_target(
+        &mut self,
+        e: &Expr,
+    ) -> Option<(Vec<crate::check::dims::Poly>, Option<usize>)> {
+        let ExprKind::List(items) = &e.strip_parens().kind else {
+            return self.shape_of(e, false).map(|s| (s, None));
+        };
+        let minus_one = |x: &Expr| matches!(consts::int(x), Ok(-1));
+        let holes: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| minus_one(x))
+            .map(|(i, _)| i)
+            .collect();
+        if holes.len() > 1 {
+            self.report(
+                Diagnostic::error(
+                    Code::E0305,
+                    items[holes[1]].span,
+                    "`reshape` can infer one `-1`, not two",
+                )
+                .with_primary_label("a second -1")
+                .with_label(items[holes[0]].span, "the first -1")
+                .with_help("name all but one of the dimensions"),
+            );
+            return None;
+        }
+        let mut shape = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if holes.contains(&i) {
+                shape.push(crate::check::dims::Poly::constant(1));
+            } else {
+                shape.push(self.dim_expr(item, false)?);
+            }
+        }
+        Some((shape, holes.first().copied()))
     }
 
     pub(crate) fn require_int(&mut self, t: &TensorTy, span: Span, func: &str) -> Option<()> {

@@ -41,7 +41,10 @@ impl Checker<'_> {
                     .collect(),
                 elem: t[0].ty.elem,
             }),
-            Rule::Reshape => self.reshape_rule(&t[0], &attrs.shape, positional[1].span),
+            Rule::Reshape => match attrs.infer {
+                None => self.reshape_rule(&t[0], &attrs.shape, positional[1].span),
+                Some(k) => self.reshape_infer(&t[0], &attrs.shape, k, positional[1].span),
+            },
             Rule::CrossEntropy => {
                 let (tl, tt) = (&t[0].ty, &t[1].ty);
                 if tl.rank() == 0 || tl.shape[..tl.rank() - 1] != tt.shape[..] {
@@ -78,6 +81,102 @@ impl Checker<'_> {
             }
             Rule::Tensordot => self.tensordot_rule(&t[0], &t[1], attrs.count, positional[2].span),
             Rule::Fill => Some(TensorTy::float(attrs.shape.clone())),
+            Rule::Where => {
+                let name_span = Span {
+                    start: span.start,
+                    end: span.start + def.name.len(),
+                };
+                let ab =
+                    self.broadcast_binary(&t[1].ty, &t[2].ty, t[1].span, t[2].span, name_span)?;
+                self.broadcast_binary(&t[0].ty, &ab, t[0].span, span, name_span)
+            }
+            Rule::ToFloat => Some(TensorTy::float(t[0].ty.shape.clone())),
+            Rule::Take => {
+                let axis = attrs.axes[0];
+                let x = &t[0].ty.shape;
+                let mut shape = x[..axis].to_vec();
+                shape.extend(t[1].ty.shape.iter().cloned());
+                shape.extend(x[axis + 1..].iter().cloned());
+                Some(TensorTy::float(shape))
+            }
+            Rule::Gather => {
+                let axis = attrs.axes[0];
+                let mut without = t[0].ty.shape.clone();
+                without.remove(axis);
+                if without != t[1].ty.shape {
+                    let (sx, si) = (self.show(&t[0].ty), self.show(&t[1].ty));
+                    let want = self.show(&TensorTy {
+                        shape: without,
+                        elem: crate::check::types::Elem::Int,
+                    });
+                    self.report(
+                        Diagnostic::error(
+                            Code::E0315,
+                            t[1].span,
+                            format!("`gather` along axis {axis} of {sx} needs indices {want}, but they are {si}"),
+                        )
+                        .with_primary_label(format!("this is {si}"))
+                        .with_label(t[0].span, format!("{} is {sx}", self.quote(t[0].span)))
+                        .with_help("gather picks one element along the axis per position of the other axes (NumPy's `x[arange(N), y]`); for whole slices use `take`"),
+                    );
+                    return None;
+                }
+                Some(TensorTy::float(t[1].ty.shape.clone()))
+            }
+            Rule::Flatten => {
+                let start = attrs.axes[0];
+                let x = &t[0].ty.shape;
+                let mut shape = x[..start].to_vec();
+                let Some(merged) = element_count(&x[start..]) else {
+                    self.report(
+                        Diagnostic::error(Code::E0313, span, "dimension arithmetic overflows")
+                            .with_primary_label("too large"),
+                    );
+                    return None;
+                };
+                shape.push(merged);
+                Some(TensorTy::float(shape))
+            }
+        }
+    }
+
+    /// `reshape(x, [.., -1, ..])`: the `-1` is x's element count divided by the
+    /// product of the others, which must divide it exactly (symbolically).
+    fn reshape_infer(
+        &mut self,
+        x: &TExpr,
+        target: &[Poly],
+        hole: usize,
+        shape_span: Span,
+    ) -> Option<TensorTy> {
+        let total = element_count(&x.ty.shape)?;
+        let known = element_count(target)?;
+        let q = total.floor_div(&known);
+        let exact = q
+            .as_ref()
+            .and_then(|q| q.mul(&known))
+            .is_some_and(|back| back == total);
+        match q {
+            Some(q) if exact => {
+                let mut shape = target.to_vec();
+                shape[hole] = q;
+                Some(TensorTy::float(shape))
+            }
+            _ => {
+                let sx = self.show(&x.ty);
+                let (ct, ck) = (total.display(&self.dims), known.display(&self.dims));
+                self.report(
+                    Diagnostic::error(
+                        Code::E0305,
+                        shape_span,
+                        format!("cannot infer the -1 of this reshape: {sx} has {ct} elements, which the other dimensions ({ck}) do not divide"),
+                    )
+                    .with_primary_label(format!("{ck} does not divide {ct}"))
+                    .with_label(x.span, format!("{} is {sx}", self.quote(x.span)))
+                    .with_help("the -1 must be a whole dimension expression: divide the element count exactly, or write the dimension out"),
+                );
+                None
+            }
         }
     }
 

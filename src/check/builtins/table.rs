@@ -42,6 +42,12 @@ pub enum Builtin {
     Tensordot,
     Zeros,
     Ones,
+    // issue 10, part A (comparisons, indexing, dimensions)
+    Where,
+    ToFloat,
+    Take,
+    Gather,
+    Flatten,
 }
 
 /// How a row is used.
@@ -82,6 +88,16 @@ pub enum Rule {
     Tensordot,
     /// `zeros(shape)`: the shape.
     Fill,
+    /// `where(c bool, a, b)`: broadcast of the three.
+    Where,
+    /// `float(x)`: shape of x, float.
+    ToFloat,
+    /// `take(x, idx int, axis)`: x[:axis] ++ idx ++ x[axis+1:].
+    Take,
+    /// `gather(x, idx int, axis)`: shape of idx = x without axis.
+    Gather,
+    /// `flatten(x, start)`: axes from `start` on merged.
+    Flatten,
 }
 
 /// A positional argument.
@@ -93,6 +109,8 @@ pub enum Param {
     Labels(&'static str),
     /// A tensor of any element type.
     Any(&'static str),
+    /// A `bool` tensor (a mask).
+    Mask(&'static str),
     /// A shape `[N, H * W]`.
     Shape,
     /// A dimension expression (`C`).
@@ -111,6 +129,7 @@ impl Param {
             Param::Float(n)
             | Param::Labels(n)
             | Param::Any(n)
+            | Param::Mask(n)
             | Param::Size(n)
             | Param::Count(n)
             | Param::Variable(n) => n,
@@ -139,6 +158,8 @@ pub enum OptKind {
     Keepdims,
     /// A non-negative number (assert tolerances).
     Tolerance,
+    /// `flatten`'s first merged axis (into `axes`; negative from the end).
+    StartAxis,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -385,6 +406,49 @@ pub static BUILTINS: &[BuiltinDef] = &[
         doc: "in `assert close(a, b)`: |a - b| <= atol + rtol·|b| elementwise (defaults for f32; 1e-7 and 1e-9 in f64)",
     },
     BuiltinDef {
+        name: "where",
+        role: Role::Function(Builtin::Where, Rule::Where),
+        params: &[Param::Mask("c"), Param::Float("a"), Param::Float("b")],
+        options: &[],
+        doc: "a where c is true, else b, broadcasting the three; the derivative flows to the chosen side",
+    },
+    BuiltinDef {
+        name: "float",
+        role: Role::Function(Builtin::ToFloat, Rule::ToFloat),
+        params: &[Param::Any("x")],
+        options: &[],
+        doc: "a bool (0/1) or int tensor as floats; derivative 0",
+    },
+    BuiltinDef {
+        name: "take",
+        role: Role::Function(Builtin::Take, Rule::Take),
+        params: &[Param::Float("x"), Param::Labels("idx")],
+        options: &[OptSpec {
+            name: "axis",
+            kind: OptKind::Axis,
+            default: "0",
+        }],
+        doc: "slices of x along axis at the int indices idx: x[:axis] ++ idx ++ x[axis+1:] (rows of an embedding table)",
+    },
+    BuiltinDef {
+        name: "gather",
+        role: Role::Function(Builtin::Gather, Rule::Gather),
+        params: &[Param::Float("x"), Param::Labels("idx")],
+        options: &[AXIS_LAST],
+        doc: "result[i] = x[i, idx[i]] along axis, idx shaped like x without axis (NumPy's x[arange(N), y])",
+    },
+    BuiltinDef {
+        name: "flatten",
+        role: Role::Function(Builtin::Flatten, Rule::Flatten),
+        params: X,
+        options: &[OptSpec {
+            name: "start",
+            kind: OptKind::StartAxis,
+            default: "1",
+        }],
+        doc: "the axes from start on merged into one (their product): [N, H, W, C] to [N, H * W * C]",
+    },
+    BuiltinDef {
         name: "normal",
         role: Role::InitializerOnly,
         params: &[Param::Float("mean"), Param::Float("std")],
@@ -453,6 +517,6 @@ mod tests {
                 assert_eq!(def(x).name, b.name);
             }
         }
-        assert_eq!(functions, 28);
+        assert_eq!(functions, 33);
     }
 }
