@@ -55,6 +55,8 @@ codes! {
     E0314 = "E0314", "exponent is not a scalar";
     E0315 = "E0315", "operands must have the same shape";
     E0316 = "E0316", "value is not a tensor";
+    E0340 = "E0340", "convolution or pooling shapes do not fit";
+    E0341 = "E0341", "tensors to join do not fit";
     // E04xx derivatives
     E0401 = "E0401", "gradient of a non-scalar";
     E0402 = "E0402", "cotangent does not have the output's shape";

@@ -28,6 +28,7 @@
 //! `error.rs` (error types).
 
 mod autodiff;
+mod conv;
 mod builder;
 mod error;
 mod eval;
@@ -42,7 +43,7 @@ use std::sync::Arc;
 
 pub use error::{EvalError, GraphError};
 pub use eval::{evaluate, OpStat, Profile, Schedule};
-pub use op::{BinaryOp, JacobianMode, JacobianPlan, Op, ReduceOp, UnaryOp};
+pub use op::{BinaryOp, JacobianMode, JacobianPlan, Op, ReduceOp, UnaryOp, Window};
 pub use value::{Float, Value};
 
 /// A concrete shape: every dimension is a number.
