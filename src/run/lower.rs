@@ -600,6 +600,10 @@ impl<'a> Lowerer<'a> {
             Builtin::Accuracy => {
                 let (logits, labels) = (x[0], x[1]);
                 let shape = self.g.shape(logits).to_vec();
+                if shape.len() == 2 {
+                    return g(self.g.accuracy(logits, labels));
+                }
+                // [.., C] logits and [..] labels: flatten the leading axes
                 let classes = shape.last().copied().unwrap_or(1);
                 let rows = shape[..shape.len().saturating_sub(1)].iter().product();
                 let l2 = g(self.g.reshape(logits, vec![rows, classes]))?;
