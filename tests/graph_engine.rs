@@ -1013,29 +1013,58 @@ fn new_ops_match_reference_values() {
     assert_close(&got[0], &arr(&[6], &erf), 1e-15, 1e-15, "erf");
     let sp: Vec<f64> = xs.iter().map(|v: &f64| v.exp().ln_1p()).collect();
     assert_close(&got[1], &arr(&[6], &sp), 1e-12, 1e-14, "softplus");
-    assert_close(&got[2], &arr(&[6], &[-2.0, -0.0, 0.0, 0.0, 2.0, 40.0]), 0.0, 0.0, "round");
-    assert_close(&got[3], &arr(&[6], &[-0.25, -0.05, 0.0, 0.5, 1.5, 40.0]), 1e-15, 0.0, "leaky");
-    let e: Vec<f64> = xs.iter().map(|&v| if v > 0.0 { v } else { 2.0 * v.exp_m1() }).collect();
+    assert_close(
+        &got[2],
+        &arr(&[6], &[-2.0, -0.0, 0.0, 0.0, 2.0, 40.0]),
+        0.0,
+        0.0,
+        "round",
+    );
+    assert_close(
+        &got[3],
+        &arr(&[6], &[-0.25, -0.05, 0.0, 0.5, 1.5, 40.0]),
+        1e-15,
+        0.0,
+        "leaky",
+    );
+    let e: Vec<f64> = xs
+        .iter()
+        .map(|&v| if v > 0.0 { v } else { 2.0 * v.exp_m1() })
+        .collect();
     assert_close(&got[4], &arr(&[6], &e), 1e-15, 0.0, "elu");
-    assert_close(&got[5], &arr(&[6], &[-0.5, -0.5, 0.0, 0.5, 0.5, 0.5]), 0.0, 0.0, "clip");
+    assert_close(
+        &got[5],
+        &arr(&[6], &[-0.5, -0.5, 0.0, 0.5, 0.5, 0.5]),
+        0.0,
+        0.0,
+        "clip",
+    );
     let ge: Vec<f64> = xs
         .iter()
         .zip(&erf)
-        .map(|(&v, &e)| 0.5 * v * (1.0 + if v == 40.0 { 1.0 } else { libm_erf_scaled(v, e) }))
+        .map(|(&v, &e)| {
+            0.5 * v
+                * (1.0
+                    + if v == 40.0 {
+                        1.0
+                    } else {
+                        libm_erf_scaled(v, e)
+                    })
+        })
         .collect();
     assert_close(&got[6], &arr(&[6], &ge), 1e-12, 1e-14, "gelu");
 }
 
 /// erf(x / sqrt 2) from known values at the test points.
 fn libm_erf_scaled(v: f64, _erf_v: f64) -> f64 {
-    match v {
-        x if x == -2.5 => -0.987_580_669_348_447_7,
-        x if x == -0.5 => -0.382_924_922_548_026_2,
-        x if x == 0.0 => 0.0,
-        x if x == 0.5 => 0.382_924_922_548_026_2,
-        x if x == 1.5 => 0.866_385_597_462_284,
-        _ => unreachable!(),
-    }
+    let known = [
+        (-2.5, -0.987_580_669_348_447_7),
+        (-0.5, -0.382_924_922_548_026_2),
+        (0.0, 0.0),
+        (0.5, 0.382_924_922_548_026_2),
+        (1.5, 0.866_385_597_462_284),
+    ];
+    known.iter().find(|(x, _)| *x == v).expect("a test point").1
 }
 
 #[test]
@@ -1050,14 +1079,25 @@ fn clip_derivative_is_one_inside_with_bounds_included() {
     let mut leaves = Leaves::new();
     leaves.insert(x, fval(arr(&[5], &[-1.0, -0.5, 0.0, 0.5, 1.0])));
     let got = eval1(&g, &leaves, d);
-    assert_close(&got, &arr(&[5], &[0.0, 1.0, 1.0, 1.0, 0.0]), 0.0, 0.0, "clip'");
+    assert_close(
+        &got,
+        &arr(&[5], &[0.0, 1.0, 1.0, 1.0, 0.0]),
+        0.0,
+        0.0,
+        "clip'",
+    );
     // clip with tensor bounds: the derivative goes to the bound that is the result
-    check_fn("clip", 950, &[inp(&[3, 4]), inp(&[4]), inp(&[3, 1])], |g, xs, _| {
-        let lo = g.abs(xs[1])?;
-        let lo = g.neg(lo)?;
-        let hi = g.abs(xs[2])?;
-        g.clip(xs[0], lo, hi)
-    });
+    check_fn(
+        "clip",
+        950,
+        &[inp(&[3, 4]), inp(&[4]), inp(&[3, 1])],
+        |g, xs, _| {
+            let lo = g.abs(xs[1])?;
+            let lo = g.neg(lo)?;
+            let hi = g.abs(xs[2])?;
+            g.clip(xs[0], lo, hi)
+        },
+    );
 }
 
 #[test]
@@ -1073,13 +1113,31 @@ fn argmax_argmin_accuracy_take_the_first_among_ties() {
         x,
         fval(arr(
             &[3, 4],
-            &[1.0, 3.0, 3.0, 0.0, 5.0, 5.0, 5.0, 5.0, -1.0, -2.0, -1.0, 0.0],
+            &[
+                1.0, 3.0, 3.0, 0.0, 5.0, 5.0, 5.0, 5.0, -1.0, -2.0, -1.0, 0.0,
+            ],
         )),
     );
     leaves.insert(t, Value::int(&[3], vec![1, 1, 3]).unwrap());
     let vals = evaluate::<f64>(&g, &leaves, &[am, an, acc], &HashMap::new()).unwrap();
-    assert_eq!(vals[0].as_int().unwrap().iter().copied().collect::<Vec<_>>(), [1, 0, 3]);
-    assert_eq!(vals[1].as_int().unwrap().iter().copied().collect::<Vec<_>>(), [2, 2, 2, 0]);
+    assert_eq!(
+        vals[0]
+            .as_int()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        [1, 0, 3]
+    );
+    assert_eq!(
+        vals[1]
+            .as_int()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        [2, 2, 2, 0]
+    );
     let a = vals[2].as_float().unwrap().first().copied().unwrap();
     assert!((a - 2.0 / 3.0).abs() < 1e-15, "accuracy {a}");
     // derivative zero
@@ -1090,18 +1148,29 @@ fn argmax_argmin_accuracy_take_the_first_among_ties() {
 
 #[test]
 fn concat_stack_and_triangles_match_finite_differences() {
-    check_fn("concat", 960, &[inp(&[2, 3]), inp(&[2, 1]), inp(&[2, 4])], |g, xs, _| {
-        g.concat(xs, 1)
+    check_fn(
+        "concat",
+        960,
+        &[inp(&[2, 3]), inp(&[2, 1]), inp(&[2, 4])],
+        |g, xs, _| g.concat(xs, 1),
+    );
+    check_fn("concat0", 961, &[inp(&[1, 3]), inp(&[2, 3])], |g, xs, _| {
+        g.concat(xs, 0)
     });
-    check_fn("concat0", 961, &[inp(&[1, 3]), inp(&[2, 3])], |g, xs, _| g.concat(xs, 0));
-    check_fn("stack", 962, &[inp(&[2, 3]), inp(&[2, 3])], |g, xs, _| g.stack(xs, 2));
+    check_fn("stack", 962, &[inp(&[2, 3]), inp(&[2, 3])], |g, xs, _| {
+        g.stack(xs, 2)
+    });
     check_fn("narrow", 963, &[inp(&[4, 5])], |g, xs, _| {
         // narrow is concat's VJP; its own VJP is a concat with zeros
         let c = g.concat(&[xs[0], xs[0]], 1)?;
         g.narrow(c, 1, 3, 4)
     });
-    check_fn("tril", 964, &[inp(&[2, 3, 4])], |g, xs, _| g.triangle(xs[0], -1, false));
-    check_fn("triu", 965, &[inp(&[3, 3])], |g, xs, _| g.triangle(xs[0], 1, true));
+    check_fn("tril", 964, &[inp(&[2, 3, 4])], |g, xs, _| {
+        g.triangle(xs[0], -1, false)
+    });
+    check_fn("triu", 965, &[inp(&[3, 3])], |g, xs, _| {
+        g.triangle(xs[0], 1, true)
+    });
     let mut g = Graph::new();
     let x = g.leaf("x", vec![3, 3], DType::Float);
     let l = g.triangle(x, 0, false).unwrap();
@@ -1124,7 +1193,15 @@ fn concat_stack_and_triangles_match_finite_differences() {
         0.0,
         "eye",
     );
-    assert_eq!(vals[2].as_int().unwrap().iter().copied().collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(
+        vals[2]
+            .as_int()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
 }
 
 fn win(k: [usize; 2], s: [usize; 2], d: [usize; 2], lo: [usize; 2], hi: [usize; 2]) -> Window {
@@ -1149,14 +1226,17 @@ fn conv_reference(x: &ArrayD<f64>, w: &ArrayD<f64>, wn: &Window) -> ArrayD<f64> 
             for xo in 0..ow {
                 for ki in 0..wn.size[0] {
                     for kj in 0..wn.size[1] {
-                        let hi = (y * wn.stride[0] + ki * wn.dilation[0]) as isize - wn.pad_lo[0] as isize;
-                        let wi = (xo * wn.stride[1] + kj * wn.dilation[1]) as isize - wn.pad_lo[1] as isize;
+                        let hi = (y * wn.stride[0] + ki * wn.dilation[0]) as isize
+                            - wn.pad_lo[0] as isize;
+                        let wi = (xo * wn.stride[1] + kj * wn.dilation[1]) as isize
+                            - wn.pad_lo[1] as isize;
                         if hi < 0 || wi < 0 || hi >= h as isize || wi >= ww as isize {
                             continue;
                         }
                         for ch in 0..c {
                             for oo in 0..o {
-                                out[[n, y, xo, oo].as_slice()] += x[[n, hi as usize, wi as usize, ch].as_slice()]
+                                out[[n, y, xo, oo].as_slice()] += x
+                                    [[n, hi as usize, wi as usize, ch].as_slice()]
                                     * w[[ki, kj, ch, oo].as_slice()];
                             }
                         }
@@ -1172,12 +1252,32 @@ fn conv_reference(x: &ArrayD<f64>, w: &ArrayD<f64>, wn: &Window) -> ArrayD<f64> 
 /// kernel (extra padding at the end), 1x1.
 fn conv_cases() -> Vec<(Vec<usize>, Vec<usize>, Window)> {
     vec![
-        (vec![2, 5, 7, 3], vec![3, 3, 3, 2], win([3, 3], [1, 1], [1, 1], [1, 1], [1, 1])),
-        (vec![1, 7, 6, 2], vec![3, 2, 2, 3], win([3, 2], [2, 3], [1, 1], [1, 0], [1, 0])),
-        (vec![2, 7, 7, 2], vec![2, 3, 2, 2], win([2, 3], [1, 2], [2, 2], [0, 1], [0, 1])),
+        (
+            vec![2, 5, 7, 3],
+            vec![3, 3, 3, 2],
+            win([3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+        ),
+        (
+            vec![1, 7, 6, 2],
+            vec![3, 2, 2, 3],
+            win([3, 2], [2, 3], [1, 1], [1, 0], [1, 0]),
+        ),
+        (
+            vec![2, 7, 7, 2],
+            vec![2, 3, 2, 2],
+            win([2, 3], [1, 2], [2, 2], [0, 1], [0, 1]),
+        ),
         // SAME, kernel 4, stride 2 on H = 5: out 3, total padding 3 = 1 + 2
-        (vec![1, 5, 6, 2], vec![4, 2, 2, 3], win([4, 2], [2, 1], [1, 1], [1, 0], [2, 1])),
-        (vec![3, 4, 3, 5], vec![1, 1, 5, 2], win([1, 1], [1, 1], [1, 1], [0, 0], [0, 0])),
+        (
+            vec![1, 5, 6, 2],
+            vec![4, 2, 2, 3],
+            win([4, 2], [2, 1], [1, 1], [1, 0], [2, 1]),
+        ),
+        (
+            vec![3, 4, 3, 5],
+            vec![1, 1, 5, 2],
+            win([1, 1], [1, 1], [1, 1], [0, 0], [0, 0]),
+        ),
     ]
 }
 
@@ -1196,33 +1296,47 @@ fn conv2d_matches_a_direct_loop_and_finite_differences() {
         let got = eval1(&g, &leaves, y);
         assert_close(&got, &conv_reference(&xv, &wv, &wn), 1e-12, 1e-12, "conv2d");
         let wn2 = wn.clone();
-        check_fn("conv2d", 1000 + k as u64, &[inp(&xs), inp(&ws)], move |g, v, _| {
-            g.conv2d(v[0], v[1], &wn2)
-        });
+        check_fn(
+            "conv2d",
+            1000 + k as u64,
+            &[inp(&xs), inp(&ws)],
+            move |g, v, _| g.conv2d(v[0], v[1], &wn2),
+        );
         // second order: the gradients are themselves differentiated (their rules)
         let wn3 = wn.clone();
-        check_fn("conv2d_grads", 1100 + k as u64, &[inp(&xs), inp(&ws)], move |g, v, _| {
-            let y = g.conv2d(v[0], v[1], &wn3)?;
-            let y2 = g.mul(y, y)?;
-            let l = g.sum_all(y2)?;
-            let dw = g.grad(l, v[1])?;
-            let dx = g.grad(l, v[0])?;
-            let a = g.sum_all(dw)?;
-            let dx2 = g.mul(dx, dx)?;
-            let b = g.sum_all(dx2)?;
-            g.add(a, b)
-        });
+        check_fn(
+            "conv2d_grads",
+            1100 + k as u64,
+            &[inp(&xs), inp(&ws)],
+            move |g, v, _| {
+                let y = g.conv2d(v[0], v[1], &wn3)?;
+                let y2 = g.mul(y, y)?;
+                let l = g.sum_all(y2)?;
+                let dw = g.grad(l, v[1])?;
+                let dx = g.grad(l, v[0])?;
+                let a = g.sum_all(dw)?;
+                let dx2 = g.mul(dx, dx)?;
+                let b = g.sum_all(dx2)?;
+                g.add(a, b)
+            },
+        );
     }
 }
 
 #[test]
 fn conv1d_matches_finite_differences() {
-    check_fn("conv1d", 1200, &[inp(&[2, 9, 3]), inp(&[3, 3, 2])], |g, v, _| {
-        g.conv1d(v[0], v[1], 2, (1, 1), 2)
-    });
-    check_fn("conv1d_batchless", 1201, &[inp(&[5, 2]), inp(&[2, 2, 4])], |g, v, _| {
-        g.conv1d(v[0], v[1], 1, (0, 1), 1)
-    });
+    check_fn(
+        "conv1d",
+        1200,
+        &[inp(&[2, 9, 3]), inp(&[3, 3, 2])],
+        |g, v, _| g.conv1d(v[0], v[1], 2, (1, 1), 2),
+    );
+    check_fn(
+        "conv1d_batchless",
+        1201,
+        &[inp(&[5, 2]), inp(&[2, 2, 4])],
+        |g, v, _| g.conv1d(v[0], v[1], 1, (0, 1), 1),
+    );
 }
 
 #[test]
@@ -1242,40 +1356,66 @@ fn conv2d_is_bit_identical_for_any_thread_count() {
     leaves.insert(x, fval(rng.array(&xs, -1.0, 1.0)));
     leaves.insert(w, fval(rng.array(&ws, -1.0, 1.0)));
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| eval(&g, &leaves, &[y, dx, dw]))
     };
     let (a, b) = (run(1), run(3));
     for (p, q) in a.iter().zip(&b) {
-        assert!(p.iter().zip(q.iter()).all(|(u, v)| u.to_bits() == v.to_bits()));
+        assert!(p
+            .iter()
+            .zip(q.iter())
+            .all(|(u, v)| u.to_bits() == v.to_bits()));
     }
 }
 
 #[test]
 fn pooling_matches_finite_differences() {
     let cases = [
-        (vec![2, 5, 7, 3], win([2, 2], [2, 2], [1, 1], [0, 0], [0, 0])),
-        (vec![1, 7, 6, 2], win([3, 2], [2, 1], [1, 1], [1, 1], [1, 1])),
-        (vec![1, 5, 5, 2], win([2, 2], [2, 2], [1, 1], [0, 0], [1, 1])),
+        (
+            vec![2, 5, 7, 3],
+            win([2, 2], [2, 2], [1, 1], [0, 0], [0, 0]),
+        ),
+        (
+            vec![1, 7, 6, 2],
+            win([3, 2], [2, 1], [1, 1], [1, 1], [1, 1]),
+        ),
+        (
+            vec![1, 5, 5, 2],
+            win([2, 2], [2, 2], [1, 1], [0, 0], [1, 1]),
+        ),
     ];
     for (k, (xs, wn)) in cases.into_iter().enumerate() {
         let w1 = wn.clone();
-        check_fn("max_pool2d", 1300 + k as u64, &[inp(&xs)], move |g, v, _| {
-            g.max_pool2d(v[0], &w1)
-        });
+        check_fn(
+            "max_pool2d",
+            1300 + k as u64,
+            &[inp(&xs)],
+            move |g, v, _| g.max_pool2d(v[0], &w1),
+        );
         let w2 = wn.clone();
-        check_fn("avg_pool2d", 1310 + k as u64, &[inp(&xs)], move |g, v, _| {
-            g.avg_pool2d(v[0], &w2)
-        });
+        check_fn(
+            "avg_pool2d",
+            1310 + k as u64,
+            &[inp(&xs)],
+            move |g, v, _| g.avg_pool2d(v[0], &w2),
+        );
         // second order through the scatter/select pair
         let w3 = wn.clone();
-        check_fn("max_pool2d_grad", 1320 + k as u64, &[inp(&xs), inp(&xs)], move |g, v, _| {
-            let p = g.max_pool2d(v[0], &w3)?;
-            let p2 = g.mul(p, p)?;
-            let l = g.sum_all(p2)?;
-            let d = g.grad(l, v[0])?;
-            g.mul(d, v[1])
-        });
+        check_fn(
+            "max_pool2d_grad",
+            1320 + k as u64,
+            &[inp(&xs), inp(&xs)],
+            move |g, v, _| {
+                let p = g.max_pool2d(v[0], &w3)?;
+                let p2 = g.mul(p, p)?;
+                let l = g.sum_all(p2)?;
+                let d = g.grad(l, v[0])?;
+                g.mul(d, v[1])
+            },
+        );
     }
 }
 
@@ -1283,11 +1423,19 @@ fn pooling_matches_finite_differences() {
 fn max_pool_sends_the_derivative_to_the_first_maximum() {
     let mut g = Graph::new();
     let x = g.leaf("x", vec![1, 2, 2, 1], DType::Float);
-    let y = g.max_pool2d(x, &win([2, 2], [2, 2], [1, 1], [0, 0], [0, 0])).unwrap();
+    let y = g
+        .max_pool2d(x, &win([2, 2], [2, 2], [1, 1], [0, 0], [0, 0]))
+        .unwrap();
     let l = g.sum_all(y).unwrap();
     let d = g.grad(l, x).unwrap();
     let mut leaves = Leaves::new();
     leaves.insert(x, fval(arr(&[1, 2, 2, 1], &[1.0, 3.0, 3.0, 3.0])));
     let got = eval1(&g, &leaves, d);
-    assert_close(&got, &arr(&[1, 2, 2, 1], &[0.0, 1.0, 0.0, 0.0]), 0.0, 0.0, "first max");
+    assert_close(
+        &got,
+        &arr(&[1, 2, 2, 1], &[0.0, 1.0, 0.0, 0.0]),
+        0.0,
+        0.0,
+        "first max",
+    );
 }

@@ -852,7 +852,10 @@ fn hover_and_definition_work_through_errors_and_half_typed_lines() {
     // `y` has no type, but hover and definition still answer on it and on `u`.
     for (needle, name) in [("y * 2", "y"), ("u + 1", "u"), ("v = ", "v")] {
         let r = c.at("textDocument/hover", URI, pos(BROKEN, needle, 0, 0));
-        let text = r["contents"]["value"].as_str().unwrap_or_default().to_string();
+        let text = r["contents"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         assert!(
             text.contains(&format!("{name}: (unknown")),
             "hover on `{needle}`: {r}"

@@ -104,9 +104,7 @@ impl Checker<'_> {
             }),
             Some(Entity::Instance(inst)) => {
                 let info = &self.out.instances[inst.0 as usize];
-                if info.layer.is_none() {
-                    return None;
-                }
+                info.layer?;
                 let def = info.span;
                 self.report(
                     Diagnostic::error(

@@ -135,6 +135,7 @@ pub struct InstanceInfo {
 
 /// A statement of the typed program (top level or layer body).
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // a binding holds its expression inline
 pub enum TStmt {
     /// An `input` or `param` declaration (its initializer is on the tensor).
     Decl(TensorId),

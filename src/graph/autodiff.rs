@@ -559,7 +559,10 @@ impl Graph {
             }
             Op::PoolScatter { win, .. } => {
                 let x = ins[0];
-                vec![None, Some(self.push(Op::PoolSelect(win.clone()), vec![x, g])?)]
+                vec![
+                    None,
+                    Some(self.push(Op::PoolSelect(win.clone()), vec![x, g])?),
+                ]
             }
             Op::PoolSum(win) => {
                 let xs = self.shape(ins[0]).to_vec();

@@ -161,7 +161,10 @@ impl Graph {
     ) -> Result<NodeId, GraphError> {
         self.check_id(x)?;
         let shape = self.shape(x).to_vec();
-        let count: usize = axes.iter().map(|&a| shape.get(a).copied().unwrap_or(1)).product();
+        let count: usize = axes
+            .iter()
+            .map(|&a| shape.get(a).copied().unwrap_or(1))
+            .product();
         let m = self.mean(x, axes, true)?;
         let d = self.sub(x, m)?;
         let d2 = self.mul(d, d)?;
@@ -170,7 +173,12 @@ impl Graph {
     }
 
     /// Euclidean norm over `axes`.
-    pub fn norm(&mut self, x: NodeId, axes: &[usize], keepdims: bool) -> Result<NodeId, GraphError> {
+    pub fn norm(
+        &mut self,
+        x: NodeId,
+        axes: &[usize],
+        keepdims: bool,
+    ) -> Result<NodeId, GraphError> {
         let x2 = self.mul(x, x)?;
         let s = self.sum(x2, axes, keepdims)?;
         self.sqrt(s)

@@ -387,7 +387,9 @@ fn per_output_row<T: Float>(
             .enumerate()
             .for_each(|(i, o)| f(i, o));
     } else {
-        out.chunks_mut(row_len).enumerate().for_each(|(i, o)| f(i, o));
+        out.chunks_mut(row_len)
+            .enumerate()
+            .for_each(|(i, o)| f(i, o));
     }
 }
 
@@ -411,8 +413,7 @@ fn window_argmax<T: Float>(
             let p = g.pix(b, hi, wi);
             for ch in 0..g.c {
                 let v = x[p + ch];
-                if idx[ch] == usize::MAX || v > best[ch] || (v.is_nan() && !best[ch].is_nan())
-                {
+                if idx[ch] == usize::MAX || v > best[ch] || (v.is_nan() && !best[ch].is_nan()) {
                     best[ch] = v;
                     idx[ch] = p + ch;
                 }

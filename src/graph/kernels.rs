@@ -68,7 +68,11 @@ pub(crate) fn forward<T: Float>(
                 .ok_or_else(|| internal("accuracy labels"))?
                 .int_or_err()?;
             let best = arg_reduce(logits, true, 1, &shape_of_rows(logits))?;
-            let hits = best.iter().zip(labels.iter()).filter(|(a, b)| a == b).count();
+            let hits = best
+                .iter()
+                .zip(labels.iter())
+                .filter(|(a, b)| a == b)
+                .count();
             let n = labels.len().max(1);
             ArrayD::from_elem(IxDyn(&[]), T::from_f64(hits as f64 / n as f64))
         }

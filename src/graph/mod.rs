@@ -28,8 +28,8 @@
 //! `error.rs` (error types).
 
 mod autodiff;
-mod conv;
 mod builder;
+mod conv;
 mod error;
 mod eval;
 mod jacobian;

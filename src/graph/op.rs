@@ -118,7 +118,12 @@ impl Window {
         if x.len() != 4 {
             return None;
         }
-        Some(vec![x[0], self.out_len(0, x[1])?, self.out_len(1, x[2])?, last])
+        Some(vec![
+            x[0],
+            self.out_len(0, x[1])?,
+            self.out_len(1, x[2])?,
+            last,
+        ])
     }
 }
 
@@ -129,7 +134,10 @@ pub enum Op {
     Conv2d(Window),
     /// The VJP of `Conv2d` w.r.t. its input (a transposed convolution): inputs
     /// `g [B, OH, OW, O]`, `w`; result `[B, H, W, C]` with `input = [H, W]`.
-    Conv2dInputGrad { win: Window, input: [usize; 2] },
+    Conv2dInputGrad {
+        win: Window,
+        input: [usize; 2],
+    },
     /// The VJP of `Conv2d` w.r.t. its weight: inputs `x`, `g`; result `[KH, KW, C, O]`.
     Conv2dWeightGrad(Window),
     /// Inputs `x`, `t` of one shape `[B, H, W, C]`: per window and channel, `t` at the
@@ -137,22 +145,39 @@ pub enum Op {
     PoolSelect(Window),
     /// The adjoint of `PoolSelect` in `t`: inputs `x`, `g [B, OH, OW, C]`; each `g`
     /// added at its window's first maximum; result `[B, H, W, C]`, `input = [H, W]`.
-    PoolScatter { win: Window, input: [usize; 2] },
+    PoolScatter {
+        win: Window,
+        input: [usize; 2],
+    },
     /// Window sums over `[B, H, W, C]` (padding counts as zeros).
     PoolSum(Window),
     /// The adjoint of `PoolSum`: `g [B, OH, OW, C]` -> `[B, H, W, C]`.
-    PoolSumT { win: Window, input: [usize; 2] },
+    PoolSumT {
+        win: Window,
+        input: [usize; 2],
+    },
     /// Index of the first maximum (or minimum) along `axis`: an int tensor.
-    ArgReduce { max: bool, axis: usize },
+    ArgReduce {
+        max: bool,
+        axis: usize,
+    },
     /// Logits `[N, C]`, int labels `[N]`: the fraction of rows whose first argmax is
     /// the label. Derivative zero.
     Accuracy,
     /// `[0, 1, .., n - 1]`, int.
-    Arange { n: usize },
+    Arange {
+        n: usize,
+    },
     /// Inputs joined along `axis` (at least one input; other axes equal).
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     /// `len` entries from `start` along `axis` (the VJP of `Concat`).
-    Narrow { axis: usize, start: usize, len: usize },
+    Narrow {
+        axis: usize,
+        start: usize,
+        len: usize,
+    },
     /// A value supplied at evaluation time (inputs, params).
     Leaf {
         name: String,
@@ -383,13 +408,20 @@ pub(crate) fn infer(op: &Op, ins: &[(&[usize], DType)]) -> Result<(Shape, DType)
             arity(name, ins, 2)?;
             require_float(name, ins)?;
             let (g, w) = (ins[0].0, ins[1].0);
-            let x = [g.first().copied().unwrap_or(0), input[0], input[1], w.get(2).copied().unwrap_or(0)];
+            let x = [
+                g.first().copied().unwrap_or(0),
+                input[0],
+                input[1],
+                w.get(2).copied().unwrap_or(0),
+            ];
             let fits = w.len() == 4
                 && g.len() == 4
                 && [w[0], w[1]] == win.size
                 && win.out_shape(&x, w[3]).as_deref() == Some(g);
             if !fits {
-                return Err(shape_err(format!("conv2d_input_grad of {g:?} by {w:?} to {input:?}")));
+                return Err(shape_err(format!(
+                    "conv2d_input_grad of {g:?} by {w:?} to {input:?}"
+                )));
             }
             Ok((x.to_vec(), DType::Float))
         }
@@ -442,7 +474,12 @@ pub(crate) fn infer(op: &Op, ins: &[(&[usize], DType)]) -> Result<(Shape, DType)
             arity(name, ins, 1)?;
             require_float(name, ins)?;
             let g = ins[0].0;
-            let x = [g.first().copied().unwrap_or(0), input[0], input[1], g.last().copied().unwrap_or(0)];
+            let x = [
+                g.first().copied().unwrap_or(0),
+                input[0],
+                input[1],
+                g.last().copied().unwrap_or(0),
+            ];
             if g.len() != 4 || win.out_shape(&x, x[3]).as_deref() != Some(g) {
                 return Err(shape_err(format!("pool_sum_t of {g:?} to {input:?}")));
             }
@@ -470,7 +507,9 @@ pub(crate) fn infer(op: &Op, ins: &[(&[usize], DType)]) -> Result<(Shape, DType)
                 });
             }
             if l.len() != 2 || t.len() != 1 || l[0] != t[0] || l[1] == 0 {
-                return Err(shape_err(format!("logits must be [N, C] and labels [N], got {l:?} and {t:?}")));
+                return Err(shape_err(format!(
+                    "logits must be [N, C] and labels [N], got {l:?} and {t:?}"
+                )));
             }
             Ok((vec![], DType::Float))
         }
@@ -491,9 +530,14 @@ pub(crate) fn infer(op: &Op, ins: &[(&[usize], DType)]) -> Result<(Shape, DType)
             out[*axis] = 0;
             for (s, _) in ins {
                 let same = s.len() == first.len()
-                    && s.iter().zip(first).enumerate().all(|(i, (a, b))| i == *axis || a == b);
+                    && s.iter()
+                        .zip(first)
+                        .enumerate()
+                        .all(|(i, (a, b))| i == *axis || a == b);
                 if !same {
-                    return Err(shape_err(format!("cannot concatenate {first:?} and {s:?} along axis {axis}")));
+                    return Err(shape_err(format!(
+                        "cannot concatenate {first:?} and {s:?} along axis {axis}"
+                    )));
                 }
                 out[*axis] += s[*axis];
             }
@@ -504,7 +548,10 @@ pub(crate) fn infer(op: &Op, ins: &[(&[usize], DType)]) -> Result<(Shape, DType)
             require_float(name, ins)?;
             let s = ins[0].0;
             if *axis >= s.len() || start + len > s[*axis] {
-                return Err(shape_err(format!("narrow {start}..{} of axis {axis} of {s:?}", start + len)));
+                return Err(shape_err(format!(
+                    "narrow {start}..{} of axis {axis} of {s:?}",
+                    start + len
+                )));
             }
             let mut out = s.to_vec();
             out[*axis] = *len;

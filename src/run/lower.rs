@@ -14,12 +14,12 @@
 use super::init::Init;
 use super::RunError;
 use crate::check::dims::{DimId, Poly};
+use crate::check::typed::Padding;
 use crate::check::typed::{DerivativeKind, InstanceId, LayerId, TExpr, TExprKind, TStmt, TensorId};
 use crate::check::types::Elem;
 use crate::check::{Builtin, Checked};
 use crate::diagnostics::units::{human_bytes, thousands};
 use crate::diagnostics::{Code, Diagnostic, Span};
-use crate::check::typed::Padding;
 use crate::graph::{DType, Graph, GraphError, NodeId, Shape, Window};
 use crate::syntax::ast::BinOp;
 use std::collections::HashMap;

@@ -437,9 +437,15 @@ impl Checker<'_> {
                             Diagnostic::error(
                                 Code::E0304,
                                 e.span,
-                                format!("axis {k} is out of range for stacking tensors of rank {}", rank - 1),
+                                format!(
+                                    "axis {k} is out of range for stacking tensors of rank {}",
+                                    rank - 1
+                                ),
                             )
-                            .with_primary_label(format!("valid axes are 0..{} (or -{rank}..-1)", rank - 1))
+                            .with_primary_label(format!(
+                                "valid axes are 0..{} (or -{rank}..-1)",
+                                rank - 1
+                            ))
                             .with_label(operand, format!("{} is {shown}", self.quote(operand))),
                         );
                         return None;
@@ -503,14 +509,22 @@ impl Checker<'_> {
                 Some((pair, v.len() == 2))
             }
             _ => {
-                let kind = if min > 0 { "a positive integer" } else { "a non-negative integer" };
+                let kind = if min > 0 {
+                    "a positive integer"
+                } else {
+                    "a non-negative integer"
+                };
                 let (msg, example) = if one_d {
-                    (format!("`{what}` of `{func}` must be {kind}"), format!("`{what}=1`"))
+                    (
+                        format!("`{what}` of `{func}` must be {kind}"),
+                        format!("`{what}=1`"),
+                    )
                 } else {
                     (
                         format!("`{what}` of `{func}` must be {kind} or a pair of them"),
                         if what == "padding" {
-                            "`padding=1`, `padding=[1, 0]`, `padding=same` or `padding=valid`".to_string()
+                            "`padding=1`, `padding=[1, 0]`, `padding=same` or `padding=valid`"
+                                .to_string()
                         } else {
                             format!("`{what}=2` or `{what}=[2, 1]`")
                         },

@@ -27,7 +27,8 @@ impl Checker<'_> {
         };
         match rule {
             Rule::Clip => {
-                let lo = self.broadcast_binary(&t[0].ty, &t[1].ty, t[0].span, t[1].span, name_span)?;
+                let lo =
+                    self.broadcast_binary(&t[0].ty, &t[1].ty, t[0].span, t[1].span, name_span)?;
                 self.broadcast_binary(&lo, &t[2].ty, t[0].span, t[2].span, name_span)
             }
             Rule::ArgReduce => Some(TensorTy {
@@ -141,7 +142,12 @@ impl Checker<'_> {
     ) -> Option<TensorTy> {
         let axis = *attrs.axes.first()?;
         let first = &t[0];
-        let mut total = first.ty.shape.get(axis).cloned().unwrap_or(Poly::constant(0));
+        let mut total = first
+            .ty
+            .shape
+            .get(axis)
+            .cloned()
+            .unwrap_or(Poly::constant(0));
         for other in &t[1..] {
             let fits = match rule {
                 Rule::Stack => other.ty.shape == first.ty.shape,
@@ -246,13 +252,19 @@ impl Checker<'_> {
         if bad_rank || x.ty.shape[rx - 1] != w.ty.shape[spatial] {
             let (sx, sw) = (self.show(&x.ty), self.show(&w.ty));
             let msg = if bad_rank {
-                format!("`{}` takes x {} and w {}, not {sx} and {sw}", def.name, layout.0, layout.1)
+                format!(
+                    "`{}` takes x {} and w {}, not {sx} and {sw}",
+                    def.name, layout.0, layout.1
+                )
             } else {
                 let (cx, cw) = (
                     x.ty.shape[rx - 1].display(&self.dims),
                     w.ty.shape[spatial].display(&self.dims),
                 );
-                format!("`{}` of {sx} by {sw}: the input has {cx} channels, the weight expects {cw}", def.name)
+                format!(
+                    "`{}` of {sx} by {sw}: the input has {cx} channels, the weight expects {cw}",
+                    def.name
+                )
             };
             let mut d = Diagnostic::error(Code::E0340, w.span, msg)
                 .with_primary_label(format!("{} is {sw}", self.quote(w.span)))
@@ -288,7 +300,9 @@ impl Checker<'_> {
                     )
                     .with_primary_label(format!("{} is {sw}", self.quote(w.span)))
                     .with_label(x.span, format!("{} is {sx}", self.quote(x.span)))
-                    .with_help("pad the input (`padding=same`) or use a smaller kernel or dilation"),
+                    .with_help(
+                        "pad the input (`padding=same`) or use a smaller kernel or dilation",
+                    ),
                 );
                 return None;
             };
@@ -352,7 +366,10 @@ impl Checker<'_> {
                     Diagnostic::error(
                         Code::E0340,
                         x.span,
-                        format!("the {}x{} window does not fit in {sx}", attrs.window[0], attrs.window[1]),
+                        format!(
+                            "the {}x{} window does not fit in {sx}",
+                            attrs.window[0], attrs.window[1]
+                        ),
                     )
                     .with_primary_label(format!("{} is {sx}", self.quote(x.span)))
                     .with_help("use a smaller window or pad the input"),
