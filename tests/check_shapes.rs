@@ -48,7 +48,11 @@ fn issue10_ops_run_with_their_checked_shapes() {
         .args(["run", path, "--format", "json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let dims = &json["dims"];
     let value = |name: &str| dims[name].as_i64().unwrap();
@@ -68,18 +72,17 @@ fn issue10_ops_run_with_their_checked_shapes() {
             .map(|d| d.as_i64().unwrap())
             .collect();
         // evaluate each checked dimension expression under the run's dims
-        let expected: Vec<i64> = b
-            .ty
-            .shape
-            .iter()
-            .map(|p| {
-                let declared = |d| {
-                    let name = checked.dims.info(d).name.clone();
-                    dims.get(&name).map(|_| value(&name))
-                };
-                i64::try_from(p.eval(&|d| checked.dims.value(d, &declared)).unwrap()).unwrap()
-            })
-            .collect();
+        let expected: Vec<i64> =
+            b.ty.shape
+                .iter()
+                .map(|p| {
+                    let declared = |d| {
+                        let name = checked.dims.info(d).name.clone();
+                        dims.get(&name).map(|_| value(&name))
+                    };
+                    i64::try_from(p.eval(&|d| checked.dims.value(d, &declared)).unwrap()).unwrap()
+                })
+                .collect();
         assert_eq!(ran, expected, "{}: checked {shown}", b.name);
         seen += 1;
     }
