@@ -119,6 +119,14 @@ def worker_numpy(workload, size, repeat):
     raise ValueError(workload)
 
 
+def conv_inputs(np):
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+    x = rng.standard_normal((64, 32, 32, 16), dtype=f32)
+    w = rng.standard_normal((3, 3, 16, 32), dtype=f32) * f32(0.1)
+    return x, w
+
+
 def worker_jax(workload, size, repeat):
     import jax
     import jax.numpy as jnp
@@ -132,6 +140,16 @@ def worker_jax(workload, size, repeat):
         b = jnp.asarray(rng.standard_normal((size, size), dtype=f32))
         mm = jax.jit(jnp.matmul)
         return timed(lambda: block(mm(a, b)), repeat)
+    if workload == "conv":
+        x, w = (jnp.asarray(a) for a in conv_inputs(np))
+
+        def conv_loss(x, w):
+            y = jax.lax.conv_general_dilated(
+                x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            return jnp.sum(y * y)
+
+        step = jax.jit(jax.value_and_grad(conv_loss, argnums=(0, 1)))
+        return timed(lambda: block(step(x, w)), repeat)
     if workload == "linear":
         x = jnp.asarray(rng.standard_normal((64, 4096), dtype=f32))
         W = jnp.asarray(rng.standard_normal((4096, 4096), dtype=f32) * f32(0.01))
@@ -194,6 +212,21 @@ def worker_torch(workload, size, repeat):
         a = T(rng.standard_normal((size, size), dtype=f32))
         b = T(rng.standard_normal((size, size), dtype=f32))
         return timed(lambda: a @ b, repeat)
+    if workload == "conv":
+        # NCHW for torch (its native layout); the same math
+        xn, wn = conv_inputs(np)
+        x = T(np.ascontiguousarray(xn.transpose(0, 3, 1, 2))).requires_grad_()
+        w = T(np.ascontiguousarray(wn.transpose(3, 2, 0, 1))).requires_grad_()
+
+        def step():
+            x.grad = None
+            w.grad = None
+            y = torch.nn.functional.conv2d(x, w, padding=1)
+            L = torch.sum(y * y)
+            L.backward()
+            return L, x.grad, w.grad
+
+        return timed(step, repeat)
     if workload == "linear":
         x = T(rng.standard_normal((64, 4096), dtype=f32)).requires_grad_()
         W = T(rng.standard_normal((4096, 4096), dtype=f32) * f32(0.01)).requires_grad_()
@@ -280,6 +313,7 @@ def grad_file(workload, size, tmp):
         "linear": "L,dx,dW",
         "mlp": "L,W1,b1,W2,b2,W3,b3",
         "chain": "L,dx",
+        "conv": "L,dx,dw",
     }
     return os.path.join(WORKLOADS, f"{workload}.grad"), ["--print", prints[workload]]
 
@@ -354,6 +388,7 @@ def main():
         ("linear layer fwd+bwd", "linear", 0, rep(15), rep(15)),
         ("MLP SGD step", "mlp", 0, rep(50), rep(50)),
         ("chain ×1000 fwd+bwd", "chain", 0, rep(50), 3),
+        ("conv layer fwd+bwd", "conv", 0, rep(15), rep(15)),
     ]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -370,6 +405,8 @@ def main():
                     samples["gradlang-1t"].append(t)
                     rss["gradlang-1t"].append(m)
                 for fw in ("numpy", "jax", "torch"):
+                    if fw == "numpy" and wl == "conv":
+                        continue  # NumPy has no convolution
                     if have[fw]:
                         t, m = measure_python(args.python, fw, wl, size,
                                               rj if fw == "jax" else r, args.threads)

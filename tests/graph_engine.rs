@@ -1015,3 +1015,500 @@ fn select_never_multiplies_infinity_by_zero() {
     leaves.insert(t, Value::int(&[3], vec![2, -1, 0]).unwrap());
     assert_eq!(eval1(&g, &leaves, f).as_slice().unwrap(), &[2.0, -1.0, 0.0]);
 }
+
+// ---------------------------------------------------------------- issue 10
+
+#[test]
+fn new_unary_ops_and_activations_match_finite_differences() {
+    type F = fn(&mut Graph, NodeId) -> B;
+    let ops: [(&str, F); 14] = [
+        ("erf", |g, x| g.erf(x)),
+        ("log1p", |g, x| g.log1p(x)),
+        ("expm1", |g, x| g.expm1(x)),
+        ("softplus", |g, x| g.softplus(x)),
+        ("floor", |g, x| g.floor(x)),
+        ("ceil", |g, x| g.ceil(x)),
+        ("round", |g, x| g.round(x)),
+        ("silu", |g, x| g.silu(x)),
+        ("gelu", |g, x| g.gelu(x, false)),
+        ("gelu_tanh", |g, x| g.gelu(x, true)),
+        ("leaky_relu", |g, x| g.leaky_relu(x, 0.2)),
+        ("elu", |g, x| g.elu(x, 1.5)),
+        ("norm", |g, x| g.norm(x, &[0], false)),
+        ("var", |g, x| g.var(x, &[0], true, 1.0)),
+    ];
+    let mut rng = Rng::new(11);
+    for (k, (name, f)) in ops.iter().enumerate() {
+        for trial in 0..2 {
+            let mut shape = rng.shape(3, 4);
+            if shape.is_empty() || shape[0] < 2 {
+                shape.insert(0, 3);
+            }
+            let i = In {
+                shape,
+                lo: if *name == "log1p" { -0.9 } else { -3.0 },
+                hi: 3.0,
+            };
+            check_fn(name, (900 + k * 10 + trial) as u64, &[i], |g, xs, _| {
+                f(g, xs[0])
+            });
+        }
+    }
+}
+
+#[test]
+fn new_ops_match_reference_values() {
+    let mut g = Graph::new();
+    let x = g.leaf("x", vec![6], DType::Float);
+    let lo = g.scalar(-0.5);
+    let hi = g.scalar(0.5);
+    let outs = [
+        g.erf(x).unwrap(),
+        g.softplus(x).unwrap(),
+        g.round(x).unwrap(),
+        g.leaky_relu(x, 0.1).unwrap(),
+        g.elu(x, 2.0).unwrap(),
+        g.clip(x, lo, hi).unwrap(),
+        g.gelu(x, false).unwrap(),
+    ];
+    let xs = [-2.5, -0.5, 0.0, 0.5, 1.5, 40.0];
+    let mut leaves = Leaves::new();
+    leaves.insert(x, fval(arr(&[6], &xs)));
+    let got = eval(&g, &leaves, &outs);
+    let erf: Vec<f64> = vec![
+        -0.999_593_047_982_555,
+        -0.520_499_877_813_046_5,
+        0.0,
+        0.520_499_877_813_046_5,
+        0.966_105_146_475_310_7,
+        1.0,
+    ];
+    assert_close(&got[0], &arr(&[6], &erf), 1e-15, 1e-15, "erf");
+    let sp: Vec<f64> = xs.iter().map(|v: &f64| v.exp().ln_1p()).collect();
+    assert_close(&got[1], &arr(&[6], &sp), 1e-12, 1e-14, "softplus");
+    assert_close(
+        &got[2],
+        &arr(&[6], &[-2.0, -0.0, 0.0, 0.0, 2.0, 40.0]),
+        0.0,
+        0.0,
+        "round",
+    );
+    assert_close(
+        &got[3],
+        &arr(&[6], &[-0.25, -0.05, 0.0, 0.5, 1.5, 40.0]),
+        1e-15,
+        0.0,
+        "leaky",
+    );
+    let e: Vec<f64> = xs
+        .iter()
+        .map(|&v| if v > 0.0 { v } else { 2.0 * v.exp_m1() })
+        .collect();
+    assert_close(&got[4], &arr(&[6], &e), 1e-15, 0.0, "elu");
+    assert_close(
+        &got[5],
+        &arr(&[6], &[-0.5, -0.5, 0.0, 0.5, 0.5, 0.5]),
+        0.0,
+        0.0,
+        "clip",
+    );
+    let ge: Vec<f64> = xs
+        .iter()
+        .zip(&erf)
+        .map(|(&v, &e)| {
+            0.5 * v
+                * (1.0
+                    + if v == 40.0 {
+                        1.0
+                    } else {
+                        libm_erf_scaled(v, e)
+                    })
+        })
+        .collect();
+    assert_close(&got[6], &arr(&[6], &ge), 1e-12, 1e-14, "gelu");
+}
+
+/// erf(x / sqrt 2) from known values at the test points.
+fn libm_erf_scaled(v: f64, _erf_v: f64) -> f64 {
+    let known = [
+        (-2.5, -0.987_580_669_348_447_7),
+        (-0.5, -0.382_924_922_548_026_2),
+        (0.0, 0.0),
+        (0.5, 0.382_924_922_548_026_2),
+        (1.5, 0.866_385_597_462_284),
+    ];
+    known.iter().find(|(x, _)| *x == v).expect("a test point").1
+}
+
+#[test]
+fn clip_derivative_is_one_inside_with_bounds_included() {
+    let mut g = Graph::new();
+    let x = g.leaf("x", vec![5], DType::Float);
+    let lo = g.scalar(-0.5);
+    let hi = g.scalar(0.5);
+    let y = g.clip(x, lo, hi).unwrap();
+    let s = g.sum_all(y).unwrap();
+    let d = g.grad(s, x).unwrap();
+    let mut leaves = Leaves::new();
+    leaves.insert(x, fval(arr(&[5], &[-1.0, -0.5, 0.0, 0.5, 1.0])));
+    let got = eval1(&g, &leaves, d);
+    assert_close(
+        &got,
+        &arr(&[5], &[0.0, 1.0, 1.0, 1.0, 0.0]),
+        0.0,
+        0.0,
+        "clip'",
+    );
+    // clip with tensor bounds: the derivative goes to the bound that is the result
+    check_fn(
+        "clip",
+        950,
+        &[inp(&[3, 4]), inp(&[4]), inp(&[3, 1])],
+        |g, xs, _| {
+            let lo = g.abs(xs[1])?;
+            let lo = g.neg(lo)?;
+            let hi = g.abs(xs[2])?;
+            g.clip(xs[0], lo, hi)
+        },
+    );
+}
+
+#[test]
+fn argmax_argmin_accuracy_take_the_first_among_ties() {
+    let mut g = Graph::new();
+    let x = g.leaf("x", vec![3, 4], DType::Float);
+    let t = g.leaf("t", vec![3], DType::Int);
+    let am = g.arg_reduce(x, 1, true).unwrap();
+    let an = g.arg_reduce(x, 0, false).unwrap();
+    let acc = g.accuracy(x, t).unwrap();
+    let mut leaves = Leaves::new();
+    leaves.insert(
+        x,
+        fval(arr(
+            &[3, 4],
+            &[
+                1.0, 3.0, 3.0, 0.0, 5.0, 5.0, 5.0, 5.0, -1.0, -2.0, -1.0, 0.0,
+            ],
+        )),
+    );
+    leaves.insert(t, Value::int(&[3], vec![1, 1, 3]).unwrap());
+    let vals = evaluate::<f64>(&g, &leaves, &[am, an, acc], &HashMap::new()).unwrap();
+    assert_eq!(
+        vals[0]
+            .as_int()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        [1, 0, 3]
+    );
+    assert_eq!(
+        vals[1]
+            .as_int()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        [2, 2, 2, 0]
+    );
+    let a = vals[2].as_float().unwrap().first().copied().unwrap();
+    assert!((a - 2.0 / 3.0).abs() < 1e-15, "accuracy {a}");
+    // derivative zero
+    let s = g.grad(acc, x).unwrap();
+    let z = eval1(&g, &leaves, s);
+    assert!(z.iter().all(|v| *v == 0.0));
+}
+
+#[test]
+fn concat_stack_and_triangles_match_finite_differences() {
+    check_fn(
+        "concat",
+        960,
+        &[inp(&[2, 3]), inp(&[2, 1]), inp(&[2, 4])],
+        |g, xs, _| g.concat(xs, 1),
+    );
+    check_fn("concat0", 961, &[inp(&[1, 3]), inp(&[2, 3])], |g, xs, _| {
+        g.concat(xs, 0)
+    });
+    check_fn("stack", 962, &[inp(&[2, 3]), inp(&[2, 3])], |g, xs, _| {
+        g.stack(xs, 2)
+    });
+    check_fn("narrow", 963, &[inp(&[4, 5])], |g, xs, _| {
+        // narrow is concat's VJP; its own VJP is a concat with zeros
+        let c = g.concat(&[xs[0], xs[0]], 1)?;
+        g.narrow(c, 1, 3, 4)
+    });
+    check_fn("tril", 964, &[inp(&[2, 3, 4])], |g, xs, _| {
+        g.triangle(xs[0], -1, false)
+    });
+    check_fn("triu", 965, &[inp(&[3, 3])], |g, xs, _| {
+        g.triangle(xs[0], 1, true)
+    });
+    let mut g = Graph::new();
+    let x = g.leaf("x", vec![3, 3], DType::Float);
+    let l = g.triangle(x, 0, false).unwrap();
+    let e = g.eye(3).unwrap();
+    let r = g.arange(4).unwrap();
+    let mut leaves = Leaves::new();
+    leaves.insert(x, fval(arr(&[3, 3], &[1., 2., 3., 4., 5., 6., 7., 8., 9.])));
+    let vals = evaluate::<f64>(&g, &leaves, &[l, e, r], &HashMap::new()).unwrap();
+    assert_close(
+        vals[0].as_float().unwrap(),
+        &arr(&[3, 3], &[1., 0., 0., 4., 5., 0., 7., 8., 9.]),
+        0.0,
+        0.0,
+        "tril",
+    );
+    assert_close(
+        vals[1].as_float().unwrap(),
+        &arr(&[3, 3], &[1., 0., 0., 0., 1., 0., 0., 0., 1.]),
+        0.0,
+        0.0,
+        "eye",
+    );
+    assert_eq!(
+        vals[2]
+            .as_int()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+}
+
+fn win(k: [usize; 2], s: [usize; 2], d: [usize; 2], lo: [usize; 2], hi: [usize; 2]) -> Window {
+    Window {
+        size: k,
+        stride: s,
+        dilation: d,
+        pad_lo: lo,
+        pad_hi: hi,
+    }
+}
+
+/// A direct (loop) convolution in f64, the reference for the im2col kernel.
+fn conv_reference(x: &ArrayD<f64>, w: &ArrayD<f64>, wn: &Window) -> ArrayD<f64> {
+    let (b, h, ww, c) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let o = w.shape()[3];
+    let oh = wn.out_len(0, h).unwrap();
+    let ow = wn.out_len(1, ww).unwrap();
+    let mut out = ArrayD::zeros(IxDyn(&[b, oh, ow, o]));
+    for n in 0..b {
+        for y in 0..oh {
+            for xo in 0..ow {
+                for ki in 0..wn.size[0] {
+                    for kj in 0..wn.size[1] {
+                        let hi = (y * wn.stride[0] + ki * wn.dilation[0]) as isize
+                            - wn.pad_lo[0] as isize;
+                        let wi = (xo * wn.stride[1] + kj * wn.dilation[1]) as isize
+                            - wn.pad_lo[1] as isize;
+                        if hi < 0 || wi < 0 || hi >= h as isize || wi >= ww as isize {
+                            continue;
+                        }
+                        for ch in 0..c {
+                            for oo in 0..o {
+                                out[[n, y, xo, oo].as_slice()] += x
+                                    [[n, hi as usize, wi as usize, ch].as_slice()]
+                                    * w[[ki, kj, ch, oo].as_slice()];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Odd sizes, strides where (H + 2p - k) % s != 0, dilation, SAME with an even
+/// kernel (extra padding at the end), 1x1.
+fn conv_cases() -> Vec<(Vec<usize>, Vec<usize>, Window)> {
+    vec![
+        (
+            vec![2, 5, 7, 3],
+            vec![3, 3, 3, 2],
+            win([3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+        ),
+        (
+            vec![1, 7, 6, 2],
+            vec![3, 2, 2, 3],
+            win([3, 2], [2, 3], [1, 1], [1, 0], [1, 0]),
+        ),
+        (
+            vec![2, 7, 7, 2],
+            vec![2, 3, 2, 2],
+            win([2, 3], [1, 2], [2, 2], [0, 1], [0, 1]),
+        ),
+        // SAME, kernel 4, stride 2 on H = 5: out 3, total padding 3 = 1 + 2
+        (
+            vec![1, 5, 6, 2],
+            vec![4, 2, 2, 3],
+            win([4, 2], [2, 1], [1, 1], [1, 0], [2, 1]),
+        ),
+        (
+            vec![3, 4, 3, 5],
+            vec![1, 1, 5, 2],
+            win([1, 1], [1, 1], [1, 1], [0, 0], [0, 0]),
+        ),
+    ]
+}
+
+#[test]
+fn conv2d_matches_a_direct_loop_and_finite_differences() {
+    let mut rng = Rng::new(77);
+    for (k, (xs, ws, wn)) in conv_cases().into_iter().enumerate() {
+        let mut g = Graph::new();
+        let x = g.leaf("x", xs.clone(), DType::Float);
+        let w = g.leaf("w", ws.clone(), DType::Float);
+        let y = g.conv2d(x, w, &wn).unwrap();
+        let (xv, wv) = (rng.array(&xs, -1.0, 1.0), rng.array(&ws, -1.0, 1.0));
+        let mut leaves = Leaves::new();
+        leaves.insert(x, fval(xv.clone()));
+        leaves.insert(w, fval(wv.clone()));
+        let got = eval1(&g, &leaves, y);
+        assert_close(&got, &conv_reference(&xv, &wv, &wn), 1e-12, 1e-12, "conv2d");
+        let wn2 = wn.clone();
+        check_fn(
+            "conv2d",
+            1000 + k as u64,
+            &[inp(&xs), inp(&ws)],
+            move |g, v, _| g.conv2d(v[0], v[1], &wn2),
+        );
+        // second order: the gradients are themselves differentiated (their rules)
+        let wn3 = wn.clone();
+        check_fn(
+            "conv2d_grads",
+            1100 + k as u64,
+            &[inp(&xs), inp(&ws)],
+            move |g, v, _| {
+                let y = g.conv2d(v[0], v[1], &wn3)?;
+                let y2 = g.mul(y, y)?;
+                let l = g.sum_all(y2)?;
+                let dw = g.grad(l, v[1])?;
+                let dx = g.grad(l, v[0])?;
+                let a = g.sum_all(dw)?;
+                let dx2 = g.mul(dx, dx)?;
+                let b = g.sum_all(dx2)?;
+                g.add(a, b)
+            },
+        );
+    }
+}
+
+#[test]
+fn conv1d_matches_finite_differences() {
+    check_fn(
+        "conv1d",
+        1200,
+        &[inp(&[2, 9, 3]), inp(&[3, 3, 2])],
+        |g, v, _| g.conv1d(v[0], v[1], 2, (1, 1), 2),
+    );
+    check_fn(
+        "conv1d_batchless",
+        1201,
+        &[inp(&[5, 2]), inp(&[2, 2, 4])],
+        |g, v, _| g.conv1d(v[0], v[1], 1, (0, 1), 1),
+    );
+}
+
+#[test]
+fn conv2d_is_bit_identical_for_any_thread_count() {
+    let wn = win([3, 3], [1, 1], [1, 1], [1, 1], [1, 1]);
+    let (xs, ws) = (vec![8, 20, 20, 8], vec![3, 3, 8, 16]);
+    let mut g = Graph::new();
+    let x = g.leaf("x", xs.clone(), DType::Float);
+    let w = g.leaf("w", ws.clone(), DType::Float);
+    let y = g.conv2d(x, w, &wn).unwrap();
+    let y2 = g.mul(y, y).unwrap();
+    let l = g.sum_all(y2).unwrap();
+    let dx = g.grad(l, x).unwrap();
+    let dw = g.grad(l, w).unwrap();
+    let mut rng = Rng::new(5);
+    let mut leaves = Leaves::new();
+    leaves.insert(x, fval(rng.array(&xs, -1.0, 1.0)));
+    leaves.insert(w, fval(rng.array(&ws, -1.0, 1.0)));
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| eval(&g, &leaves, &[y, dx, dw]))
+    };
+    let (a, b) = (run(1), run(3));
+    for (p, q) in a.iter().zip(&b) {
+        assert!(p
+            .iter()
+            .zip(q.iter())
+            .all(|(u, v)| u.to_bits() == v.to_bits()));
+    }
+}
+
+#[test]
+fn pooling_matches_finite_differences() {
+    let cases = [
+        (
+            vec![2, 5, 7, 3],
+            win([2, 2], [2, 2], [1, 1], [0, 0], [0, 0]),
+        ),
+        (
+            vec![1, 7, 6, 2],
+            win([3, 2], [2, 1], [1, 1], [1, 1], [1, 1]),
+        ),
+        (
+            vec![1, 5, 5, 2],
+            win([2, 2], [2, 2], [1, 1], [0, 0], [1, 1]),
+        ),
+    ];
+    for (k, (xs, wn)) in cases.into_iter().enumerate() {
+        let w1 = wn.clone();
+        check_fn(
+            "max_pool2d",
+            1300 + k as u64,
+            &[inp(&xs)],
+            move |g, v, _| g.max_pool2d(v[0], &w1),
+        );
+        let w2 = wn.clone();
+        check_fn(
+            "avg_pool2d",
+            1310 + k as u64,
+            &[inp(&xs)],
+            move |g, v, _| g.avg_pool2d(v[0], &w2),
+        );
+        // second order through the scatter/select pair
+        let w3 = wn.clone();
+        check_fn(
+            "max_pool2d_grad",
+            1320 + k as u64,
+            &[inp(&xs), inp(&xs)],
+            move |g, v, _| {
+                let p = g.max_pool2d(v[0], &w3)?;
+                let p2 = g.mul(p, p)?;
+                let l = g.sum_all(p2)?;
+                let d = g.grad(l, v[0])?;
+                g.mul(d, v[1])
+            },
+        );
+    }
+}
+
+#[test]
+fn max_pool_sends_the_derivative_to_the_first_maximum() {
+    let mut g = Graph::new();
+    let x = g.leaf("x", vec![1, 2, 2, 1], DType::Float);
+    let y = g
+        .max_pool2d(x, &win([2, 2], [2, 2], [1, 1], [0, 0], [0, 0]))
+        .unwrap();
+    let l = g.sum_all(y).unwrap();
+    let d = g.grad(l, x).unwrap();
+    let mut leaves = Leaves::new();
+    leaves.insert(x, fval(arr(&[1, 2, 2, 1], &[1.0, 3.0, 3.0, 3.0])));
+    let got = eval1(&g, &leaves, d);
+    assert_close(
+        &got,
+        &arr(&[1, 2, 2, 1], &[0.0, 1.0, 0.0, 0.0]),
+        0.0,
+        0.0,
+        "first max",
+    );
+}

@@ -85,6 +85,15 @@ pub fn int(e: &Expr) -> Result<i64, ConstError> {
     }
 }
 
+/// A number literal, maybe negated (`0.2`, `-1`), for number options.
+pub fn number(e: &Expr) -> Option<f64> {
+    match &e.strip_parens().kind {
+        ExprKind::Number(v) => Some(*v),
+        ExprKind::Neg(inner) => number(inner).map(|v| -v),
+        _ => None,
+    }
+}
+
 /// A non-negative number literal (`1e-3`), for tolerances.
 pub fn non_negative_number(e: &Expr) -> Option<f64> {
     match e.strip_parens().kind {

@@ -18,6 +18,11 @@ pub enum DimKind {
     LayerParam,
     /// A dimension in a layer signature inferred per call (`B`).
     Generic,
+    /// `num / den` rounded down, where the division is not exact symbolically
+    /// (convolution and pooling output sizes). One symbol per distinct
+    /// (numerator, divisor), so equal quotients compare equal; its value is
+    /// computed from the numerator's.
+    Quotient { num: Poly, den: i64 },
 }
 
 #[derive(Clone, Debug)]
@@ -42,6 +47,64 @@ impl Dims {
             span,
         });
         DimId(self.infos.len() as u32 - 1)
+    }
+
+    /// `floor(num / den)` for `den >= 1`, exact when every coefficient divides
+    /// (`(2 * H + 4) / 2` is `H + 2`); otherwise the multiples of `den` are taken
+    /// out of each coefficient and the rest becomes a quotient symbol:
+    /// `(H - 3) / 2` is `(H + 1) / 2 - 2`. `None` on overflow or `den < 1`.
+    pub fn floor_div(&mut self, num: &Poly, den: i64, span: Span) -> Option<Poly> {
+        if den < 1 {
+            return None;
+        }
+        let mut whole = Vec::new();
+        let mut rest = Vec::new();
+        for (m, c) in num.terms() {
+            let (q, r) = (c.div_euclid(den), c.rem_euclid(den));
+            if q != 0 {
+                whole.push((m.clone(), q));
+            }
+            if r != 0 {
+                rest.push((m, r));
+            }
+        }
+        let whole = Poly::checked(whole)?;
+        let rest = Poly::checked(rest)?;
+        if rest.as_const().is_some() {
+            // 0 <= rest < den
+            return Some(whole);
+        }
+        let existing = self.iter().find_map(|(id, info)| match &info.kind {
+            DimKind::Quotient { num, den: d } if *num == rest && *d == den => Some(id),
+            _ => None,
+        });
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let name = format!("({}) / {den}", rest.display(self));
+                self.add(
+                    &name,
+                    DimKind::Quotient {
+                        num: rest.clone(),
+                        den,
+                    },
+                    span,
+                )
+            }
+        };
+        whole.add(&Poly::var(id))
+    }
+
+    /// The value of dimension `d` under `value` (for the declared ones); a
+    /// quotient is computed from its numerator.
+    pub fn value(&self, d: DimId, value: &dyn Fn(DimId) -> Option<i64>) -> Option<i64> {
+        match &self.info(d).kind {
+            DimKind::Quotient { num, den } => {
+                let n = num.eval(&|e| self.value(e, value))?;
+                i64::try_from(n.div_euclid(*den as i128)).ok()
+            }
+            _ => value(d),
+        }
     }
 
     pub fn info(&self, id: DimId) -> &DimInfo {

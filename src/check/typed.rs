@@ -144,6 +144,7 @@ pub struct InstanceInfo {
 // allocation each for no gain.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // a binding holds its expression inline
 pub enum TStmt {
     /// An `input` or `param` declaration (its initializer is on the tensor).
     Decl(TensorId),
@@ -261,10 +262,40 @@ pub struct Attrs {
     pub count: usize,
     /// `reshape`, `zeros`, `ones`: the target shape.
     pub shape: Shape,
-    /// `one_hot`'s number of classes.
+    /// `one_hot`'s number of classes; `arange`'s and `eye`'s `n`.
     pub size: Option<Poly>,
     /// `reshape`: the position of a `-1` to infer (cleared once inferred).
     pub infer: Option<usize>,
+    /// A number option or argument: `leaky_relu`'s slope, `elu`'s alpha,
+    /// `var`'s correction, `dropout`'s p (the default when not given).
+    pub number: Option<f64>,
+    /// `gelu`'s `approximate`.
+    pub flag: bool,
+    /// `tril`/`triu`'s `k`.
+    pub int: i64,
+    /// Convolution and pooling strides (H, W; conv1d uses the second).
+    pub stride: [i64; 2],
+    /// Convolution dilation.
+    pub dilation: [i64; 2],
+    pub padding: Padding,
+    /// Pooling window size.
+    pub window: [i64; 2],
+}
+
+/// Convolution and pooling padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// The same padding at both ends of each axis (`valid` is `[0, 0]`).
+    Explicit([i64; 2]),
+    /// TensorFlow's and JAX's SAME: output `(H + stride - 1) / stride`, the
+    /// padding split with the extra row at the end.
+    Same,
+}
+
+impl Default for Padding {
+    fn default() -> Self {
+        Padding::Explicit([0, 0])
+    }
 }
 
 /// A layer: its signature and its typed body (checked once, generically).

@@ -58,6 +58,8 @@ codes! {
     E0330 = "E0330", "condition is not a bool tensor";
     E0331 = "E0331", "index out of range";
     E0332 = "E0332", "invalid index";
+    E0340 = "E0340", "convolution or pooling shapes do not fit";
+    E0341 = "E0341", "tensors to join do not fit";
     // E04xx derivatives
     E0401 = "E0401", "gradient of a non-scalar";
     E0402 = "E0402", "cotangent does not have the output's shape";

@@ -60,7 +60,12 @@ pub fn layer_header(decl: &LayerDecl, src: &str) -> String {
         .params
         .iter()
         .map(|p| {
-            format!("{}: {}{}", p.name.name, expr(&p.shape, src), elem_suffix(p.elem))
+            format!(
+                "{}: {}{}",
+                p.name.name,
+                expr(&p.shape, src),
+                elem_suffix(p.elem)
+            )
         })
         .collect();
     format!(
@@ -110,7 +115,8 @@ pub fn expr(e: &Expr, src: &str) -> String {
                     IndexItem::Slice {
                         start, stop, step, ..
                     } => {
-                        let part = |e: &Option<Expr>| e.as_ref().map(|e| expr(e, src)).unwrap_or_default();
+                        let part =
+                            |e: &Option<Expr>| e.as_ref().map(|e| expr(e, src)).unwrap_or_default();
                         match step {
                             Some(s) => format!("{}:{}:{}", part(start), part(stop), expr(s, src)),
                             None => format!("{}:{}", part(start), part(stop)),

@@ -406,6 +406,24 @@ impl Graph {
                 }
                 let x = node.inputs[0];
                 let p = match u {
+                    UnaryOp::Erf => {
+                        let xx = self.mul(x, x)?;
+                        let e = self.neg(xx)?;
+                        let e = self.exp(e)?;
+                        Some(Partial::Mul(
+                            self.scale(e, std::f64::consts::FRAC_2_SQRT_PI)?,
+                        ))
+                    }
+                    UnaryOp::Log1p => {
+                        let one = self.scalar(1.0);
+                        Some(Partial::Div(self.add(x, one)?))
+                    }
+                    UnaryOp::Expm1 => {
+                        let one = self.scalar(1.0);
+                        Some(Partial::Mul(self.add(n, one)?))
+                    }
+                    UnaryOp::Softplus => Some(Partial::Mul(self.sigmoid(x)?)),
+                    UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round => None,
                     UnaryOp::Neg => Some(Partial::NegOne),
                     UnaryOp::Exp => Some(Partial::Mul(n)),
                     UnaryOp::Log => Some(Partial::Div(x)),
@@ -512,6 +530,111 @@ impl Graph {
         let ins = &node.inputs;
         let need = |k: usize| needs.get(k).copied().unwrap_or(false);
         let out = match &node.op {
+            Op::Conv2d(win) => {
+                let (x, w) = (ins[0], ins[1]);
+                let xs = self.shape(x).to_vec();
+                let dx = if need(0) {
+                    Some(self.conv2d_input_grad(g, w, win, [xs[1], xs[2]])?)
+                } else {
+                    None
+                };
+                let dw = if need(1) {
+                    Some(self.push(Op::Conv2dWeightGrad(win.clone()), vec![x, g])?)
+                } else {
+                    None
+                };
+                vec![dx, dw]
+            }
+            Op::Conv2dInputGrad { win, .. } => {
+                // <h, IG(g, w)> = <conv(h, w), g> = <WG(h, g), w>
+                let (gg, w) = (ins[0], ins[1]);
+                let dg = if need(0) {
+                    Some(self.push(Op::Conv2d(win.clone()), vec![g, w])?)
+                } else {
+                    None
+                };
+                let dw = if need(1) {
+                    Some(self.push(Op::Conv2dWeightGrad(win.clone()), vec![g, gg])?)
+                } else {
+                    None
+                };
+                vec![dg, dw]
+            }
+            Op::Conv2dWeightGrad(win) => {
+                // <h, WG(x, g)> = <conv(x, h), g> = <IG(g, h), x>
+                let (x, gg) = (ins[0], ins[1]);
+                let xs = self.shape(x).to_vec();
+                let dx = if need(0) {
+                    Some(self.conv2d_input_grad(gg, g, win, [xs[1], xs[2]])?)
+                } else {
+                    None
+                };
+                let dg = if need(1) {
+                    Some(self.push(Op::Conv2d(win.clone()), vec![x, g])?)
+                } else {
+                    None
+                };
+                vec![dx, dg]
+            }
+            Op::PoolSelect(win) => {
+                let x = ins[0];
+                let xs = self.shape(x).to_vec();
+                let dt = self.push(
+                    Op::PoolScatter {
+                        win: win.clone(),
+                        input: [xs[1], xs[2]],
+                    },
+                    vec![x, g],
+                )?;
+                vec![None, Some(dt)]
+            }
+            Op::PoolScatter { win, .. } => {
+                let x = ins[0];
+                vec![
+                    None,
+                    Some(self.push(Op::PoolSelect(win.clone()), vec![x, g])?),
+                ]
+            }
+            Op::PoolSum(win) => {
+                let xs = self.shape(ins[0]).to_vec();
+                vec![Some(self.push(
+                    Op::PoolSumT {
+                        win: win.clone(),
+                        input: [xs[1], xs[2]],
+                    },
+                    vec![g],
+                )?)]
+            }
+            Op::PoolSumT { win, .. } => vec![Some(self.push(Op::PoolSum(win.clone()), vec![g])?)],
+            Op::ArgReduce { .. } => vec![None],
+            Op::Accuracy => vec![None, None],
+            Op::Arange { .. } => vec![],
+            Op::Concat { axis } => {
+                let mut out = Vec::with_capacity(ins.len());
+                let mut start = 0;
+                for &inp in ins {
+                    let len = self.shape(inp)[*axis];
+                    out.push(Some(self.narrow(g, *axis, start, len)?));
+                    start += len;
+                }
+                out
+            }
+            Op::Narrow { axis, start, len } => {
+                let xs = self.shape(ins[0]).to_vec();
+                let mut parts = Vec::new();
+                let mut before = xs.clone();
+                before[*axis] = *start;
+                let mut after = xs.clone();
+                after[*axis] = xs[*axis] - start - len;
+                if *start > 0 {
+                    parts.push(self.zeros_like_shape(&before));
+                }
+                parts.push(g);
+                if after[*axis] > 0 {
+                    parts.push(self.zeros_like_shape(&after));
+                }
+                vec![Some(self.concat(&parts, *axis)?)]
+            }
             Op::Leaf { .. } | Op::Seed { .. } | Op::Constant { .. } | Op::Literal { .. } => vec![],
             Op::Unary(_) | Op::Binary(_) => {
                 let ps = self.elementwise_partials(n, needs)?;
@@ -617,6 +740,45 @@ impl Graph {
         let ins = &node.inputs;
         let t = |k: usize| ts.get(k).copied().flatten();
         match &node.op {
+            Op::Conv2d(_) | Op::Conv2dInputGrad { .. } | Op::Conv2dWeightGrad(_) => {
+                // bilinear: d op(a, b) = op(da, b) + op(a, db)
+                let (a, b) = (ins[0], ins[1]);
+                let l = match t(0) {
+                    Some(da) => Some(self.push(node.op.clone(), vec![da, b])?),
+                    None => None,
+                };
+                let r = match t(1) {
+                    Some(db) => Some(self.push(node.op.clone(), vec![a, db])?),
+                    None => None,
+                };
+                self.add_opt(l, r)
+            }
+            // linear in the second operand, piecewise constant in the first
+            Op::PoolSelect(_) | Op::PoolScatter { .. } => match t(1) {
+                Some(d) => Ok(Some(self.push(node.op.clone(), vec![ins[0], d])?)),
+                None => Ok(None),
+            },
+            Op::PoolSum(_) | Op::PoolSumT { .. } | Op::Narrow { .. } => match t(0) {
+                Some(d) => Ok(Some(self.push(node.op.clone(), vec![d])?)),
+                None => Ok(None),
+            },
+            Op::ArgReduce { .. } | Op::Accuracy | Op::Arange { .. } => Ok(None),
+            Op::Concat { axis } => {
+                if ts.iter().all(Option::is_none) {
+                    return Ok(None);
+                }
+                let mut parts = Vec::with_capacity(ins.len());
+                for (k, &inp) in ins.iter().enumerate() {
+                    parts.push(match t(k) {
+                        Some(d) => d,
+                        None => {
+                            let s = self.shape(inp).to_vec();
+                            self.zeros_like_shape(&s)
+                        }
+                    });
+                }
+                Ok(Some(self.concat(&parts, *axis)?))
+            }
             Op::Leaf { .. } | Op::Seed { .. } | Op::Constant { .. } | Op::Literal { .. } => {
                 Ok(None)
             }

@@ -1,7 +1,7 @@
 //! Public constructors: leaves, primitives (each checked by its shape rule) and
 //! composite operations built from primitives (no rules of their own).
 
-use super::op::{broadcasts_to, BinaryOp, Op, ReduceOp, UnaryOp};
+use super::op::{broadcasts_to, BinaryOp, Op, ReduceOp, UnaryOp, Window};
 use super::{numel, DType, Graph, GraphError, NodeId, Shape};
 use std::sync::Arc;
 
@@ -51,6 +51,331 @@ impl Graph {
 
     pub(crate) fn zeros_like_shape(&mut self, shape: &[usize]) -> NodeId {
         self.constant(0.0, shape.to_vec())
+    }
+
+    // ----- activations, rounding (issue 10) -----
+
+    /// The error function.
+    pub fn erf(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Erf, x)
+    }
+    /// `ln(1 + x)`.
+    pub fn log1p(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Log1p, x)
+    }
+    /// `exp(x) - 1`.
+    pub fn expm1(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Expm1, x)
+    }
+    /// `ln(1 + exp(x))`, stable.
+    pub fn softplus(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Softplus, x)
+    }
+    pub fn floor(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Floor, x)
+    }
+    pub fn ceil(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Ceil, x)
+    }
+    /// Half to even (NumPy).
+    pub fn round(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        self.unary(UnaryOp::Round, x)
+    }
+
+    /// `x * sigmoid(x)`.
+    pub fn silu(&mut self, x: NodeId) -> Result<NodeId, GraphError> {
+        let s = self.sigmoid(x)?;
+        self.mul(x, s)
+    }
+
+    /// `0.5 x (1 + erf(x / sqrt 2))`, or with `approximate` the tanh form
+    /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³)))`.
+    pub fn gelu(&mut self, x: NodeId, approximate: bool) -> Result<NodeId, GraphError> {
+        let inner = if approximate {
+            let x2 = self.mul(x, x)?;
+            let x3 = self.mul(x2, x)?;
+            let c = self.scale(x3, 0.044715)?;
+            let u = self.add(x, c)?;
+            let u = self.scale(u, (2.0 / std::f64::consts::PI).sqrt())?;
+            self.tanh(u)?
+        } else {
+            let u = self.scale(x, std::f64::consts::FRAC_1_SQRT_2)?;
+            self.erf(u)?
+        };
+        let one = self.scalar(1.0);
+        let p = self.add(inner, one)?;
+        let h = self.scale(x, 0.5)?;
+        self.mul(h, p)
+    }
+
+    /// `x` where `x > 0`, else `slope * x`; the derivative at 0 is `slope`.
+    pub fn leaky_relu(&mut self, x: NodeId, slope: f64) -> Result<NodeId, GraphError> {
+        let zero = self.scalar(0.0);
+        let pos = self.greater(x, zero)?;
+        let k = self.scale(pos, 1.0 - slope)?;
+        let s = self.scalar(slope);
+        let factor = self.add(k, s)?;
+        self.mul(x, factor)
+    }
+
+    /// `x` where `x > 0`, else `alpha (exp(x) - 1)`; the derivative at 0 is `alpha`.
+    pub fn elu(&mut self, x: NodeId, alpha: f64) -> Result<NodeId, GraphError> {
+        let zero = self.scalar(0.0);
+        let pos = self.greater(x, zero)?;
+        let one = self.scalar(1.0);
+        let nonpos = self.sub(one, pos)?;
+        let xn = self.mul(x, nonpos)?;
+        let e = self.expm1(xn)?;
+        let e = self.scale(e, alpha)?;
+        let r = self.relu(x)?;
+        self.add(r, e)
+    }
+
+    /// `x` limited to `[low, high]` (bounds broadcast); the derivative w.r.t. `x` is
+    /// 1 where `low <= x <= high` (bounds included), w.r.t. a bound 1 where it is
+    /// the result.
+    pub fn clip(&mut self, x: NodeId, low: NodeId, high: NodeId) -> Result<NodeId, GraphError> {
+        let below = self.greater(low, x)?;
+        let above = self.greater(x, high)?;
+        let one = self.scalar(1.0);
+        let out_below = self.sub(one, below)?;
+        let out_above = self.sub(one, above)?;
+        let inside = self.mul(out_below, out_above)?;
+        let a = self.mul(x, inside)?;
+        let b = self.mul(low, below)?;
+        let c = self.mul(high, above)?;
+        let ab = self.add(a, b)?;
+        self.add(ab, c)
+    }
+
+    // ----- statistics (issue 10) -----
+
+    /// Variance over `axes` with `correction` subtracted from the count (0: the
+    /// population variance, as `numpy.var`).
+    pub fn var(
+        &mut self,
+        x: NodeId,
+        axes: &[usize],
+        keepdims: bool,
+        correction: f64,
+    ) -> Result<NodeId, GraphError> {
+        self.check_id(x)?;
+        let shape = self.shape(x).to_vec();
+        let count: usize = axes
+            .iter()
+            .map(|&a| shape.get(a).copied().unwrap_or(1))
+            .product();
+        let m = self.mean(x, axes, true)?;
+        let d = self.sub(x, m)?;
+        let d2 = self.mul(d, d)?;
+        let s = self.sum(d2, axes, keepdims)?;
+        self.scale(s, 1.0 / (count as f64 - correction))
+    }
+
+    /// Euclidean norm over `axes`.
+    pub fn norm(
+        &mut self,
+        x: NodeId,
+        axes: &[usize],
+        keepdims: bool,
+    ) -> Result<NodeId, GraphError> {
+        let x2 = self.mul(x, x)?;
+        let s = self.sum(x2, axes, keepdims)?;
+        self.sqrt(s)
+    }
+
+    /// Index of the first maximum (`max`) or minimum along `axis` (an int tensor).
+    pub fn arg_reduce(&mut self, x: NodeId, axis: usize, max: bool) -> Result<NodeId, GraphError> {
+        self.push(Op::ArgReduce { max, axis }, vec![x])
+    }
+
+    /// Fraction of rows of `logits [N, C]` whose first argmax equals the label.
+    pub fn accuracy(&mut self, logits: NodeId, labels: NodeId) -> Result<NodeId, GraphError> {
+        self.push(Op::Accuracy, vec![logits, labels])
+    }
+
+    // ----- structure (issue 10) -----
+
+    /// `[0, 1, .., n - 1]` as an int tensor.
+    pub fn arange(&mut self, n: usize) -> Result<NodeId, GraphError> {
+        self.push(Op::Arange { n }, vec![])
+    }
+
+    /// The identity matrix `[n, n]`.
+    pub fn eye(&mut self, n: usize) -> Result<NodeId, GraphError> {
+        let mut data = vec![0.0; n * n];
+        for i in 0..n {
+            data[i * n + i] = 1.0;
+        }
+        self.literal(data, vec![n, n])
+    }
+
+    /// Keeps the lower (`upper == false`: `j - i <= k`) or upper (`j - i >= k`)
+    /// triangle of the last two axes, zeros elsewhere: a product with a 0/1 mask.
+    pub fn triangle(&mut self, x: NodeId, k: i64, upper: bool) -> Result<NodeId, GraphError> {
+        self.check_id(x)?;
+        let s = self.shape(x).to_vec();
+        if s.len() < 2 {
+            return Err(GraphError::InvalidArgument {
+                op: if upper { "triu" } else { "tril" },
+                message: format!("needs at least two axes, got {s:?}"),
+            });
+        }
+        let (r, c) = (s[s.len() - 2], s[s.len() - 1]);
+        let mut data = vec![0.0; r * c];
+        for i in 0..r {
+            for j in 0..c {
+                let d = j as i64 - i as i64;
+                if (upper && d >= k) || (!upper && d <= k) {
+                    data[i * c + j] = 1.0;
+                }
+            }
+        }
+        let mask = self.literal(data, vec![r, c])?;
+        self.mul(x, mask)
+    }
+
+    /// Joins tensors along `axis` (other axes equal).
+    pub fn concat(&mut self, xs: &[NodeId], axis: usize) -> Result<NodeId, GraphError> {
+        if xs.len() == 1 {
+            return Ok(xs[0]);
+        }
+        self.push(Op::Concat { axis }, xs.to_vec())
+    }
+
+    /// Entries `start..start + len` along `axis`.
+    pub fn narrow(
+        &mut self,
+        x: NodeId,
+        axis: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<NodeId, GraphError> {
+        self.check_id(x)?;
+        if start == 0 && self.shape(x).get(axis) == Some(&len) {
+            return Ok(x);
+        }
+        self.push(Op::Narrow { axis, start, len }, vec![x])
+    }
+
+    /// Tensors of one shape stacked along a new axis `axis`.
+    pub fn stack(&mut self, xs: &[NodeId], axis: usize) -> Result<NodeId, GraphError> {
+        let mut parts = Vec::with_capacity(xs.len());
+        for &x in xs {
+            self.check_id(x)?;
+            let mut s = self.shape(x).to_vec();
+            if axis > s.len() {
+                return Err(GraphError::InvalidArgument {
+                    op: "stack",
+                    message: format!("axis {axis} out of range for {s:?}"),
+                });
+            }
+            s.insert(axis, 1);
+            parts.push(self.reshape(x, s)?);
+        }
+        self.concat(&parts, axis)
+    }
+
+    // ----- convolution and pooling (issue 10), channels last -----
+
+    pub(crate) fn conv2d_input_grad(
+        &mut self,
+        g: NodeId,
+        w: NodeId,
+        win: &Window,
+        input: [usize; 2],
+    ) -> Result<NodeId, GraphError> {
+        self.push(
+            Op::Conv2dInputGrad {
+                win: win.clone(),
+                input,
+            },
+            vec![g, w],
+        )
+    }
+
+    /// `x` with its leading axes (before the last `keep`) merged into one, and the
+    /// leading shape to restore.
+    fn batch_of(&mut self, x: NodeId, keep: usize) -> Result<(NodeId, Shape), GraphError> {
+        self.check_id(x)?;
+        let s = self.shape(x).to_vec();
+        if s.len() < keep {
+            return Err(GraphError::ShapeMismatch {
+                op: "conv",
+                message: format!("needs at least {keep} axes, got {s:?}"),
+            });
+        }
+        let lead = s[..s.len() - keep].to_vec();
+        let mut flat = vec![numel(&lead)];
+        flat.extend_from_slice(&s[s.len() - keep..]);
+        Ok((self.reshape(x, flat)?, lead))
+    }
+
+    fn unbatch(&mut self, y: NodeId, lead: &[usize]) -> Result<NodeId, GraphError> {
+        let s = self.shape(y).to_vec();
+        let mut out = lead.to_vec();
+        out.extend_from_slice(&s[1..]);
+        self.reshape(y, out)
+    }
+
+    /// `x [.., H, W, C]` conv `w [KH, KW, C, O]` -> `[.., OH, OW, O]`; `win.size`
+    /// must be `[KH, KW]`.
+    pub fn conv2d(&mut self, x: NodeId, w: NodeId, win: &Window) -> Result<NodeId, GraphError> {
+        let (xb, lead) = self.batch_of(x, 3)?;
+        let y = self.push(Op::Conv2d(win.clone()), vec![xb, w])?;
+        self.unbatch(y, &lead)
+    }
+
+    /// `x [.., L, C]` conv `w [K, C, O]` -> `[.., L', O]`: a conv2d with H = 1.
+    pub fn conv1d(
+        &mut self,
+        x: NodeId,
+        w: NodeId,
+        stride: usize,
+        pad: (usize, usize),
+        dilation: usize,
+    ) -> Result<NodeId, GraphError> {
+        self.check_id(x)?;
+        self.check_id(w)?;
+        let (xb, lead) = self.batch_of(x, 2)?;
+        let s = self.shape(xb).to_vec();
+        let x4 = self.reshape(xb, vec![s[0], 1, s[1], s[2]])?;
+        let ws = self.shape(w).to_vec();
+        if ws.len() != 3 {
+            return Err(GraphError::ShapeMismatch {
+                op: "conv1d",
+                message: format!("the weight must be [K, C, O], got {ws:?}"),
+            });
+        }
+        let w4 = self.reshape(w, vec![1, ws[0], ws[1], ws[2]])?;
+        let win = Window {
+            size: [1, ws[0]],
+            stride: [1, stride],
+            dilation: [1, dilation],
+            pad_lo: [0, pad.0],
+            pad_hi: [0, pad.1],
+        };
+        let y = self.push(Op::Conv2d(win), vec![x4, w4])?;
+        let ys = self.shape(y).to_vec();
+        let mut out = lead;
+        out.extend_from_slice(&[ys[2], ys[3]]);
+        self.reshape(y, out)
+    }
+
+    /// Max over windows of `x [.., H, W, C]`; the derivative goes to the first
+    /// maximum of each window (row-major).
+    pub fn max_pool2d(&mut self, x: NodeId, win: &Window) -> Result<NodeId, GraphError> {
+        let (xb, lead) = self.batch_of(x, 3)?;
+        let y = self.push(Op::PoolSelect(win.clone()), vec![xb, xb])?;
+        self.unbatch(y, &lead)
+    }
+
+    /// Mean over windows of `x [.., H, W, C]`, padded zeros counted.
+    pub fn avg_pool2d(&mut self, x: NodeId, win: &Window) -> Result<NodeId, GraphError> {
+        let (xb, lead) = self.batch_of(x, 3)?;
+        let y = self.push(Op::PoolSum(win.clone()), vec![xb])?;
+        let y = self.scale(y, 1.0 / (win.size[0] * win.size[1]) as f64)?;
+        self.unbatch(y, &lead)
     }
 
     // ----- elementwise -----

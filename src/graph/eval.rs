@@ -219,6 +219,10 @@ fn work_estimate(g: &Graph, id: NodeId) -> usize {
             out.saturating_mul(k.max(1))
         }
         Op::Jacobian(_) => usize::MAX / 4,
+        Op::Conv2d(win) | Op::Conv2dWeightGrad(win) | Op::Conv2dInputGrad { win, .. } => {
+            let w = g.shape(node.inputs[1]);
+            out.saturating_mul(win.size[0] * win.size[1] * w.get(2).copied().unwrap_or(1))
+        }
         _ => out,
     }
 }

@@ -45,6 +45,56 @@ pub(crate) fn forward<T: Float>(
             .float_or_err()
     };
     let out = match &node.op {
+        Op::Conv2d(win) => super::conv::conv2d(arg(0)?, arg(1)?, win, shape, pool)?,
+        Op::Conv2dInputGrad { win, .. } => {
+            super::conv::conv2d_input_grad(arg(0)?, arg(1)?, win, shape, pool)?
+        }
+        Op::Conv2dWeightGrad(win) => {
+            super::conv::conv2d_weight_grad(arg(0)?, arg(1)?, win, shape, pool)?
+        }
+        Op::PoolSelect(win) => super::conv::pool_select(arg(0)?, arg(1)?, win, shape, pool)?,
+        Op::PoolScatter { win, .. } => {
+            super::conv::pool_scatter(arg(0)?, arg(1)?, win, shape, pool)?
+        }
+        Op::PoolSum(win) => super::conv::pool_sum(arg(0)?, win, shape, pool)?,
+        Op::PoolSumT { win, .. } => super::conv::pool_sum_t(arg(0)?, win, shape, pool)?,
+        Op::ArgReduce { max, axis } => {
+            return Ok(Value::Int(arg_reduce(arg(0)?, *max, *axis, shape)?))
+        }
+        Op::Accuracy => {
+            let logits = arg(0)?;
+            let labels = ins
+                .get(1)
+                .ok_or_else(|| internal("accuracy labels"))?
+                .int_or_err()?;
+            let best = arg_reduce(logits, true, 1, &shape_of_rows(logits))?;
+            let hits = best
+                .iter()
+                .zip(labels.iter())
+                .filter(|(a, b)| a == b)
+                .count();
+            let n = labels.len().max(1);
+            ArrayD::from_elem(IxDyn(&[]), T::from_f64(hits as f64 / n as f64))
+        }
+        Op::Arange { n } => {
+            return Ok(Value::Int(
+                ArrayD::from_shape_vec(IxDyn(&[*n]), (0..*n as i64).collect())
+                    .map_err(|e| internal(format!("arange: {e}")))?,
+            ))
+        }
+        Op::Concat { axis } => {
+            let parts = (0..ins.len())
+                .map(|k| arg(k).map(|a| a.view()))
+                .collect::<Result<Vec<_>, _>>()?;
+            ndarray::concatenate(ndarray::Axis(*axis), &parts)
+                .map_err(|e| internal(format!("concat: {e}")))?
+        }
+        Op::Narrow { axis, start, len } => arg(0)?
+            .slice_axis(
+                ndarray::Axis(*axis),
+                ndarray::Slice::from(*start..*start + *len),
+            )
+            .to_owned(),
         Op::Leaf { .. } | Op::Seed { .. } => {
             return Err(internal("leaves and seeds are bound by the evaluator"))
         }
@@ -163,6 +213,40 @@ pub(crate) fn forward<T: Float>(
     Ok(Value::Float(out))
 }
 
+/// `[N]` for logits `[N, C]`.
+fn shape_of_rows<T>(x: &ArrayD<T>) -> Vec<usize> {
+    x.shape()[..1].to_vec()
+}
+
+/// The index of the first maximum (or minimum) along `axis`; NaN counts as the
+/// extremum (NumPy).
+fn arg_reduce<T: Float>(
+    x: &ArrayD<T>,
+    max: bool,
+    axis: usize,
+    out_shape: &[usize],
+) -> Result<ArrayD<i64>, EvalError> {
+    let lanes = x.lanes(ndarray::Axis(axis));
+    let out: Vec<i64> = lanes
+        .into_iter()
+        .map(|lane| {
+            let mut best = 0usize;
+            let mut bv = lane[0];
+            for (i, &v) in lane.iter().enumerate().skip(1) {
+                if bv.is_nan() {
+                    break;
+                }
+                if v.is_nan() || (max && v > bv) || (!max && v < bv) {
+                    best = i;
+                    bv = v;
+                }
+            }
+            best as i64
+        })
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(out_shape), out).map_err(|e| internal(format!("argmax: {e}")))
+}
+
 /// `f` over every element, into a pooled buffer; contiguous inputs go through
 /// plain slices (split in fixed chunks across threads when large).
 fn map1<T: Float>(x: &ArrayD<T>, pool: &Pool<T>, f: impl Fn(T) -> T + Sync + Send) -> ArrayD<T> {
@@ -189,6 +273,17 @@ fn unary<T: Float>(u: UnaryOp, x: &ArrayD<T>, pool: &Pool<T>) -> ArrayD<T> {
     let zero = T::zero();
     let one = T::one();
     match u {
+        UnaryOp::Erf => map1(x, pool, |v| v.erf()),
+        UnaryOp::Log1p => map1(x, pool, |v| v.ln_1p()),
+        UnaryOp::Expm1 => map1(x, pool, |v| v.exp_m1()),
+        // max(x, 0) + log1p(exp(-|x|)): no overflow for large |x|
+        UnaryOp::Softplus => map1(x, pool, |v| {
+            let r = if v > zero { v } else { zero };
+            r + (-v.abs()).exp().ln_1p()
+        }),
+        UnaryOp::Floor => map1(x, pool, |v| v.floor()),
+        UnaryOp::Ceil => map1(x, pool, |v| v.ceil()),
+        UnaryOp::Round => map1(x, pool, |v| v.round_even()),
         UnaryOp::Neg => map1(x, pool, |v| -v),
         UnaryOp::Exp => map1(x, pool, |v| v.exp()),
         UnaryOp::Log => map1(x, pool, |v| v.ln()),

@@ -29,6 +29,7 @@
 
 mod autodiff;
 mod builder;
+mod conv;
 mod error;
 mod eval;
 mod jacobian;
@@ -45,6 +46,7 @@ pub use error::{EvalError, GraphError};
 pub use eval::{evaluate, OpStat, Profile, Schedule};
 pub use op::{
     broadcast_shapes, reduced_shape, BinaryOp, JacobianMode, JacobianPlan, Op, ReduceOp, UnaryOp,
+    Window,
 };
 pub use value::{Float, Value};
 

@@ -13,6 +13,20 @@ use std::sync::Arc;
 /// Elementwise one-input primitives.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum UnaryOp {
+    /// The error function (libm, f64 precision); derivative `2/sqrt(pi) exp(-x²)`.
+    Erf,
+    /// `ln(1 + x)`, accurate near 0.
+    Log1p,
+    /// `exp(x) - 1`, accurate near 0.
+    Expm1,
+    /// `ln(1 + exp(x))`, computed stably; derivative `sigmoid(x)`.
+    Softplus,
+    /// Derivative zero.
+    Floor,
+    /// Derivative zero.
+    Ceil,
+    /// Half to even (NumPy); derivative zero.
+    Round,
     Neg,
     Exp,
     Log,
@@ -76,9 +90,94 @@ pub struct JacobianPlan {
     pub x_shape: Shape,
 }
 
+/// The geometry of 2-D windows over `[B, H, W, C]` (convolution and pooling):
+/// output size `(H + lo + hi - d (k - 1) - 1) / s + 1` per spatial axis.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Window {
+    pub size: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    pub pad_lo: [usize; 2],
+    pub pad_hi: [usize; 2],
+}
+
+impl Window {
+    /// The output length along spatial axis `a` (0 = H, 1 = W) of an input of
+    /// length `n`; `None` when the (dilated) window does not fit.
+    pub fn out_len(&self, a: usize, n: usize) -> Option<usize> {
+        let span = self.dilation[a] * (self.size[a].max(1) - 1) + 1;
+        let padded = n + self.pad_lo[a] + self.pad_hi[a];
+        if padded < span || self.stride[a] == 0 || self.size[a] == 0 {
+            return None;
+        }
+        Some((padded - span) / self.stride[a] + 1)
+    }
+
+    /// `[B, OH, OW, last]` for an input `[B, H, W, _]`.
+    fn out_shape(&self, x: &[usize], last: usize) -> Option<Shape> {
+        if x.len() != 4 {
+            return None;
+        }
+        Some(vec![
+            x[0],
+            self.out_len(0, x[1])?,
+            self.out_len(1, x[2])?,
+            last,
+        ])
+    }
+}
+
 /// A primitive. Inputs are stored on the node, not in the op.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
+    /// `[B, H, W, C]` conv `[KH, KW, C, O]` -> `[B, OH, OW, O]` (cross-correlation).
+    Conv2d(Window),
+    /// The VJP of `Conv2d` w.r.t. its input (a transposed convolution): inputs
+    /// `g [B, OH, OW, O]`, `w`; result `[B, H, W, C]` with `input = [H, W]`.
+    Conv2dInputGrad {
+        win: Window,
+        input: [usize; 2],
+    },
+    /// The VJP of `Conv2d` w.r.t. its weight: inputs `x`, `g`; result `[KH, KW, C, O]`.
+    Conv2dWeightGrad(Window),
+    /// Inputs `x`, `t` of one shape `[B, H, W, C]`: per window and channel, `t` at the
+    /// first maximum of `x` (row-major). `max_pool2d(x)` is `PoolSelect(x, x)`.
+    PoolSelect(Window),
+    /// The adjoint of `PoolSelect` in `t`: inputs `x`, `g [B, OH, OW, C]`; each `g`
+    /// added at its window's first maximum; result `[B, H, W, C]`, `input = [H, W]`.
+    PoolScatter {
+        win: Window,
+        input: [usize; 2],
+    },
+    /// Window sums over `[B, H, W, C]` (padding counts as zeros).
+    PoolSum(Window),
+    /// The adjoint of `PoolSum`: `g [B, OH, OW, C]` -> `[B, H, W, C]`.
+    PoolSumT {
+        win: Window,
+        input: [usize; 2],
+    },
+    /// Index of the first maximum (or minimum) along `axis`: an int tensor.
+    ArgReduce {
+        max: bool,
+        axis: usize,
+    },
+    /// Logits `[N, C]`, int labels `[N]`: the fraction of rows whose first argmax is
+    /// the label. Derivative zero.
+    Accuracy,
+    /// `[0, 1, .., n - 1]`, int.
+    Arange {
+        n: usize,
+    },
+    /// Inputs joined along `axis` (at least one input; other axes equal).
+    Concat {
+        axis: usize,
+    },
+    /// `len` entries from `start` along `axis` (the VJP of `Concat`).
+    Narrow {
+        axis: usize,
+        start: usize,
+        len: usize,
+    },
     /// A value supplied at evaluation time (inputs, params).
     Leaf {
         name: String,
@@ -157,7 +256,27 @@ impl Op {
             Op::Seed { .. } => "seed",
             Op::Constant { .. } => "constant",
             Op::Literal { .. } => "literal",
+            Op::Conv2d(_) => "conv2d",
+            Op::Conv2dInputGrad { .. } => "conv2d_input_grad",
+            Op::Conv2dWeightGrad(_) => "conv2d_weight_grad",
+            Op::PoolSelect(_) => "pool_select",
+            Op::PoolScatter { .. } => "pool_scatter",
+            Op::PoolSum(_) => "pool_sum",
+            Op::PoolSumT { .. } => "pool_sum_t",
+            Op::ArgReduce { max: true, .. } => "argmax",
+            Op::ArgReduce { max: false, .. } => "argmin",
+            Op::Accuracy => "accuracy",
+            Op::Arange { .. } => "arange",
+            Op::Concat { .. } => "concat",
+            Op::Narrow { .. } => "narrow",
             Op::Unary(u) => match u {
+                UnaryOp::Erf => "erf",
+                UnaryOp::Log1p => "log1p",
+                UnaryOp::Expm1 => "expm1",
+                UnaryOp::Softplus => "softplus",
+                UnaryOp::Floor => "floor",
+                UnaryOp::Ceil => "ceil",
+                UnaryOp::Round => "round",
                 UnaryOp::Neg => "neg",
                 UnaryOp::Exp => "exp",
                 UnaryOp::Log => "log",
@@ -288,7 +407,176 @@ fn arity(op: &'static str, ins: &[(&[usize], DType)], n: usize) -> Result<(), Gr
 /// The shape rule of every primitive: result shape and dtype from the inputs'.
 pub(crate) fn infer(op: &Op, ins: &[(&[usize], DType)]) -> Result<(Shape, DType), GraphError> {
     let name = op.name();
+    let shape_err = |message: String| GraphError::ShapeMismatch { op: name, message };
     match op {
+        Op::Conv2d(win) => {
+            arity(name, ins, 2)?;
+            require_float(name, ins)?;
+            let (x, w) = (ins[0].0, ins[1].0);
+            if w.len() != 4 || x.len() != 4 || x[3] != w[2] || [w[0], w[1]] != win.size {
+                return Err(shape_err(format!(
+                    "conv2d of {x:?} by {w:?}: expected [B, H, W, C] and [{}, {}, C, O]",
+                    win.size[0], win.size[1]
+                )));
+            }
+            let out = win
+                .out_shape(x, w[3])
+                .ok_or_else(|| shape_err(format!("the window of {w:?} does not fit {x:?}")))?;
+            Ok((out, DType::Float))
+        }
+        Op::Conv2dInputGrad { win, input } => {
+            arity(name, ins, 2)?;
+            require_float(name, ins)?;
+            let (g, w) = (ins[0].0, ins[1].0);
+            let x = [
+                g.first().copied().unwrap_or(0),
+                input[0],
+                input[1],
+                w.get(2).copied().unwrap_or(0),
+            ];
+            let fits = w.len() == 4
+                && g.len() == 4
+                && [w[0], w[1]] == win.size
+                && win.out_shape(&x, w[3]).as_deref() == Some(g);
+            if !fits {
+                return Err(shape_err(format!(
+                    "conv2d_input_grad of {g:?} by {w:?} to {input:?}"
+                )));
+            }
+            Ok((x.to_vec(), DType::Float))
+        }
+        Op::Conv2dWeightGrad(win) => {
+            arity(name, ins, 2)?;
+            require_float(name, ins)?;
+            let (x, g) = (ins[0].0, ins[1].0);
+            let fits = g.len() == 4 && win.out_shape(x, g[3]).as_deref() == Some(g);
+            if !fits {
+                return Err(shape_err(format!("conv2d_weight_grad of {x:?} and {g:?}")));
+            }
+            Ok((vec![win.size[0], win.size[1], x[3], g[3]], DType::Float))
+        }
+        Op::PoolSelect(win) => {
+            arity(name, ins, 2)?;
+            require_float(name, ins)?;
+            let (x, t) = (ins[0].0, ins[1].0);
+            if x != t {
+                return Err(shape_err(format!("pool_select of {x:?} and {t:?}")));
+            }
+            let out = x
+                .last()
+                .and_then(|&c| win.out_shape(x, c))
+                .ok_or_else(|| shape_err(format!("the pooling window does not fit {x:?}")))?;
+            Ok((out, DType::Float))
+        }
+        Op::PoolScatter { win, input } => {
+            arity(name, ins, 2)?;
+            require_float(name, ins)?;
+            let (x, g) = (ins[0].0, ins[1].0);
+            let fits = x.len() == 4
+                && [x[1], x[2]] == *input
+                && win.out_shape(x, x[3]).as_deref() == Some(g);
+            if !fits {
+                return Err(shape_err(format!("pool_scatter of {g:?} to {x:?}")));
+            }
+            Ok((x.to_vec(), DType::Float))
+        }
+        Op::PoolSum(win) => {
+            arity(name, ins, 1)?;
+            require_float(name, ins)?;
+            let x = ins[0].0;
+            let out = x
+                .last()
+                .and_then(|&c| win.out_shape(x, c))
+                .ok_or_else(|| shape_err(format!("the pooling window does not fit {x:?}")))?;
+            Ok((out, DType::Float))
+        }
+        Op::PoolSumT { win, input } => {
+            arity(name, ins, 1)?;
+            require_float(name, ins)?;
+            let g = ins[0].0;
+            let x = [
+                g.first().copied().unwrap_or(0),
+                input[0],
+                input[1],
+                g.last().copied().unwrap_or(0),
+            ];
+            if g.len() != 4 || win.out_shape(&x, x[3]).as_deref() != Some(g) {
+                return Err(shape_err(format!("pool_sum_t of {g:?} to {input:?}")));
+            }
+            Ok((x.to_vec(), DType::Float))
+        }
+        Op::ArgReduce { axis, .. } => {
+            arity(name, ins, 1)?;
+            require_float(name, ins)?;
+            let s = ins[0].0;
+            if *axis >= s.len() || s[*axis] == 0 {
+                return Err(GraphError::InvalidArgument {
+                    op: name,
+                    message: format!("axis {axis} of {s:?} is out of range or empty"),
+                });
+            }
+            Ok((reduced_shape(s, &[*axis], false), DType::Int))
+        }
+        Op::Accuracy => {
+            arity(name, ins, 2)?;
+            let (l, t) = (ins[0].0, ins[1].0);
+            if ins[0].1 != DType::Float || ins[1].1 != DType::Int {
+                return Err(GraphError::DTypeMismatch {
+                    op: name,
+                    message: "logits must be float and labels int".into(),
+                });
+            }
+            if l.len() != 2 || t.len() != 1 || l[0] != t[0] || l[1] == 0 {
+                return Err(shape_err(format!(
+                    "logits must be [N, C] and labels [N], got {l:?} and {t:?}"
+                )));
+            }
+            Ok((vec![], DType::Float))
+        }
+        Op::Arange { n } => {
+            arity(name, ins, 0)?;
+            Ok((vec![*n], DType::Int))
+        }
+        Op::Concat { axis } => {
+            if ins.is_empty() {
+                return Err(GraphError::Internal("concat of nothing".into()));
+            }
+            require_float(name, ins)?;
+            let first = ins[0].0;
+            let mut out = first.to_vec();
+            if *axis >= first.len() {
+                return Err(shape_err(format!("axis {axis} out of range for {first:?}")));
+            }
+            out[*axis] = 0;
+            for (s, _) in ins {
+                let same = s.len() == first.len()
+                    && s.iter()
+                        .zip(first)
+                        .enumerate()
+                        .all(|(i, (a, b))| i == *axis || a == b);
+                if !same {
+                    return Err(shape_err(format!(
+                        "cannot concatenate {first:?} and {s:?} along axis {axis}"
+                    )));
+                }
+                out[*axis] += s[*axis];
+            }
+            Ok((out, DType::Float))
+        }
+        Op::Narrow { axis, start, len } => {
+            arity(name, ins, 1)?;
+            require_float(name, ins)?;
+            let s = ins[0].0;
+            if *axis >= s.len() || start + len > s[*axis] {
+                return Err(shape_err(format!(
+                    "narrow {start}..{} of axis {axis} of {s:?}",
+                    start + len
+                )));
+            }
+            let mut out = s.to_vec();
+            out[*axis] = *len;
+            Ok((out, DType::Float))
+        }
         Op::Leaf { shape, dtype, .. } => {
             arity(name, ins, 0)?;
             Ok((shape.clone(), *dtype))

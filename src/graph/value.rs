@@ -95,6 +95,13 @@ pub trait Float:
     fn abs(self) -> Self;
     fn powf(self, p: Self) -> Self;
     fn is_nan(self) -> bool;
+    fn erf(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn exp_m1(self) -> Self;
+    fn floor(self) -> Self;
+    fn ceil(self) -> Self;
+    /// Half to even, as NumPy's `round`.
+    fn round_even(self) -> Self;
     fn infinity() -> Self;
     fn neg_infinity() -> Self;
     /// `C = alpha A B + beta C` for an `m x k` matrix A and a `k x n` matrix B given
@@ -131,7 +138,7 @@ pub trait Float:
 pub(crate) const GEMM_CRATE_MAX: usize = 1 << 28;
 
 macro_rules! impl_float {
-    ($t:ty, $name:expr, $big:path) => {
+    ($t:ty, $name:expr, $big:path, $erf:path) => {
         impl Float for $t {
             const NAME: &'static str = $name;
             #[inline]
@@ -177,6 +184,30 @@ macro_rules! impl_float {
             #[inline]
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
+            }
+            #[inline]
+            fn erf(self) -> Self {
+                $erf(self)
+            }
+            #[inline]
+            fn ln_1p(self) -> Self {
+                <$t>::ln_1p(self)
+            }
+            #[inline]
+            fn exp_m1(self) -> Self {
+                <$t>::exp_m1(self)
+            }
+            #[inline]
+            fn floor(self) -> Self {
+                <$t>::floor(self)
+            }
+            #[inline]
+            fn ceil(self) -> Self {
+                <$t>::ceil(self)
+            }
+            #[inline]
+            fn round_even(self) -> Self {
+                <$t>::round_ties_even(self)
             }
             #[inline]
             fn infinity() -> Self {
@@ -232,5 +263,5 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, "f32", matrixmultiply::sgemm);
-impl_float!(f64, "f64", matrixmultiply::dgemm);
+impl_float!(f32, "f32", matrixmultiply::sgemm, libm::erff);
+impl_float!(f64, "f64", matrixmultiply::dgemm, libm::erf);

@@ -166,6 +166,7 @@ fn symbol_item(a: &Analysis, s: &Symbol) -> CompletionItem {
                 DimKind::Global { default: None } => format!("dim {} (free)", s.name),
                 DimKind::LayerParam => format!("dim {} (layer parameter)", s.name),
                 DimKind::Generic => format!("dim {} (per call)", s.name),
+                DimKind::Quotient { .. } => format!("dim {} (computed)", s.name),
             },
         ),
         SymbolKind::Layer(i) => (

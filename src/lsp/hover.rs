@@ -195,6 +195,9 @@ fn symbol_prose(a: &Analysis, s: &Symbol) -> Option<String> {
             DimKind::Generic => format!(
                 "a generic dimension of layer `{layer_name}`: inferred from the arguments of each call"
             ),
+            DimKind::Quotient { .. } => {
+                "a dimension computed by floor division (a convolution's output size)".to_string()
+            }
         }),
         SymbolKind::LayerArg { .. } => Some(format!("an argument of layer `{layer_name}`")),
         SymbolKind::Tensor {

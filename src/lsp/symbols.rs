@@ -37,6 +37,7 @@ fn convert(a: &Analysis, map: &SourceMap<'_>, s: &Symbol) -> DocumentSymbol {
                 DimKind::Global { default: None } => "dim (free)".to_string(),
                 DimKind::LayerParam => "dim parameter".to_string(),
                 DimKind::Generic => "dim (per call)".to_string(),
+                DimKind::Quotient { .. } => "dim (computed)".to_string(),
             }),
         ),
         SymbolKind::Layer(i) => (K::CLASS, a.layer_signature(*i)),

@@ -14,15 +14,32 @@
 use super::init::Init;
 use super::RunError;
 use crate::check::dims::{DimId, Poly};
+use crate::check::typed::Padding;
 use crate::check::typed::{DerivativeKind, InstanceId, LayerId, TExpr, TExprKind, TStmt, TensorId};
 use crate::check::types::Elem;
 use crate::check::{Builtin, Checked};
 use crate::diagnostics::units::{human_bytes, thousands};
 use crate::diagnostics::{Code, Diagnostic, Span};
-use crate::graph::{DType, Graph, GraphError, NodeId, Shape};
+use crate::graph::{DType, Graph, GraphError, NodeId, Shape, Window};
 use crate::syntax::ast::BinOp;
 use std::collections::HashMap;
 use std::rc::Rc;
+
+/// The padding before and after window axis `a` of length `n`: the explicit
+/// value at both ends, or SAME's `max((out - 1) s + d (k - 1) + 1 - n, 0)` with
+/// `out = ceil(n / s)`, split with the extra one at the end (TensorFlow, JAX).
+fn pads(padding: Padding, a: usize, n: usize, win: &Window) -> (usize, usize) {
+    match padding {
+        Padding::Explicit(p) => (p[a] as usize, p[a] as usize),
+        Padding::Same => {
+            let s = win.stride[a].max(1);
+            let out = n.div_ceil(s);
+            let span = win.dilation[a] * (win.size[a].max(1) - 1) + 1;
+            let total = ((out.max(1) - 1) * s + span).saturating_sub(n);
+            (total / 2, total - total / 2)
+        }
+    }
+}
 
 /// A leaf of the graph: an input or a parameter, by its full name (`fc1.W`).
 pub struct Leaf {
@@ -222,7 +239,8 @@ impl<'a> Lowerer<'a> {
 
     /// The value of a dimension expression under `env`.
     fn dim(&self, p: &Poly, env: &Env, span: Span) -> Result<i64, RunError> {
-        if let Some(v) = p.eval(&|d| env.get(d.0 as usize).copied().flatten()) {
+        let declared = |d: DimId| env.get(d.0 as usize).copied().flatten();
+        if let Some(v) = p.eval(&|d| self.checked.dims.value(d, &declared)) {
             return i64::try_from(v)
                 .ok()
                 .filter(|v| v.abs() < 1 << 62)
@@ -699,7 +717,118 @@ impl<'a> Lowerer<'a> {
     ) -> Result<NodeId, RunError> {
         let g = |r: Result<NodeId, GraphError>| r.map_err(|err| engine(span, err));
         let axis = || attrs.axes.first().copied().unwrap_or(0);
+        let number = |default: f64| attrs.number.unwrap_or(default);
         match builtin {
+            Builtin::Softplus => g(self.g.softplus(x[0])),
+            Builtin::Log1p => g(self.g.log1p(x[0])),
+            Builtin::Expm1 => g(self.g.expm1(x[0])),
+            Builtin::Erf => g(self.g.erf(x[0])),
+            Builtin::Silu => g(self.g.silu(x[0])),
+            Builtin::Sign => g(self.g.sign(x[0])),
+            Builtin::Floor => g(self.g.floor(x[0])),
+            Builtin::Ceil => g(self.g.ceil(x[0])),
+            Builtin::Round => g(self.g.round(x[0])),
+            Builtin::Gelu => g(self.g.gelu(x[0], attrs.flag)),
+            Builtin::LeakyRelu => g(self.g.leaky_relu(x[0], number(0.01))),
+            Builtin::Elu => g(self.g.elu(x[0], number(1.0))),
+            Builtin::Clip => g(self.g.clip(x[0], x[1], x[2])),
+            Builtin::Var | Builtin::Std => {
+                let v = g(self.g.var(x[0], &attrs.axes, attrs.keepdims, number(0.0)))?;
+                if builtin == Builtin::Std {
+                    g(self.g.sqrt(v))
+                } else {
+                    Ok(v)
+                }
+            }
+            Builtin::Norm => g(self.g.norm(x[0], &attrs.axes, attrs.keepdims)),
+            Builtin::Argmax | Builtin::Argmin => {
+                g(self.g.arg_reduce(x[0], axis(), builtin == Builtin::Argmax))
+            }
+            Builtin::Accuracy => {
+                let (logits, labels) = (x[0], x[1]);
+                let shape = self.g.shape(logits).to_vec();
+                if shape.len() == 2 {
+                    return g(self.g.accuracy(logits, labels));
+                }
+                // [.., C] logits and [..] labels: flatten the leading axes
+                let classes = shape.last().copied().unwrap_or(1);
+                let rows = shape[..shape.len().saturating_sub(1)].iter().product();
+                let l2 = g(self.g.reshape(logits, vec![rows, classes]))?;
+                let t1 = g(self.g.reshape(labels, vec![rows]))?;
+                g(self.g.accuracy(l2, t1))
+            }
+            Builtin::Concat => g(self.g.concat(x, axis())),
+            Builtin::Stack => g(self.g.stack(x, axis())),
+            Builtin::Tril | Builtin::Triu => {
+                g(self.g.triangle(x[0], attrs.int, builtin == Builtin::Triu))
+            }
+            Builtin::Arange | Builtin::Eye => {
+                let size = attrs
+                    .size
+                    .as_ref()
+                    .ok_or_else(|| internal(span, "arange/eye without a size"))?;
+                let n = self.size(size, env, span)?;
+                if builtin == Builtin::Arange {
+                    g(self.g.arange(n))
+                } else {
+                    g(self.g.eye(n))
+                }
+            }
+            Builtin::Conv1d | Builtin::Conv2d => {
+                let spatial = if builtin == Builtin::Conv1d { 1 } else { 2 };
+                let xs = self.g.shape(x[0]).to_vec();
+                let ws = self.g.shape(x[1]).to_vec();
+                let mut win = Window {
+                    size: [1, 1],
+                    stride: [1, 1],
+                    dilation: [1, 1],
+                    pad_lo: [0, 0],
+                    pad_hi: [0, 0],
+                };
+                for a in 0..spatial {
+                    let slot = a + 2 - spatial;
+                    let n = xs[xs.len() - 1 - spatial + a];
+                    win.size[slot] = ws[a];
+                    win.stride[slot] = attrs.stride[slot] as usize;
+                    win.dilation[slot] = attrs.dilation[slot] as usize;
+                    let (lo, hi) = pads(attrs.padding, slot, n, &win);
+                    win.pad_lo[slot] = lo;
+                    win.pad_hi[slot] = hi;
+                }
+                if spatial == 1 {
+                    g(self.g.conv1d(
+                        x[0],
+                        x[1],
+                        win.stride[1],
+                        (win.pad_lo[1], win.pad_hi[1]),
+                        win.dilation[1],
+                    ))
+                } else {
+                    g(self.g.conv2d(x[0], x[1], &win))
+                }
+            }
+            Builtin::MaxPool2d | Builtin::AvgPool2d => {
+                let xs = self.g.shape(x[0]).to_vec();
+                let mut win = Window {
+                    size: [attrs.window[0] as usize, attrs.window[1] as usize],
+                    stride: [attrs.stride[0] as usize, attrs.stride[1] as usize],
+                    dilation: [1, 1],
+                    pad_lo: [0, 0],
+                    pad_hi: [0, 0],
+                };
+                for a in 0..2 {
+                    let (lo, hi) = pads(attrs.padding, a, xs[xs.len() - 3 + a], &win);
+                    win.pad_lo[a] = lo;
+                    win.pad_hi[a] = hi;
+                }
+                if builtin == Builtin::MaxPool2d {
+                    g(self.g.max_pool2d(x[0], &win))
+                } else {
+                    g(self.g.avg_pool2d(x[0], &win))
+                }
+            }
+            // the identity outside training (SPEC section 11)
+            Builtin::Dropout => Ok(x[0]),
             Builtin::Exp => g(self.g.exp(x[0])),
             Builtin::Log => g(self.g.log(x[0])),
             Builtin::Sqrt => g(self.g.sqrt(x[0])),
@@ -707,7 +836,6 @@ impl<'a> Lowerer<'a> {
             Builtin::Sigmoid => g(self.g.sigmoid(x[0])),
             Builtin::Relu => g(self.g.relu(x[0])),
             Builtin::Abs => g(self.g.abs(x[0])),
-            Builtin::Sign => g(self.g.sign(x[0])),
             Builtin::Sin => g(self.g.sin(x[0])),
             Builtin::Cos => g(self.g.cos(x[0])),
             Builtin::Neg => g(self.g.neg(x[0])),

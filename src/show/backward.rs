@@ -437,6 +437,18 @@ impl<'a> Printer<'a> {
             | Op::IntToFloat
             | Op::Slice { .. }
             | Op::Unslice { .. }
+            | Op::Conv2d(_)
+            | Op::Conv2dInputGrad { .. }
+            | Op::Conv2dWeightGrad(_)
+            | Op::PoolSelect { .. }
+            | Op::PoolScatter { .. }
+            | Op::PoolSum { .. }
+            | Op::PoolSumT { .. }
+            | Op::ArgReduce { .. }
+            | Op::Accuracy
+            | Op::Arange { .. }
+            | Op::Concat { .. }
+            | Op::Narrow { .. }
             | Op::Jacobian(_) => (String::new(), String::new()),
             Op::Unary(u) => {
                 let e = format!("{}({a})", op.name());
@@ -453,6 +465,11 @@ impl<'a> Printer<'a> {
                     UnaryOp::Cos => "-g * sin(x)",
                     UnaryOp::Sign => "",
                     UnaryOp::SafeLog => "g / x where x > 0",
+                    UnaryOp::Erf => "g * 2 / sqrt(pi) * exp(-x**2)",
+                    UnaryOp::Log1p => "g / (1 + x)",
+                    UnaryOp::Expm1 => "g * exp(x)",
+                    UnaryOp::Softplus => "g * sigmoid(x)",
+                    UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round => "",
                 };
                 (e, r.to_string())
             }
@@ -548,7 +565,19 @@ impl<'a> Printer<'a> {
             | Op::Select
             | Op::IntToFloat
             | Op::Slice { .. }
-            | Op::Unslice { .. } => return Err(Unprintable),
+            | Op::Unslice { .. }
+            | Op::Conv2d(_)
+            | Op::Conv2dInputGrad { .. }
+            | Op::Conv2dWeightGrad(_)
+            | Op::PoolSelect { .. }
+            | Op::PoolScatter { .. }
+            | Op::PoolSum { .. }
+            | Op::PoolSumT { .. }
+            | Op::ArgReduce { .. }
+            | Op::Accuracy
+            | Op::Arange { .. }
+            | Op::Concat { .. }
+            | Op::Narrow { .. } => return Err(Unprintable),
             Op::Constant { value, .. } => ir.full(value, shape),
             Op::Unary(u) => {
                 let x = ins[0];
@@ -564,6 +593,13 @@ impl<'a> Printer<'a> {
                     UnaryOp::Sin => ir.func("sin", x),
                     UnaryOp::Cos => ir.func("cos", x),
                     UnaryOp::Sign => ir.func("sign", x),
+                    UnaryOp::Erf => ir.func("erf", x),
+                    UnaryOp::Log1p => ir.func("log1p", x),
+                    UnaryOp::Expm1 => ir.func("expm1", x),
+                    UnaryOp::Softplus => ir.func("softplus", x),
+                    UnaryOp::Floor => ir.func("floor", x),
+                    UnaryOp::Ceil => ir.func("ceil", x),
+                    UnaryOp::Round => ir.func("round", x),
                     UnaryOp::SafeLog => {
                         // ln x where x > 0, else 0: log(relu(x) + 1 - sign(relu(x)))
                         let r = ir.func("relu", x);

@@ -7,7 +7,7 @@ mod rules;
 pub mod table;
 
 use super::consts;
-use super::typed::{AssertClose, Attrs, TExpr, TExprKind};
+use super::typed::{AssertClose, Attrs, Padding, TExpr, TExprKind};
 use super::types::{Elem, TensorTy};
 use super::{Checker, Entity};
 use crate::diagnostics::{Code, Diagnostic, Span};
@@ -256,6 +256,8 @@ impl Checker<'_> {
     ) -> Option<TExpr> {
         let mut attrs = Attrs::default();
         let mut tensors: Vec<Option<TExpr>> = Vec::new();
+        // The kind of each tensor argument (a list's items are floats).
+        let mut kinds: Vec<Param> = Vec::new();
         let mut ok = true;
         let mut permutation = None;
         for (param, e) in def.params.iter().zip(positional) {
@@ -264,13 +266,54 @@ impl Checker<'_> {
                 | Param::Labels(_)
                 | Param::Any(_)
                 | Param::Mask(_)
-                | Param::Variable(_) => tensors.push(self.expr(e)),
+                | Param::Variable(_) => {
+                    tensors.push(self.expr(e));
+                    kinds.push(*param);
+                }
                 Param::Shape if builtin == Builtin::Reshape => match self.reshape_target(e) {
                     Some((s, infer)) => {
                         attrs.shape = s;
                         attrs.infer = infer;
                     }
                     None => ok = false,
+                },
+                Param::Tensors(_) => match &e.strip_parens().kind {
+                    ExprKind::List(items) if !items.is_empty() => {
+                        for item in items {
+                            tensors.push(self.expr(item));
+                            kinds.push(Param::Float("tensor"));
+                        }
+                    }
+                    _ => {
+                        self.report(
+                            Diagnostic::error(
+                                Code::E0206,
+                                e.span,
+                                format!("`{}` takes a list of tensors", def.name),
+                            )
+                            .with_primary_label("not a list of tensors")
+                            .with_help(format!("write `{}([a, b], axis=0)`", def.name)),
+                        );
+                        ok = false;
+                    }
+                },
+                Param::Window(_) => match self.pair(e, def.name, 1, "size") {
+                    Some((p, _)) => attrs.window = p,
+                    None => ok = false,
+                },
+                Param::Number(n) => match consts::number(e) {
+                    Some(v) if (0.0..1.0).contains(&v) => attrs.number = Some(v),
+                    _ => {
+                        self.report(
+                            Diagnostic::error(
+                                Code::E0206,
+                                e.span,
+                                format!("`{n}` must be a number in [0, 1)"),
+                            )
+                            .with_primary_label("not a number in [0, 1)"),
+                        );
+                        ok = false;
+                    }
                 },
                 Param::Shape => match self.shape_of(e, false) {
                     Some(s) => attrs.shape = s,
@@ -303,20 +346,12 @@ impl Checker<'_> {
         }
         // Element types, each argument reported on its own.
         let mut elems_ok = true;
-        let tensor_params = def.params.iter().filter(|p| {
-            matches!(
-                p,
-                Param::Float(_)
-                    | Param::Labels(_)
-                    | Param::Any(_)
-                    | Param::Mask(_)
-                    | Param::Variable(_)
-            )
-        });
-        for (param, t) in tensor_params.zip(&tensors) {
+        for (param, t) in kinds.iter().zip(&tensors) {
             let fine = match param {
                 Param::Float(_) if t.ty.elem != Elem::Float => {
-                    let what = if matches!(rule, table::Rule::CrossEntropy) {
+                    let what = if def.params.len() > 1
+                        && matches!(rule, table::Rule::CrossEntropy | table::Rule::Accuracy)
+                    {
                         format!("`{}` {}", def.name, param.name())
                     } else {
                         format!("`{}`", def.name)
@@ -387,6 +422,97 @@ impl Checker<'_> {
                         return None;
                     }
                 }
+                OptKind::Number => {
+                    attrs.number = match given {
+                        Some(e) => match consts::number(e) {
+                            Some(v) => Some(v),
+                            None => {
+                                self.report(
+                                    Diagnostic::error(
+                                        Code::E0206,
+                                        e.span,
+                                        format!("`{}` must be a number", spec.name),
+                                    )
+                                    .with_primary_label("not a number"),
+                                );
+                                return None;
+                            }
+                        },
+                        None => spec.default.parse().ok(),
+                    }
+                }
+                OptKind::Flag => attrs.flag = self.bool_option(given, spec.name)?,
+                OptKind::Int => {
+                    attrs.int = match given {
+                        Some(e) => match consts::int(e) {
+                            Ok(k) => k,
+                            Err(err) => {
+                                self.report(err.diagnostic(Code::E0206, "an integer", "`k=-1`"));
+                                return None;
+                            }
+                        },
+                        None => 0,
+                    }
+                }
+                OptKind::NewAxis => {
+                    let (ty, operand) = first.clone()?;
+                    let rank = ty.rank() as i64 + 1;
+                    let k = match given {
+                        Some(e) => match consts::int(e) {
+                            Ok(k) => k,
+                            Err(err) => {
+                                self.report(err.diagnostic(Code::E0206, "an axis", "`axis=0`"));
+                                return None;
+                            }
+                        },
+                        None => 0,
+                    };
+                    let norm = if k < 0 { k + rank } else { k };
+                    if norm < 0 || norm >= rank {
+                        let shown = self.show(&ty);
+                        let e = given?;
+                        self.report(
+                            Diagnostic::error(
+                                Code::E0304,
+                                e.span,
+                                format!(
+                                    "axis {k} is out of range for stacking tensors of rank {}",
+                                    rank - 1
+                                ),
+                            )
+                            .with_primary_label(format!(
+                                "valid axes are 0..{} (or -{rank}..-1)",
+                                rank - 1
+                            ))
+                            .with_label(operand, format!("{} is {shown}", self.quote(operand))),
+                        );
+                        return None;
+                    }
+                    attrs.axes = vec![norm as usize];
+                }
+                OptKind::Pair => {
+                    let min = 1;
+                    let value = match given {
+                        Some(e) => self.pair(e, def.name, min, spec.name)?.0,
+                        None if spec.default == "size" => attrs.window,
+                        None => [1, 1],
+                    };
+                    if spec.name == "dilation" {
+                        attrs.dilation = value;
+                    } else {
+                        attrs.stride = value;
+                    }
+                }
+                OptKind::Padding => {
+                    attrs.padding = match given {
+                        None => Padding::Explicit([0, 0]),
+                        Some(e) => match &e.strip_parens().kind {
+                            ExprKind::Name(n) if n == "same" => Padding::Same,
+                            ExprKind::Name(n) if n == "valid" => Padding::Explicit([0, 0]),
+                            _ => Padding::Explicit(self.pair(e, def.name, 0, "padding")?.0),
+                        },
+                    }
+                }
             }
         }
         let ty = self.rule(rule, def, &tensors, &attrs, positional, span)?;
@@ -404,6 +530,57 @@ impl Checker<'_> {
             ty,
             span,
         })
+    }
+
+    /// An integer or a pair `[a, b]` of integers `>= min` (`stride=2`,
+    /// `padding=[1, 0]`); a single integer is used for both axes. `conv1d` takes
+    /// one integer only. Also says whether a pair was written.
+    fn pair(&mut self, e: &Expr, func: &str, min: i64, what: &str) -> Option<([i64; 2], bool)> {
+        let items: Vec<&Expr> = match &e.strip_parens().kind {
+            ExprKind::List(items) => items.iter().collect(),
+            _ => vec![e],
+        };
+        let one_d = func == "conv1d";
+        let count_ok = items.len() == 1 || (items.len() == 2 && !one_d);
+        let values: Option<Vec<i64>> = items
+            .iter()
+            .map(|i| consts::int(i).ok().filter(|v| *v >= min && *v < 1 << 31))
+            .collect();
+        match values {
+            Some(v) if count_ok => {
+                let pair = [v[0], *v.last().unwrap_or(&v[0])];
+                Some((pair, v.len() == 2))
+            }
+            _ => {
+                let kind = if min > 0 {
+                    "a positive integer"
+                } else {
+                    "a non-negative integer"
+                };
+                let (msg, example) = if one_d {
+                    (
+                        format!("`{what}` of `{func}` must be {kind}"),
+                        format!("`{what}=1`"),
+                    )
+                } else {
+                    (
+                        format!("`{what}` of `{func}` must be {kind} or a pair of them"),
+                        if what == "padding" {
+                            "`padding=1`, `padding=[1, 0]`, `padding=same` or `padding=valid`"
+                                .to_string()
+                        } else {
+                            format!("`{what}=2` or `{what}=[2, 1]`")
+                        },
+                    )
+                };
+                self.report(
+                    Diagnostic::error(Code::E0206, e.span, msg)
+                        .with_primary_label(format!("not {kind}"))
+                        .with_help(format!("write {example}")),
+                );
+                None
+            }
+        }
     }
 
     fn bool_option(&mut self, e: Option<&Expr>, name: &str) -> Option<bool> {

@@ -5,8 +5,8 @@
 use super::table::{BuiltinDef, Rule};
 use crate::check::dims::Poly;
 use crate::check::expr::WithOperands;
-use crate::check::typed::{Attrs, TExpr};
-use crate::check::types::{shape_display, TensorTy};
+use crate::check::typed::{Attrs, Padding, TExpr};
+use crate::check::types::{shape_display, Elem, TensorTy};
 use crate::check::Checker;
 use crate::diagnostics::{Code, Diagnostic, Span};
 use crate::syntax::ast::Expr;
@@ -21,7 +21,50 @@ impl Checker<'_> {
         positional: &[&Expr],
         span: Span,
     ) -> Option<TensorTy> {
+        let name_span = Span {
+            start: span.start,
+            end: span.start + def.name.len(),
+        };
         match rule {
+            Rule::Clip => {
+                let lo =
+                    self.broadcast_binary(&t[0].ty, &t[1].ty, t[0].span, t[1].span, name_span)?;
+                self.broadcast_binary(&lo, &t[2].ty, t[0].span, t[2].span, name_span)
+            }
+            Rule::ArgReduce => Some(TensorTy {
+                shape: reduce(&t[0].ty, &attrs.axes, false).shape,
+                elem: Elem::Int,
+            }),
+            Rule::Accuracy => {
+                self.labels_fit(&t[0], &t[1])?;
+                Some(TensorTy::scalar())
+            }
+            Rule::Concat | Rule::Stack => self.join_rule(rule, def, t, attrs, span),
+            Rule::Triangle => {
+                if t[0].ty.rank() < 2 {
+                    let shown = self.show(&t[0].ty);
+                    self.report(
+                        Diagnostic::error(
+                            Code::E0304,
+                            t[0].span,
+                            format!("`{}` needs a tensor with at least two axes", def.name),
+                        )
+                        .with_primary_label(format!("this is {shown}")),
+                    );
+                    return None;
+                }
+                Some(t[0].ty.clone())
+            }
+            Rule::Arange => Some(TensorTy {
+                shape: vec![attrs.size.clone()?],
+                elem: Elem::Int,
+            }),
+            Rule::Eye => {
+                let n = attrs.size.clone()?;
+                Some(TensorTy::float(vec![n.clone(), n]))
+            }
+            Rule::Conv { spatial } => self.conv_rule(spatial, def, t, attrs, span),
+            Rule::Pool => self.pool_rule(def, t, attrs, span),
             Rule::Elementwise | Rule::AlongAxis => Some(t[0].ty.clone()),
             Rule::Broadcast => {
                 let op = positional.first().map(|_| span).unwrap_or(span);
@@ -46,21 +89,7 @@ impl Checker<'_> {
                 Some(k) => self.reshape_infer(&t[0], &attrs.shape, k, positional[1].span),
             },
             Rule::CrossEntropy => {
-                let (tl, tt) = (&t[0].ty, &t[1].ty);
-                if tl.rank() == 0 || tl.shape[..tl.rank() - 1] != tt.shape[..] {
-                    let (sl, st) = (self.show(tl), self.show(tt));
-                    self.report(
-                        Diagnostic::error(
-                            Code::E0315,
-                            t[1].span,
-                            format!("labels {st} do not fit logits {sl}"),
-                        )
-                        .with_primary_label(format!("this is {st}"))
-                        .with_label(t[0].span, format!("{} is {sl}", self.quote(t[0].span)))
-                        .with_help("logits are [N, C] and labels [N] int: one class index per row"),
-                    );
-                    return None;
-                }
+                self.labels_fit(&t[0], &t[1])?;
                 Some(TensorTy::scalar())
             }
             Rule::SameShapeToScalar => {
@@ -178,6 +207,278 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// Labels `[..]` for logits `[.., C]` (E0315).
+    fn labels_fit(&mut self, logits: &TExpr, labels: &TExpr) -> Option<()> {
+        let (tl, tt) = (&logits.ty, &labels.ty);
+        if tl.rank() == 0 || tl.shape[..tl.rank() - 1] != tt.shape[..] {
+            let (sl, st) = (self.show(tl), self.show(tt));
+            self.report(
+                Diagnostic::error(
+                    Code::E0315,
+                    labels.span,
+                    format!("labels {st} do not fit logits {sl}"),
+                )
+                .with_primary_label(format!("this is {st}"))
+                .with_label(logits.span, format!("{} is {sl}", self.quote(logits.span)))
+                .with_help("logits are [N, C] and labels [N] int: one class index per row"),
+            );
+            return None;
+        }
+        Some(())
+    }
+
+    /// `concat` and `stack` (E0341): the result shape, or a report naming the
+    /// first tensor that does not fit the first one.
+    fn join_rule(
+        &mut self,
+        rule: Rule,
+        def: &BuiltinDef,
+        t: &[TExpr],
+        attrs: &Attrs,
+        span: Span,
+    ) -> Option<TensorTy> {
+        let axis = *attrs.axes.first()?;
+        let first = &t[0];
+        let mut total = first
+            .ty
+            .shape
+            .get(axis)
+            .cloned()
+            .unwrap_or(Poly::constant(0));
+        for other in &t[1..] {
+            let fits = match rule {
+                Rule::Stack => other.ty.shape == first.ty.shape,
+                _ => {
+                    other.ty.rank() == first.ty.rank()
+                        && other
+                            .ty
+                            .shape
+                            .iter()
+                            .zip(&first.ty.shape)
+                            .enumerate()
+                            .all(|(i, (a, b))| i == axis || a == b)
+                }
+            };
+            if !fits {
+                let (sa, sb) = (self.show(&first.ty), self.show(&other.ty));
+                let (msg, help) = if rule == Rule::Stack {
+                    (
+                        format!("`stack` needs tensors of one shape, but {sa} and {sb} differ"),
+                        "every tensor of a stack has the same shape".to_string(),
+                    )
+                } else {
+                    (
+                        format!("cannot concatenate {sa} and {sb} along axis {axis}"),
+                        format!("every axis except axis {axis} must be equal; the lengths along axis {axis} are added"),
+                    )
+                };
+                self.report(
+                    Diagnostic::error(Code::E0341, other.span, msg)
+                        .with_primary_label(format!("{} is {sb}", self.quote(other.span)))
+                        .with_label(first.span, format!("{} is {sa}", self.quote(first.span)))
+                        .with_help(help),
+                );
+                return None;
+            }
+            if rule == Rule::Concat {
+                total = total.add(&other.ty.shape[axis]).or_else(|| {
+                    self.report(
+                        Diagnostic::error(Code::E0313, span, "dimension arithmetic overflows")
+                            .with_primary_label("too large"),
+                    );
+                    None
+                })?;
+            }
+        }
+        let mut shape = first.ty.shape.clone();
+        match rule {
+            Rule::Stack => shape.insert(axis, Poly::constant(t.len() as i64)),
+            _ => shape[axis] = total,
+        }
+        let _ = def;
+        Some(TensorTy::float(shape))
+    }
+
+    /// The output length of a window axis: `(n + 2p - d (k - 1) - 1) / s + 1`, or
+    /// `(n + s - 1) / s` for `same` (floor division).
+    #[allow(clippy::too_many_arguments)]
+    fn window_len(
+        &mut self,
+        n: &Poly,
+        k: &Poly,
+        s: i64,
+        d: i64,
+        pad: Option<i64>,
+        span: Span,
+    ) -> Option<Poly> {
+        let c = Poly::constant;
+        match pad {
+            None => {
+                let num = n.add(&c(s - 1))?;
+                self.dims.floor_div(&num, s, span)
+            }
+            Some(p) => {
+                let reach = c(d).mul(&k.sub(&c(1))?)?;
+                let num = n.add(&c(2 * p - 1))?.sub(&reach)?;
+                self.dims.floor_div(&num, s, span)?.add(&c(1))
+            }
+        }
+    }
+
+    /// Whether a computed length is known to be below 1 (the window does not fit).
+    fn too_short(len: &Poly) -> bool {
+        len.as_const().is_some_and(|v| v < 1)
+    }
+
+    fn conv_rule(
+        &mut self,
+        spatial: usize,
+        def: &BuiltinDef,
+        t: &[TExpr],
+        attrs: &Attrs,
+        span: Span,
+    ) -> Option<TensorTy> {
+        let (x, w) = (&t[0], &t[1]);
+        let (rx, rw) = (x.ty.rank(), w.ty.rank());
+        let layout = if spatial == 1 {
+            ("[.., L, C]", "[K, C, O]")
+        } else {
+            ("[.., H, W, C]", "[KH, KW, C, O]")
+        };
+        let bad_rank = rx < spatial + 1 || rw != spatial + 2;
+        if bad_rank || x.ty.shape[rx - 1] != w.ty.shape[spatial] {
+            let (sx, sw) = (self.show(&x.ty), self.show(&w.ty));
+            let msg = if bad_rank {
+                format!(
+                    "`{}` takes x {} and w {}, not {sx} and {sw}",
+                    def.name, layout.0, layout.1
+                )
+            } else {
+                let (cx, cw) = (
+                    x.ty.shape[rx - 1].display(&self.dims),
+                    w.ty.shape[spatial].display(&self.dims),
+                );
+                format!(
+                    "`{}` of {sx} by {sw}: the input has {cx} channels, the weight expects {cw}",
+                    def.name
+                )
+            };
+            let mut d = Diagnostic::error(Code::E0340, w.span, msg)
+                .with_primary_label(format!("{} is {sw}", self.quote(w.span)))
+                .with_label(x.span, format!("{} is {sx}", self.quote(x.span)))
+                .with_help(format!(
+                    "channels last: x is {}, w is {}",
+                    layout.0, layout.1
+                ));
+            if !bad_rank && rx >= 3 && spatial == 2 && x.ty.shape[rx - 3] == w.ty.shape[2] {
+                d = d.with_help("the input looks channels-first ([N, C, H, W]); gradlang is channels last: transpose(x, [0, 2, 3, 1])");
+            }
+            self.report(d);
+            return None;
+        }
+        let mut shape = x.ty.shape[..rx - 1 - spatial].to_vec();
+        for a in 0..spatial {
+            // conv1d keeps its numbers in the second (W) slot
+            let slot = a + 2 - spatial;
+            let pad = match attrs.padding {
+                Padding::Same => None,
+                Padding::Explicit(p) => Some(p[slot]),
+            };
+            let n = &x.ty.shape[rx - 1 - spatial + a];
+            let k = &w.ty.shape[a];
+            let len = self.window_len(n, k, attrs.stride[slot], attrs.dilation[slot], pad, span);
+            let Some(len) = len.filter(|l| !Self::too_short(l)) else {
+                let (sx, sw) = (self.show(&x.ty), self.show(&w.ty));
+                self.report(
+                    Diagnostic::error(
+                        Code::E0340,
+                        w.span,
+                        format!("the window of {sw} does not fit in {sx}"),
+                    )
+                    .with_primary_label(format!("{} is {sw}", self.quote(w.span)))
+                    .with_label(x.span, format!("{} is {sx}", self.quote(x.span)))
+                    .with_help(
+                        "pad the input (`padding=same`) or use a smaller kernel or dilation",
+                    ),
+                );
+                return None;
+            };
+            shape.push(len);
+        }
+        shape.push(w.ty.shape[spatial + 1].clone());
+        Some(TensorTy::float(shape))
+    }
+
+    fn pool_rule(
+        &mut self,
+        def: &BuiltinDef,
+        t: &[TExpr],
+        attrs: &Attrs,
+        span: Span,
+    ) -> Option<TensorTy> {
+        let x = &t[0];
+        let r = x.ty.rank();
+        if r < 3 {
+            let sx = self.show(&x.ty);
+            self.report(
+                Diagnostic::error(
+                    Code::E0340,
+                    x.span,
+                    format!("`{}` takes x [.., H, W, C], not {sx}", def.name),
+                )
+                .with_primary_label(format!("{} is {sx}", self.quote(x.span)))
+                .with_help("channels last: windows slide over the two axes before the last"),
+            );
+            return None;
+        }
+        if let Padding::Explicit(p) = attrs.padding {
+            if p[0] * 2 > attrs.window[0] || p[1] * 2 > attrs.window[1] {
+                self.report(
+                    Diagnostic::error(
+                        Code::E0340,
+                        span,
+                        format!(
+                            "`{}` padding {:?} is more than half the window {:?}",
+                            def.name, p, attrs.window
+                        ),
+                    )
+                    .with_primary_label("too much padding")
+                    .with_help("padding may be at most half the window size (as in PyTorch)"),
+                );
+                return None;
+            }
+        }
+        let mut shape = x.ty.shape[..r - 3].to_vec();
+        for a in 0..2 {
+            let pad = match attrs.padding {
+                Padding::Same => None,
+                Padding::Explicit(p) => Some(p[a]),
+            };
+            let n = &x.ty.shape[r - 3 + a];
+            let k = Poly::constant(attrs.window[a]);
+            let len = self.window_len(n, &k, attrs.stride[a], 1, pad, span);
+            let Some(len) = len.filter(|l| !Self::too_short(l)) else {
+                let sx = self.show(&x.ty);
+                self.report(
+                    Diagnostic::error(
+                        Code::E0340,
+                        x.span,
+                        format!(
+                            "the {}x{} window does not fit in {sx}",
+                            attrs.window[0], attrs.window[1]
+                        ),
+                    )
+                    .with_primary_label(format!("{} is {sx}", self.quote(x.span)))
+                    .with_help("use a smaller window or pad the input"),
+                );
+                return None;
+            };
+            shape.push(len);
+        }
+        shape.push(x.ty.shape[r - 1].clone());
+        Some(TensorTy::float(shape))
     }
 
     fn reshape_rule(&mut self, x: &TExpr, target: &[Poly], shape_span: Span) -> Option<TensorTy> {

@@ -14,6 +14,37 @@ use crate::check::typed::DerivativeKind;
 /// Every builtin function that computes a tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Builtin {
+    // issue 10: activations, statistics, structure, convolution and pooling
+    Softplus,
+    Log1p,
+    Expm1,
+    Erf,
+    Silu,
+    Sign,
+    Floor,
+    Ceil,
+    Round,
+    Gelu,
+    LeakyRelu,
+    Elu,
+    Clip,
+    Var,
+    Std,
+    Norm,
+    Argmax,
+    Argmin,
+    Accuracy,
+    Concat,
+    Stack,
+    Tril,
+    Triu,
+    Arange,
+    Eye,
+    Conv1d,
+    Conv2d,
+    MaxPool2d,
+    AvgPool2d,
+    Dropout,
     Exp,
     Log,
     Sqrt,
@@ -21,7 +52,6 @@ pub enum Builtin {
     Sigmoid,
     Relu,
     Abs,
-    Sign,
     Sin,
     Cos,
     Neg,
@@ -66,6 +96,26 @@ pub enum Role {
 /// The symbolic shape rules builtins share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rule {
+    /// `clip(x, low, high)`: x with the bounds broadcast against it.
+    Clip,
+    /// `argmax(x, axis=k)`: x without axis k, int.
+    ArgReduce,
+    /// `accuracy(logits [.., C], labels [..] int)`: `[]`.
+    Accuracy,
+    /// `concat([a, b, ..], axis=k)`: axis k lengths added, other axes equal.
+    Concat,
+    /// `stack([a, b, ..], axis=k)`: a new axis k of length = count, same shapes.
+    Stack,
+    /// `tril(x)`: shape of x, at least two axes.
+    Triangle,
+    /// `arange(n)`: `[n]` int.
+    Arange,
+    /// `eye(n)`: `[n, n]`.
+    Eye,
+    /// `conv1d`/`conv2d(x [.., (H,) W, C], w [(KH,) KW, C, O])`: `[.., (H',) W', O]`.
+    Conv { spatial: usize },
+    /// `max_pool2d(x [.., H, W, C], size)`: `[.., H', W', C]`.
+    Pool,
     /// `f(x)`: shape of x.
     Elementwise,
     /// `f(a, b)`: NumPy broadcast of a and b.
@@ -103,6 +153,12 @@ pub enum Rule {
 /// A positional argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Param {
+    /// A list of float tensors `[a, b, ..]`.
+    Tensors(&'static str),
+    /// A window size: a positive integer or a pair `[2, 2]`.
+    Window(&'static str),
+    /// A number constant (`0.5`).
+    Number(&'static str),
     /// A float tensor.
     Float(&'static str),
     /// An int tensor (labels).
@@ -127,6 +183,9 @@ impl Param {
     pub fn name(self) -> &'static str {
         match self {
             Param::Float(n)
+            | Param::Tensors(n)
+            | Param::Window(n)
+            | Param::Number(n)
             | Param::Labels(n)
             | Param::Any(n)
             | Param::Mask(n)
@@ -150,6 +209,19 @@ pub struct OptSpec {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptKind {
+    /// A number (`slope=0.2`) into [`crate::check::typed::Attrs::number`].
+    Number,
+    /// `approximate=true|false` into `flag`.
+    Flag,
+    /// An integer (`k=-1`) into `int`.
+    Int,
+    /// The axis of a new axis (`stack`): `0..=rank`, into `axes`.
+    NewAxis,
+    /// A positive integer or a pair (`stride=2`, `dilation=[2, 1]`), into `stride`
+    /// or `dilation` by the option's name.
+    Pair,
+    /// `padding=1`, `[1, 0]`, `same` or `valid`, into `padding`.
+    Padding,
     /// An axis or a list of axes (into [`crate::check::typed::Attrs::axes`]).
     Axes,
     /// A single axis (into `axes`).
@@ -241,8 +313,226 @@ const fn derivative(
     }
 }
 
+const fn option(name: &'static str, kind: OptKind, default: &'static str) -> OptSpec {
+    OptSpec {
+        name,
+        kind,
+        default,
+    }
+}
+
+const fn function(
+    name: &'static str,
+    b: Builtin,
+    rule: Rule,
+    params: &'static [Param],
+    options: &'static [OptSpec],
+    doc: &'static str,
+) -> BuiltinDef {
+    BuiltinDef {
+        name,
+        role: Role::Function(b, rule),
+        params,
+        options,
+        doc,
+    }
+}
+
+const STATS: &[OptSpec] = &[
+    AXES_ALL,
+    KEEPDIMS,
+    option("correction", OptKind::Number, "0"),
+];
+const CONV: &[OptSpec] = &[
+    option("stride", OptKind::Pair, "1"),
+    option("padding", OptKind::Padding, "0"),
+    option("dilation", OptKind::Pair, "1"),
+];
+const POOL: &[OptSpec] = &[
+    option("stride", OptKind::Pair, "size"),
+    option("padding", OptKind::Padding, "0"),
+];
+const TRIANGLE: &[OptSpec] = &[option("k", OptKind::Int, "0")];
+
 /// Every builtin, in the order the reference lists them.
 pub static BUILTINS: &[BuiltinDef] = &[
+    elementwise("softplus", Builtin::Softplus, "log(1 + exp(x)), elementwise, computed stably"),
+    elementwise("log1p", Builtin::Log1p, "log(1 + x), elementwise, accurate near 0"),
+    elementwise("expm1", Builtin::Expm1, "exp(x) - 1, elementwise, accurate near 0"),
+    elementwise("erf", Builtin::Erf, "the error function, elementwise"),
+    elementwise("silu", Builtin::Silu, "x * sigmoid(x), elementwise"),
+    elementwise("sign", Builtin::Sign, "-1, 0 or 1, elementwise; derivative 0"),
+    elementwise("floor", Builtin::Floor, "rounds down, elementwise; derivative 0"),
+    elementwise("ceil", Builtin::Ceil, "rounds up, elementwise; derivative 0"),
+    elementwise("round", Builtin::Round, "rounds to nearest, half to even (NumPy), elementwise; derivative 0"),
+    function(
+        "gelu",
+        Builtin::Gelu,
+        Rule::Elementwise,
+        X,
+        &[option("approximate", OptKind::Flag, "false")],
+        "x * Φ(x) = 0.5 x (1 + erf(x / √2)); `approximate=true`: the tanh form",
+    ),
+    function(
+        "leaky_relu",
+        Builtin::LeakyRelu,
+        Rule::Elementwise,
+        X,
+        &[option("slope", OptKind::Number, "0.01")],
+        "x where x > 0, else slope * x; the derivative at 0 is slope",
+    ),
+    function(
+        "elu",
+        Builtin::Elu,
+        Rule::Elementwise,
+        X,
+        &[option("alpha", OptKind::Number, "1")],
+        "x where x > 0, else alpha (exp(x) - 1); the derivative at 0 is alpha",
+    ),
+    function(
+        "clip",
+        Builtin::Clip,
+        Rule::Clip,
+        &[Param::Float("x"), Param::Float("low"), Param::Float("high")],
+        &[],
+        "x limited to [low, high] (bounds broadcast); derivative 1 where low <= x <= high (bounds included), else 0",
+    ),
+    function(
+        "var",
+        Builtin::Var,
+        Rule::Reduce,
+        X,
+        STATS,
+        "variance over the axes (all by default), dividing by count - correction (numpy.var)",
+    ),
+    function(
+        "std",
+        Builtin::Std,
+        Rule::Reduce,
+        X,
+        STATS,
+        "standard deviation: sqrt(var(x, ..))",
+    ),
+    function(
+        "norm",
+        Builtin::Norm,
+        Rule::Reduce,
+        X,
+        &[AXES_ALL, KEEPDIMS],
+        "Euclidean norm over the axes (the whole tensor by default)",
+    ),
+    function(
+        "argmax",
+        Builtin::Argmax,
+        Rule::ArgReduce,
+        X,
+        &[AXIS_LAST],
+        "int index of the first maximum along one axis",
+    ),
+    function(
+        "argmin",
+        Builtin::Argmin,
+        Rule::ArgReduce,
+        X,
+        &[AXIS_LAST],
+        "int index of the first minimum along one axis",
+    ),
+    function(
+        "accuracy",
+        Builtin::Accuracy,
+        Rule::Accuracy,
+        &[Param::Float("logits"), Param::Labels("labels")],
+        &[],
+        "fraction of rows of logits [.., C] whose argmax is the int label; derivative 0",
+    ),
+    function(
+        "concat",
+        Builtin::Concat,
+        Rule::Concat,
+        &[Param::Tensors("[a, b, ..]")],
+        &[option("axis", OptKind::Axis, "0")],
+        "tensors joined along an axis: its lengths added, the other axes equal",
+    ),
+    function(
+        "stack",
+        Builtin::Stack,
+        Rule::Stack,
+        &[Param::Tensors("[a, b, ..]")],
+        &[option("axis", OptKind::NewAxis, "0")],
+        "tensors of one shape stacked along a new axis",
+    ),
+    function(
+        "tril",
+        Builtin::Tril,
+        Rule::Triangle,
+        X,
+        TRIANGLE,
+        "the lower triangle of the last two axes (column - row <= k), zeros elsewhere",
+    ),
+    function(
+        "triu",
+        Builtin::Triu,
+        Rule::Triangle,
+        X,
+        TRIANGLE,
+        "the upper triangle of the last two axes (column - row >= k), zeros elsewhere",
+    ),
+    function(
+        "arange",
+        Builtin::Arange,
+        Rule::Arange,
+        &[Param::Size("n")],
+        &[],
+        "[0, 1, .., n - 1] as an int tensor [n]",
+    ),
+    function(
+        "eye",
+        Builtin::Eye,
+        Rule::Eye,
+        &[Param::Size("n")],
+        &[],
+        "the identity matrix [n, n]",
+    ),
+    function(
+        "conv1d",
+        Builtin::Conv1d,
+        Rule::Conv { spatial: 1 },
+        &[Param::Float("x"), Param::Float("w")],
+        CONV,
+        "cross-correlation of x [.., L, C] with w [K, C, O]: [.., L', O] (channels last)",
+    ),
+    function(
+        "conv2d",
+        Builtin::Conv2d,
+        Rule::Conv { spatial: 2 },
+        &[Param::Float("x"), Param::Float("w")],
+        CONV,
+        "cross-correlation of x [.., H, W, C] with w [KH, KW, C, O]: [.., H', W', O]; stride, padding, dilation an integer or a pair, padding also `same` or `valid`",
+    ),
+    function(
+        "max_pool2d",
+        Builtin::MaxPool2d,
+        Rule::Pool,
+        &[Param::Float("x"), Param::Window("size")],
+        POOL,
+        "maximum over windows of x [.., H, W, C]; the derivative goes to the first maximum of each window (row-major)",
+    ),
+    function(
+        "avg_pool2d",
+        Builtin::AvgPool2d,
+        Rule::Pool,
+        &[Param::Float("x"), Param::Window("size")],
+        POOL,
+        "mean over windows of x [.., H, W, C], padded zeros counted",
+    ),
+    function(
+        "dropout",
+        Builtin::Dropout,
+        Rule::Elementwise,
+        &[Param::Float("x"), Param::Number("p")],
+        &[],
+        "drops entries with probability p in training; the identity in `run`",
+    ),
     elementwise("exp", Builtin::Exp, "e to the x, elementwise"),
     elementwise("log", Builtin::Log, "natural logarithm, elementwise"),
     elementwise("sqrt", Builtin::Sqrt, "square root, elementwise"),
@@ -250,7 +540,6 @@ pub static BUILTINS: &[BuiltinDef] = &[
     elementwise("sigmoid", Builtin::Sigmoid, "1 / (1 + exp(-x)), elementwise"),
     elementwise("relu", Builtin::Relu, "max(x, 0), elementwise; relu'(0) = 0"),
     elementwise("abs", Builtin::Abs, "absolute value, elementwise; abs'(0) = 0"),
-    elementwise("sign", Builtin::Sign, "-1, 0 or 1, elementwise (0 at 0); derivative zero"),
     elementwise("sin", Builtin::Sin, "sine, elementwise"),
     elementwise("cos", Builtin::Cos, "cosine, elementwise"),
     elementwise("neg", Builtin::Neg, "-x, elementwise"),
@@ -517,6 +806,6 @@ mod tests {
                 assert_eq!(def(x).name, b.name);
             }
         }
-        assert_eq!(functions, 33);
+        assert_eq!(functions, 62);
     }
 }
