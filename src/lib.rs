@@ -22,6 +22,10 @@
 //! assert_eq!(error.help.as_deref(), Some("did you mean `W.T`? `x @ W.T` has shape [N, M]"));
 //! ```
 
+// A `Diagnostic` (about 136 bytes) is the error value of many functions: errors
+// are rare, and boxing each would cost more code than the copies it saves.
+#![allow(clippy::result_large_err)]
+
 pub mod check;
 pub mod cli;
 pub mod data;

@@ -157,7 +157,7 @@ pub fn check_source(src: &str) -> (Program, Checked) {
     let mut checked = check(&parsed.program, src);
     let mut all = parsed.diagnostics;
     all.append(&mut checked.diagnostics);
-    all.sort_by_key(|d| (d.span.start, d.span.end));
+    all.sort_by_key(Diagnostic::sort_key);
     checked.diagnostics = all;
     (parsed.program, checked)
 }
@@ -170,7 +170,7 @@ pub fn check(program: &Program, src: &str) -> Checked {
     out.dims = c.dims;
     out.layers = c.layers;
     out.diagnostics = c.diags;
-    out.diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
+    out.diagnostics.sort_by_key(Diagnostic::sort_key);
     out
 }
 
