@@ -407,6 +407,19 @@ impl<'a> Checker<'a> {
                 );
                 None
             }
+            // An integer (or integer arithmetic) beyond what a dimension can be.
+            None if const_f64(e).is_some_and(|v| v.fract() == 0.0 || v.is_infinite()) => {
+                self.report(
+                    Diagnostic::error(
+                        Code::E0313,
+                        e.span,
+                        "this number is too large for a dimension",
+                    )
+                    .with_primary_label("more than 9e15")
+                    .with_help("a dimension is the length of an axis; no value may exceed 16 GiB"),
+                );
+                None
+            }
             None => {
                 self.report(
                     Diagnostic::error(
@@ -550,6 +563,26 @@ fn bound_name(kind: &StmtKind) -> Option<(&str, Span)> {
 }
 
 /// An integer constant from literal arithmetic (`4096`, `2 * 8`, `-1`).
+/// `e` evaluated in floating point when it is number arithmetic (for messages).
+fn const_f64(e: &crate::syntax::ast::Expr) -> Option<f64> {
+    use crate::syntax::ast::{BinOp, ExprKind};
+    match &e.kind {
+        ExprKind::Number(v) => Some(*v),
+        ExprKind::Neg(inner) => const_f64(inner).map(|v| -v),
+        ExprKind::Paren(inner) => const_f64(inner),
+        ExprKind::Binary { op, lhs, rhs, .. } => {
+            let (a, b) = (const_f64(lhs)?, const_f64(rhs)?);
+            match op {
+                BinOp::Add => Some(a + b),
+                BinOp::Sub => Some(a - b),
+                BinOp::Mul => Some(a * b),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 pub(crate) fn const_int(e: &crate::syntax::ast::Expr) -> Option<i64> {
     use crate::syntax::ast::{BinOp, ExprKind};
     match &e.kind {

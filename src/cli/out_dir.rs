@@ -76,6 +76,16 @@ fn write_all<T: OutputFloat>(
             cannot(format!("cannot write `{name}`: {e}"))
         })?;
     }
+    // What a rename cannot replace, found before anything is renamed.
+    for (name, _) in named {
+        let target = dir.join(format!("{name}.npy"));
+        if target.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(cannot(format!(
+                "cannot write `{}`: a directory is in the way",
+                target.display()
+            )));
+        }
+    }
     for (name, _) in named {
         let file = format!("{name}.npy");
         let target = dir.join(&file);

@@ -45,4 +45,4 @@ pub use format::{
 };
 pub use json::{array_to_json, json_f32, json_f64};
 pub use npy::{encode_npy, read_npy, read_npy_bytes, read_npy_from, write_npy_atomic};
-pub use npz::{read_npz, MAX_NPZ_MEMBER_BYTES};
+pub use npz::{read_npz, read_npz_from, MAX_NPZ_MEMBER_BYTES};

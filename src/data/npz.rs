@@ -33,8 +33,7 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayData)>, DataError> {
     if !meta.is_file() {
         return Err(DataError::new(
             DataErrorKind::Io,
-            "cannot read the file: it is not a regular file (a device or a pipe); \
-             --inputs takes an .npz archive",
+            "cannot read the file: it is not a regular file (a device or a pipe)",
         )
         .with_path(path));
     }
@@ -45,27 +44,32 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayData)>, DataError> {
                 .with_path(path),
         );
     }
-    let names_file = file
-        .try_clone()
-        .map_err(|e| DataError::io(path, "read the file", &e))?;
-    let mut archive = ZipArchive::new(file).map_err(|e| {
-        DataError::new(
-            DataErrorKind::Format,
-            format!("not an .npz file: cannot read it as a zip archive ({e})"),
-        )
-        .with_path(path)
-    })?;
+    read_npz_from(file).map_err(|e| e.with_path(path))
+}
 
+/// [`read_npz`] on any seekable byte source (errors carry no path).
+pub fn read_npz_from<R: Read + Seek>(reader: R) -> Result<Vec<(String, ArrayData)>, DataError> {
+    let open = |reader: R| {
+        ZipArchive::new(reader).map_err(|e| {
+            DataError::new(
+                DataErrorKind::Format,
+                format!("not an .npz file: cannot read it as a zip archive ({e})"),
+            )
+        })
+    };
     // The zip reader keeps one entry per name (the last): a name given twice
     // would silently lose a value, so the central directory is read here too.
-    if let Some(name) = duplicate_name(names_file, archive.central_directory_start()) {
+    let archive = open(reader)?;
+    let start = archive.central_directory_start();
+    let mut reader = archive.into_inner();
+    if let Some(name) = duplicate_name(&mut reader, start) {
         return Err(DataError::new(
             DataErrorKind::Format,
             "appears twice in the archive; each array needs its own name",
         )
-        .with_path(path)
         .with_member(&name));
     }
+    let mut archive = open(reader)?;
     let mut out = Vec::with_capacity(archive.len());
     let mut seen = HashSet::new();
     for i in 0..archive.len() {
@@ -74,14 +78,9 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayData)>, DataError> {
                 DataErrorKind::Format,
                 format!("cannot read archive entry #{i}: {e}"),
             )
-            .with_path(path)
         })?;
         let raw_name = member.name().to_string();
-        let fail = |kind, msg: String| {
-            DataError::new(kind, msg)
-                .with_path(path)
-                .with_member(&raw_name)
-        };
+        let fail = |kind, msg: String| DataError::new(kind, msg).with_member(&raw_name);
         if member.is_dir() {
             return Err(fail(
                 DataErrorKind::Format,
@@ -126,8 +125,8 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayData)>, DataError> {
         }
         // Straight from the decompressor into the array's buffer, after checking
         // the header's data size against the member's declared size.
-        let array = read_npy_from(&mut member, Some(declared))
-            .map_err(|e| e.with_path(path).with_member(&raw_name))?;
+        let array =
+            read_npy_from(&mut member, Some(declared)).map_err(|e| e.with_member(&raw_name))?;
         // Reading on to the end also makes the decompressor check the CRC.
         let mut probe = [0u8; 1];
         match member.read(&mut probe) {
@@ -152,9 +151,9 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayData)>, DataError> {
 
 /// The first name that two entries of the central directory (starting at
 /// `start`) share. Reading stops at the first record that is not an entry.
-fn duplicate_name(file: File, start: u64) -> Option<String> {
+fn duplicate_name<R: Read + Seek>(reader: &mut R, start: u64) -> Option<String> {
     const ENTRY: u32 = 0x0201_4b50;
-    let mut input = std::io::BufReader::new(file);
+    let mut input = std::io::BufReader::new(reader);
     input.seek(SeekFrom::Start(start)).ok()?;
     let mut seen = HashSet::new();
     loop {

@@ -298,3 +298,48 @@ pub fn stdio() -> (Connection, IoThreads) {
         .ok();
     (server, IoThreads { writer })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(input: &[u8]) -> Vec<String> {
+        let mut r = FrameReader::new(input);
+        let mut out = Vec::new();
+        loop {
+            match r.next_frame().unwrap() {
+                Frame::Message(Message::Notification(n)) => out.push(n.method),
+                Frame::Message(m) => out.push(format!("{m:?}")),
+                Frame::Malformed(why) => out.push(format!("malformed: {why}")),
+                Frame::End => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_frames_are_skipped_and_reading_resumes() {
+        let body = r#"{"jsonrpc":"2.0","method":"a"}"#;
+        let ok = format!("Content-Length: {}\r\n\r\n{body}", body.len());
+        let input = format!(
+            "Content-Length: 1000000000000\r\n\r\n{body}\
+             Content-Length: -5\r\n\r\n{body}\
+             garbage\r\n\r\n{body}\
+             {ok}\
+             Content-Length: {}\n\n{body}\
+             no colon here\r\n\r\n{ok}",
+            body.len()
+        );
+        assert_eq!(
+            frames(input.as_bytes()),
+            [
+                "malformed: Content-Length 1000000000000 is over the limit of 67108864 bytes",
+                // `garbage` is skipped silently, up to the next header.
+                "malformed: Content-Length `-5` is not a byte count",
+                "a",
+                "a",
+                "malformed: expected a `Name: value` header, got `no colon here`",
+                "a",
+            ]
+        );
+    }
+}
