@@ -304,6 +304,27 @@ fn running_out_of_memory_is_e0610_not_an_abort() {
     );
 }
 
+#[test]
+fn an_initializer_too_large_for_memory_is_e0610_not_an_abort() {
+    // 1.6 GB of float32, under the 16 GiB per-value cap, over a 1 GiB limit.
+    let c = Case::new("dim N = 400000000\ninput x: [N] = zeros\ny = sum(x)\n");
+    let exe = env!("CARGO_BIN_EXE_gradlang");
+    let out = Command::new("sh")
+        .current_dir(c.dir.path())
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 1048576 && exec '{exe}' run p.grad --threads 1"
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status(&out), 1, "{stderr}");
+    assert!(
+        stderr.contains("E0610") && stderr.contains("not enough memory"),
+        "{stderr}"
+    );
+}
+
 // ---------------------------------------------------------------- accepted although wrong
 
 #[test]

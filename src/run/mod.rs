@@ -126,6 +126,8 @@ pub fn leaf_values<T: Float>(
             .map(|i| opts.supplied.swap_remove(i));
         let value = if let Some(s) = supplied {
             supplied_value::<T>(s, leaf)
+        } else if let Err(d) = reservable::<T>(leaf, numel) {
+            Err(d)
         } else if leaf.init == init::Init::None {
             Err(Diagnostic::error(Code::E0601, leaf.span, format!("input `{}` has no value", leaf.name))
                 .with_primary_label("declared without a default")
@@ -152,6 +154,26 @@ pub fn leaf_values<T: Float>(
             diagnostics: errors,
         })
     }
+}
+
+/// E0610 when memory for `numel` values of `leaf` cannot be had: checked with a
+/// fallible reservation before the initializer allocates (an allocation failure
+/// would abort the process).
+fn reservable<T>(leaf: &lower::Leaf, numel: usize) -> Result<(), Diagnostic> {
+    let mut probe: Vec<T> = Vec::new();
+    probe.try_reserve_exact(numel).map_err(|_| {
+        Diagnostic::error(
+            Code::E0610,
+            leaf.span,
+            format!(
+                "cannot allocate {} bytes for `{}`: not enough memory",
+                numel.saturating_mul(std::mem::size_of::<T>()),
+                leaf.name
+            ),
+        )
+        .with_primary_label(format!("shape {:?}", leaf.shape))
+        .with_help("choose smaller dimensions (--dim) or run where more memory is available")
+    })
 }
 
 fn to_array<E>(leaf: &lower::Leaf, data: Vec<E>) -> Result<ndarray::ArrayD<E>, Diagnostic> {
