@@ -2,7 +2,8 @@
 //! (elementwise ops, broadcasting, reductions, matrix products, transposes,
 //! a grad), checked, then run. Asserts: the checker accepts them; every
 //! binding's value has the shape `check` assigned (dimensions substituted);
-//! reverse mode agrees with finite differences (`gradcheck`).
+//! reverse mode agrees with finite differences (`gradcheck`, within what
+//! differences can resolve for the loss's magnitude).
 //!
 //! Axes written as arithmetic (`axis=2-1`) are generated only with
 //! GRADLANG_FUZZ_AXIS_ARITH=1: lowering mishandles them today (issue 8, owned
@@ -73,7 +74,10 @@ impl Gen<'_, '_> {
                 _ => format!("({} @ V)", self.expr(Shape::Nk, d)),
             },
             Shape::Mn => match self.pick(2) {
-                0 => format!("transpose({})", self.expr(Shape::Nm, d)),
+                0 => {
+                    let e = self.expr(Shape::Nm, d);
+                    format!("transpose({e}, [{}, 0])", self.axis(1))
+                }
                 _ => format!("({} * 2)", self.expr(s, d)),
             },
             Shape::N => match self.pick(4) {
@@ -192,11 +196,25 @@ fuzz_target!(|data: &[u8]| {
             output.name
         );
     }
+    // Central differences in f64 resolve L only to about 1e-16 * |L| / eps:
+    // a derivative is held to that where L is huge (x^32 terms), else it
+    // would be the oracle failing, not reverse mode.
+    let loss_node = prepared.lowered.named["L"];
+    let loss = match &run::evaluate_nodes(&prepared, &leaves, &[loss_node]).expect("L")[0] {
+        Value::Float(a) => a.iter().map(|v| v.abs()).sum::<f64>(),
+        Value::Int(_) => 0.0,
+    };
+    if !loss.is_finite() {
+        // The generated program overflows (x^32 under exp): gradcheck rightly
+        // refuses to pass it; there is nothing to compare.
+        return;
+    }
+    let resolution = 1e-16 * loss / run::gradcheck::EPS * 100.0;
     let results = run::gradcheck::gradcheck(&prepared, &leaves, 7, 2)
         .unwrap_or_else(|e| panic!("gradcheck failed to run:\n{src}\n{:?}", e.diagnostics));
     for r in &results {
         assert!(
-            r.passed,
+            r.passed || (!r.non_finite && r.max_abs_error <= resolution),
             "reverse mode and finite differences disagree (rel {:e}, abs {:e}):\n{src}",
             r.max_rel_error, r.max_abs_error
         );
