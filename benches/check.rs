@@ -33,6 +33,15 @@ pub fn generate(lines: usize) -> String {
     src
 }
 
+/// `lines` lines that are each a syntax error (error recovery on every line).
+pub fn erroneous(lines: usize) -> String {
+    (0..lines)
+        .map(|i| {
+            format!("x{i} = ((( + * {i} ] @@ sum(x, axis=1) + relu(y @ W.T) * 0.5 - tanh(z) ]\n")
+        })
+        .collect()
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -71,5 +80,32 @@ fn main() {
     println!(
         "  parse + check  {:>8.2} ms   (target: under 50 ms)",
         t.as_secs_f64() * 1e3
+    );
+
+    // Error recovery: parse, check and render a file that is all syntax errors.
+    let bad = erroneous(4_000);
+    let (mut checks, mut renders) = (Vec::new(), Vec::new());
+    for _ in 0..runs.min(5) {
+        let t0 = Instant::now();
+        let (_, checked) = gradlang::check::check_source(&bad);
+        let t1 = Instant::now();
+        let text =
+            gradlang::diagnostics::render_human(&checked.diagnostics, "bad.grad", &bad, false);
+        renders.push(t1.elapsed());
+        checks.push(t1 - t0);
+        assert!(checked.diagnostics.len() >= 4_000 && !text.is_empty());
+    }
+    println!(
+        "4,000 erroneous lines ({} bytes), median of {}:",
+        bad.len(),
+        checks.len()
+    );
+    println!(
+        "  parse + check  {:>8.2} ms",
+        median(checks).as_secs_f64() * 1e3
+    );
+    println!(
+        "  human render   {:>8.2} ms",
+        median(renders).as_secs_f64() * 1e3
     );
 }

@@ -95,6 +95,13 @@ impl Client {
         stdin.flush().expect("flush");
     }
 
+    /// Bytes as they are, no framing added.
+    fn send_bytes(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).expect("write");
+        stdin.flush().expect("flush");
+    }
+
     fn send(&mut self, msg: Value) {
         self.send_raw(&msg.to_string());
     }
@@ -720,6 +727,70 @@ fn malformed_input_gets_errors_and_the_server_keeps_working() {
             Instant::now() < deadline,
             "no report of the malformed frame"
         );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.finish();
+}
+
+/// Every malformed header the issue found, then a whole session that must be
+/// answered: the server neither dies (1e12 aborted it, 2^64-1 panicked it, 3e9
+/// made it allocate 3 GB) nor goes deaf (a malformed header stopped all reading).
+#[test]
+fn malformed_headers_are_skipped_and_the_session_after_them_is_answered() {
+    let mut c = Client::start();
+    let body = r#"{"jsonrpc":"2.0","method":"gradlang/ignored","params":{}}"#;
+    let malformed: Vec<Vec<u8>> = vec![
+        format!("Content-Length: 1000000000000\r\n\r\n{body}").into(),
+        format!("Content-Length: 18446744073709551615\r\n\r\n{body}").into(),
+        format!("Content-Length: 99999999999999999999999\r\n\r\n{body}").into(),
+        format!("Content-Length: 3000000000\r\n\r\n{body}").into(),
+        format!("Content-Length: -5\r\n\r\n{body}").into(),
+        format!("Content-Length: abc\r\n\r\n{body}").into(),
+        format!("Content-Length:\r\n\r\n{body}").into(),
+        // LF-only lines: tolerated (the message is read).
+        format!("Content-Length: {}\n\n{body}", body.len()).into(),
+        // A 9 KiB header line.
+        [vec![b'a'; 9 << 10], b"\r\n\r\n".to_vec()].concat(),
+        format!("Content-Length: {}\r\n\r\n{body}", body.len()).into(),
+        // No header at all, then plain garbage and binary bytes: skipped up to
+        // the next `Content-Length:`.
+        body.as_bytes().to_vec(),
+        b"garbage without any structure\r\n\r\n".to_vec(),
+        b"\x00\xff\xfe: \x01\r\n\r\n".to_vec(),
+        format!("X-Other: 1\r\n\r\n{body}").into(),
+    ];
+    for frame in &malformed {
+        c.send_bytes(frame);
+    }
+    let result = c.request_ok(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    assert!(result["capabilities"]["hoverProvider"].as_bool().unwrap());
+    c.notify("initialized", json!({}));
+    let d = c.open(URI, MODEL);
+    assert!(d["diagnostics"].is_array());
+    assert!(hover_text(&mut c, MODEL, "y * y", 0, 0).contains("y: [N, M]"));
+    // Each skipped frame is reported on stderr, with why.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let log = c.stderr.lock().unwrap().clone();
+        let found = [
+            "Content-Length 1000000000000 is over the limit of 67108864 bytes",
+            "Content-Length 18446744073709551615 is over the limit",
+            "Content-Length `99999999999999999999999` is not a byte count",
+            "Content-Length `-5` is not a byte count",
+            "Content-Length `abc` is not a byte count",
+            "Content-Length `` is not a byte count",
+            "a header without Content-Length",
+            "a header line longer than 8192 bytes",
+        ]
+        .iter()
+        .all(|m| log.contains(m));
+        if found {
+            break;
+        }
+        assert!(Instant::now() < deadline, "missing reports in:\n{log}");
         std::thread::sleep(Duration::from_millis(10));
     }
     c.finish();

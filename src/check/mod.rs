@@ -189,7 +189,7 @@ pub fn check_source(src: &str) -> (Program, Checked) {
     let mut checked = check(&parsed.program, src);
     let mut all = parsed.diagnostics;
     all.append(&mut checked.diagnostics);
-    all.sort_by_key(|d| (d.span.start, d.span.end));
+    all.sort_by_key(Diagnostic::sort_key);
     checked.diagnostics = all;
     (parsed.program, checked)
 }
@@ -201,7 +201,7 @@ pub fn check(program: &Program, src: &str) -> Checked {
     let mut out = c.out;
     out.dims = c.dims;
     out.diagnostics = c.diags;
-    out.diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
+    out.diagnostics.sort_by_key(Diagnostic::sort_key);
     out
 }
 

@@ -19,7 +19,7 @@ pub(crate) struct Loaded {
 /// Reads, checks and lowers FILE (f64, dimensions from defaults and `--dim`).
 pub(crate) fn load(path: &Path, dims: &[(String, usize)]) -> Result<Loaded, ExitCode> {
     let file = read_source(path).map_err(|message| {
-        eprintln!("error: {message}");
+        eprintln!("error: {}", message.message);
         ExitCode::from(2)
     })?;
     if let Some(d) = &file.encoding_error {

@@ -1,18 +1,23 @@
 //! `gradlang check FILE [--format human|json]`.
 
 use super::source::read_source;
+use super::terminal::{write_stderr, Reporter};
 use super::{with_big_stack, Format};
-use crate::diagnostics::{diagnostics_to_json, has_errors, render_human};
-use std::io::{IsTerminal, Write};
+use crate::diagnostics::{has_errors, Diagnostic};
 use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(path: &Path, format: Format) -> ExitCode {
     let file = match read_source(path) {
         Ok(f) => f,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
+        Err(d) => {
+            let name = path.display().to_string();
+            let reporter = Reporter {
+                format,
+                file: &name,
+                text: "",
+            };
+            return reporter.fail(&[d], 2);
         }
     };
     let text = file.text.clone();
@@ -20,26 +25,23 @@ pub fn run(path: &Path, format: Format) -> ExitCode {
     if let Some(d) = file.encoding_error {
         diagnostics.insert(0, d);
     }
-    match format {
-        Format::Human => {
-            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let text = render_human(&diagnostics, &file.name, &file.text, color);
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(text.as_bytes());
-            let (errors, warnings) = count(&diagnostics);
-            if errors + warnings > 0 {
-                let _ = writeln!(
-                    err,
-                    "{}: {errors} error{}, {warnings} warning{}",
-                    file.name,
-                    plural(errors),
-                    plural(warnings)
-                );
-            }
-        }
-        Format::Json => {
-            let value = diagnostics_to_json(&diagnostics, &file.name, &file.text);
-            println!("{value}");
+    let reporter = Reporter {
+        format,
+        file: &file.name,
+        text: &file.text,
+    };
+    if let Err(code) = reporter.report(&diagnostics) {
+        return code;
+    }
+    if format == Format::Human {
+        let (errors, warnings) = count(&diagnostics);
+        if errors + warnings > 0 {
+            write_stderr(&format!(
+                "{}: {errors} error{}, {warnings} warning{}\n",
+                file.name,
+                plural(errors),
+                plural(warnings)
+            ));
         }
     }
     if has_errors(&diagnostics) {
@@ -49,7 +51,7 @@ pub fn run(path: &Path, format: Format) -> ExitCode {
     }
 }
 
-fn count(diagnostics: &[crate::diagnostics::Diagnostic]) -> (usize, usize) {
+fn count(diagnostics: &[Diagnostic]) -> (usize, usize) {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     (errors, diagnostics.len() - errors)
 }

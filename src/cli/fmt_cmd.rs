@@ -23,7 +23,7 @@ pub fn run(files: Vec<PathBuf>, check: bool) -> ExitCode {
                 continue;
             }
             Err(message) => {
-                eprintln!("error: {message}");
+                eprintln!("error: {}", message.message);
                 status = 2;
                 continue;
             }

@@ -4,9 +4,17 @@
 mod backward_cmd;
 mod check_cmd;
 mod fmt_cmd;
+mod gradcheck_cmd;
 mod graph_cmd;
+mod inputs;
+mod names;
+mod out_dir;
+mod profile;
+mod program;
 mod run_cmd;
 mod source;
+mod terminal;
+mod values;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -114,8 +122,8 @@ pub struct ProgramArgs {
     /// Seed of the random initializers.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Worker threads (default: all cores). Results are identical for every count.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Worker threads (default: all cores; at most 1024). Results are identical for every count.
+    #[arg(long, value_parser = parse_threads)]
     pub threads: Option<u16>,
     /// Refuse a jacobian or hessian larger than this (bytes).
     #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
@@ -147,6 +155,22 @@ fn parse_dim(s: &str) -> Result<(String, usize), String> {
     }
 }
 
+/// The most worker threads `--threads` accepts: far more than any machine's
+/// cores, few enough that starting them takes no noticeable time.
+pub const MAX_THREADS: u16 = 1024;
+
+fn parse_threads(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<u64>() {
+        Ok(k) if (1..=u64::from(MAX_THREADS)).contains(&k) => Ok(k as u16),
+        Ok(0) => Err("the thread count must be at least 1".to_string()),
+        Ok(k) => Err(format!(
+            "{k} threads is more than the maximum of {MAX_THREADS}; \
+             the default uses every core"
+        )),
+        Err(_) => Err(format!("`{s}` is not a thread count (1 to {MAX_THREADS})")),
+    }
+}
+
 /// `x=path/to/x.npy`.
 fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
     let (name, path) = s
@@ -164,9 +188,34 @@ pub enum Format {
     Json,
 }
 
-/// Runs the command line; clap reports misuse itself with exit status 2.
+/// Runs the command line; clap's misuse reports (and `--help`) are written
+/// through [`terminal`], so a closed or full stdout/stderr never panics.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use std::io::IsTerminal;
+            let styled = if e.use_stderr() {
+                std::io::stderr().is_terminal()
+            } else {
+                std::io::stdout().is_terminal()
+            };
+            let text = if styled && std::env::var_os("NO_COLOR").is_none() {
+                e.render().ansi().to_string()
+            } else {
+                e.render().to_string()
+            };
+            let status = ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+            if e.use_stderr() {
+                terminal::write_stderr(&text);
+                return status;
+            }
+            return match terminal::write_stdout(&text) {
+                Ok(()) => status,
+                Err(code) => code,
+            };
+        }
+    };
     match cli.command {
         Command::Check { file, format } => check_cmd::run(&file, format),
         Command::Lsp => with_big_stack(crate::lsp::run_stdio),
@@ -194,7 +243,7 @@ pub fn main() -> ExitCode {
         Command::Gradcheck {
             program,
             directions,
-        } => run_cmd::gradcheck(program, directions.into()),
+        } => gradcheck_cmd::run(program, directions.into()),
         Command::Backward { file, of, dims } => backward_cmd::run(&file, of, &dims),
         Command::Graph {
             file,
@@ -206,27 +255,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Renders diagnostics to stderr (colored on a terminal). A diagnostic with no
-/// place in the source (such as an unwritable output directory) is one line.
+/// Renders diagnostics of one source file on stderr (human format).
 pub(crate) fn report(diagnostics: &[crate::diagnostics::Diagnostic], file: &str, text: &str) {
-    use std::io::{IsTerminal, Write};
-    if diagnostics.is_empty() {
-        return;
+    terminal::Reporter {
+        format: Format::Human,
+        file,
+        text,
     }
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (placed, unplaced): (Vec<_>, Vec<_>) = diagnostics.iter().cloned().partition(|d| {
-        d.span != crate::diagnostics::Span::default()
-            || !d.primary_label.is_empty()
-            || !d.labels.is_empty()
-    });
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(crate::diagnostics::render_human(&placed, file, text, color).as_bytes());
-    for d in unplaced {
-        let _ = writeln!(err, "{}[{}]: {}", d.severity.as_str(), d.code, d.message);
-        if let Some(h) = &d.help {
-            let _ = writeln!(err, "  help: {h}");
-        }
-    }
+    .render(diagnostics);
 }
 
 /// Runs `f` on a thread with a large stack: parsing and checking recurse over
@@ -239,7 +275,7 @@ pub(crate) fn with_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
             Err(panic) => std::panic::resume_unwind(panic),
         },
         Err(e) => {
-            eprintln!("error: could not start a worker thread: {e}");
+            terminal::write_stderr(&format!("error: could not start a worker thread: {e}\n"));
             std::process::exit(2)
         }
     }

@@ -1,7 +1,12 @@
 //! Reading a source file with clear errors for the ways it can fail.
 
 use crate::diagnostics::{Code, Diagnostic, Span};
+use std::io::Read;
 use std::path::Path;
+
+/// The largest source file read: far beyond any program written by hand, small
+/// enough that `check /dev/zero` ends at once.
+pub const MAX_SOURCE_BYTES: u64 = 64 << 20;
 
 pub struct SourceFile {
     /// As given on the command line, for messages.
@@ -11,17 +16,31 @@ pub struct SourceFile {
     pub encoding_error: Option<Diagnostic>,
 }
 
-/// Reads `path`, or returns a one-line error for a missing, unreadable or
-/// non-regular file.
-pub fn read_source(path: &Path) -> Result<SourceFile, String> {
+/// Reads `path`, or returns an E0614 diagnostic (without a place) for a
+/// missing, unreadable, non-regular or too large file.
+pub fn read_source(path: &Path) -> Result<SourceFile, Diagnostic> {
     let name = path.display().to_string();
+    let fail = |why: String| {
+        Diagnostic::error_nowhere(Code::E0614, format!("cannot read `{name}`: {why}"))
+    };
     if path.is_dir() {
-        return Err(format!(
-            "cannot read `{name}`: it is a directory, not a .grad file"
+        return Err(fail("it is a directory, not a .grad file".to_string()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| fail(io_reason(&e)))?;
+    // Never "until end of file": a device such as /dev/zero has none.
+    let mut bytes = Vec::new();
+    file.take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(io_reason(&e)))?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(fail(format!(
+            "it is larger than {} MiB, the limit for a source file",
+            MAX_SOURCE_BYTES >> 20
+        ))
+        .with_help(
+            "gradlang reads programs; data belongs in .npy/.npz files (--input, --inputs)",
         ));
     }
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read `{name}`: {}", io_reason(&e)))?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(SourceFile {
             name,

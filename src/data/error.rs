@@ -15,6 +15,8 @@ pub enum DataErrorKind {
     Unsupported,
     /// The file declares more data than it holds or than is sane to load.
     TooLarge,
+    /// Well-formed and within the limits, but memory for it could not be allocated.
+    OutOfMemory,
 }
 
 /// An error reading or writing a data file.

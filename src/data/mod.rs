@@ -44,5 +44,5 @@ pub use format::{
     format_array, format_array_f32, format_array_f64, format_array_i32, format_array_i64,
 };
 pub use json::{array_to_json, json_f32, json_f64};
-pub use npy::{encode_npy, read_npy, read_npy_bytes, write_npy_atomic};
-pub use npz::{read_npz, MAX_NPZ_MEMBER_BYTES};
+pub use npy::{encode_npy, read_npy, read_npy_bytes, read_npy_from, write_npy_atomic};
+pub use npz::{read_npz, read_npz_from, MAX_NPZ_MEMBER_BYTES};

@@ -2,6 +2,8 @@
 //!
 //! Reference: <https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html>.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
@@ -16,10 +18,29 @@ fn format_err(msg: impl Into<String>) -> DataError {
     DataError::new(DataErrorKind::Format, msg)
 }
 
+/// The longest header accepted (NumPy itself refuses more than 10,000 bytes
+/// unless told otherwise): a header length field cannot make us allocate 4 GiB.
+pub const MAX_HEADER_BYTES: usize = 1 << 20;
+
 /// Read a `.npy` file. Errors name the path.
+///
+/// The header is read first; then exactly the bytes it declares, straight into
+/// the array's buffer, after checking them against the file's length. A device
+/// or pipe is never read "until end of file".
 pub fn read_npy(path: &Path) -> Result<ArrayData, DataError> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "read the file", &e))?;
-    read_npy_bytes(&bytes).map_err(|e| e.with_path(path))
+    let file = File::open(path).map_err(|e| DataError::io(path, "read the file", &e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| DataError::io(path, "read the file", &e))?;
+    if meta.is_dir() {
+        return Err(DataError::new(
+            DataErrorKind::Io,
+            "cannot read the file: is a directory, not a file",
+        )
+        .with_path(path));
+    }
+    let len = meta.is_file().then_some(meta.len());
+    read_npy_from(&mut std::io::BufReader::new(file), len).map_err(|e| e.with_path(path))
 }
 
 fn dtype_text(d: Dtype) -> &'static str {
@@ -32,13 +53,31 @@ fn dtype_text(d: Dtype) -> &'static str {
     }
 }
 
-/// Split the preamble off: returns the header and the data bytes.
-fn split_preamble(bytes: &[u8]) -> Result<(Header, &[u8]), DataError> {
-    if bytes.is_empty() {
+/// Reads up to `buf.len()` bytes; returns how many (fewer only at end of input).
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> Result<usize, DataError> {
+    let mut n = 0;
+    while n < buf.len() {
+        match input.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format_err(format!("cannot read the data: {e}"))),
+        }
+    }
+    Ok(n)
+}
+
+/// Reads the preamble: returns the header and how many bytes it took.
+fn read_preamble(input: &mut impl Read) -> Result<(Header, u64), DataError> {
+    let mut start = [0u8; 8];
+    let got = read_full(input, &mut start)?;
+    if got == 0 {
         return Err(format_err("not a .npy file: the file is empty"));
     }
-    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        let hint = if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+    let start = &start[..got];
+    let magic_part = &start[..got.min(MAGIC.len())];
+    if got < MAGIC.len() || magic_part != MAGIC {
+        let hint = if start.starts_with(b"PK\x03\x04") || start.starts_with(b"PK\x05\x06") {
             " (it looks like a zip archive: an .npz file holds several arrays)"
         } else {
             ""
@@ -47,12 +86,12 @@ fn split_preamble(bytes: &[u8]) -> Result<(Header, &[u8]), DataError> {
             "not a .npy file: it does not start with the magic string \\x93NUMPY{hint}"
         )));
     }
-    if bytes.len() < 8 {
+    if got < 8 {
         return Err(format_err(
             "truncated header: the file ends inside the format version",
         ));
     }
-    let (major, minor) = (bytes[6], bytes[7]);
+    let (major, minor) = (start[6], start[7]);
     let len_bytes = match (major, minor) {
         (1, 0) => 2usize,
         (2, 0) | (3, 0) => 4usize,
@@ -66,26 +105,28 @@ fn split_preamble(bytes: &[u8]) -> Result<(Header, &[u8]), DataError> {
             ))
         }
     };
-    let header_start = 8 + len_bytes;
-    if bytes.len() < header_start {
+    let mut len_field = [0u8; 4];
+    if read_full(input, &mut len_field[..len_bytes])? < len_bytes {
         return Err(format_err(
             "truncated header: the file ends inside the header length field",
         ));
     }
-    let header_len = if len_bytes == 2 {
-        u16::from_le_bytes([bytes[8], bytes[9]]) as usize
-    } else {
-        u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize
-    };
-    let available = bytes.len() - header_start;
-    if header_len > available {
+    let header_len = u32::from_le_bytes(len_field) as usize;
+    if header_len > MAX_HEADER_BYTES {
+        return Err(format_err(format!(
+            "the header declares {header_len} bytes, more than the {MAX_HEADER_BYTES} \
+             a .npy header may have"
+        )));
+    }
+    let mut raw = vec![0u8; header_len];
+    let available = read_full(input, &mut raw)?;
+    if available < header_len {
         return Err(format_err(format!(
             "truncated header: it declares {header_len} header bytes but only {available} follow"
         )));
     }
-    let raw = &bytes[header_start..header_start + header_len];
     let text: String = if major == 3 {
-        std::str::from_utf8(raw)
+        std::str::from_utf8(&raw)
             .map_err(|_| format_err("the header is not valid UTF-8 (required by format 3.0)"))?
             .to_string()
     } else {
@@ -93,7 +134,7 @@ fn split_preamble(bytes: &[u8]) -> Result<(Header, &[u8]), DataError> {
         raw.iter().map(|&b| b as char).collect()
     };
     let header = parse_header(&text)?;
-    Ok((header, &bytes[header_start + header_len..]))
+    Ok((header, (8 + len_bytes + header_len) as u64))
 }
 
 /// Parse a `.npy` file held in memory.
@@ -101,8 +142,23 @@ fn split_preamble(bytes: &[u8]) -> Result<(Header, &[u8]), DataError> {
 /// The size declared by the header is checked against the bytes present before any
 /// array is allocated, so a header claiming 10^15 elements fails at once.
 pub fn read_npy_bytes(bytes: &[u8]) -> Result<ArrayData, DataError> {
-    let (header, data) = split_preamble(bytes)?;
+    read_npy_from(&mut &bytes[..], Some(bytes.len() as u64))
+}
+
+/// Reads one `.npy` array from `input`, which holds `len` bytes when known (a
+/// regular file, an archive member). The data size the header declares is
+/// checked against `len` before anything is allocated, the buffer is reserved
+/// fallibly (an allocation failure is [`DataErrorKind::OutOfMemory`], never an
+/// abort), and the data is read straight into it. With `len` unknown, exactly
+/// the declared bytes are read, then one more is probed for.
+pub fn read_npy_from(input: &mut impl Read, len: Option<u64>) -> Result<ArrayData, DataError> {
+    let (header, preamble) = read_preamble(input)?;
     let item = header.dtype.item_size();
+    let data_len = len.map(|l| l.saturating_sub(preamble));
+    let held = || match data_len {
+        Some(n) => format!("{n}"),
+        None => "fewer".to_string(),
+    };
     let too_large = || {
         DataError::new(
             DataErrorKind::TooLarge,
@@ -111,7 +167,7 @@ pub fn read_npy_bytes(bytes: &[u8]) -> Result<ArrayData, DataError> {
                  addressed; the file holds only {} bytes of data",
                 super::header::shape_repr(&header.shape),
                 dtype_text(header.dtype),
-                data.len()
+                held()
             ),
         )
     };
@@ -121,67 +177,127 @@ pub fn read_npy_bytes(bytes: &[u8]) -> Result<ArrayData, DataError> {
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(too_large)?;
     let needed = count.checked_mul(item).ok_or_else(too_large)?;
-    if needed > data.len() {
-        return Err(DataError::new(
+    let truncated = |have: String| {
+        DataError::new(
             DataErrorKind::TooLarge,
             format!(
                 "truncated data: shape {} of {} needs {} bytes ({} elements) but the file \
-                 holds only {} bytes of data",
+                 holds only {have} bytes of data",
                 super::header::shape_repr(&header.shape),
                 dtype_text(header.dtype),
                 needed,
                 count,
-                data.len()
             ),
-        ));
-    }
-    if needed < data.len() {
-        return Err(format_err(format!(
-            "{} unexpected bytes after the data: shape {} of {} needs {} bytes but the \
-             file holds {} bytes of data",
-            data.len() - needed,
+        )
+    };
+    let trailing = |extra: String, have: String| {
+        format_err(format!(
+            "{extra} unexpected bytes after the data: shape {} of {} needs {} bytes but the \
+             file holds {have} bytes of data",
             super::header::shape_repr(&header.shape),
             dtype_text(header.dtype),
             needed,
-            data.len()
-        )));
+        ))
+    };
+    if let Some(have) = data_len {
+        if needed as u64 > have {
+            return Err(truncated(have.to_string()));
+        }
+        if (needed as u64) < have {
+            return Err(trailing(
+                (have - needed as u64).to_string(),
+                have.to_string(),
+            ));
+        }
     }
     let big = header.big_endian;
-    Ok(match header.dtype {
-        Dtype::F32 => ArrayData::F32(build(
-            &header,
-            decode(data, big, f32::from_le_bytes, f32::from_be_bytes),
-        )?),
-        Dtype::F64 => ArrayData::F64(build(
-            &header,
-            decode(data, big, f64::from_le_bytes, f64::from_be_bytes),
-        )?),
-        Dtype::I32 => ArrayData::I32(build(
-            &header,
-            decode(data, big, i32::from_le_bytes, i32::from_be_bytes),
-        )?),
-        Dtype::I64 => ArrayData::I64(build(
-            &header,
-            decode(data, big, i64::from_le_bytes, i64::from_be_bytes),
-        )?),
-        Dtype::Bool => ArrayData::Bool(build(&header, data.iter().map(|&b| b != 0).collect())?),
-    })
+    let array = match header.dtype {
+        Dtype::F32 => read_values::<f32>(input, &header, count, big)?.map(ArrayData::F32),
+        Dtype::F64 => read_values::<f64>(input, &header, count, big)?.map(ArrayData::F64),
+        Dtype::I32 => read_values::<i32>(input, &header, count, big)?.map(ArrayData::I32),
+        Dtype::I64 => read_values::<i64>(input, &header, count, big)?.map(ArrayData::I64),
+        Dtype::Bool => read_bools(input, &header, count)?.map(ArrayData::Bool),
+    }
+    .map_err(|got| truncated(got.to_string()))?;
+    if data_len.is_none() {
+        let mut probe = [0u8; 1];
+        if read_full(input, &mut probe)? > 0 {
+            return Err(trailing("some".to_string(), format!("more than {needed}")));
+        }
+    }
+    Ok(array)
 }
 
-fn decode<T, const N: usize>(
-    data: &[u8],
+/// Element types read from files: plain old data with a byte swap.
+trait Element: bytemuck::Pod + Default {
+    fn swap(self) -> Self;
+}
+
+macro_rules! element {
+    ($($t:ty => $bits:ty),*) => {$(
+        impl Element for $t {
+            fn swap(self) -> Self {
+                <$t>::from_ne_bytes(<$bits>::from_ne_bytes(self.to_ne_bytes()).swap_bytes().to_ne_bytes())
+            }
+        }
+    )*};
+}
+element!(f32 => u32, f64 => u64, i32 => i32, i64 => i64);
+
+/// Reserves `count` values (fallibly) and reads their bytes straight into the
+/// buffer, swapping them if the file's byte order is not the machine's. The
+/// inner `Err` is the number of bytes present when the input ends early.
+fn read_values<T: Element>(
+    input: &mut impl Read,
+    header: &Header,
+    count: usize,
     big: bool,
-    le: fn([u8; N]) -> T,
-    be: fn([u8; N]) -> T,
-) -> Vec<T> {
-    let conv = if big { be } else { le };
-    data.chunks_exact(N)
-        .map(|c| {
-            let mut a = [0u8; N];
-            a.copy_from_slice(c);
-            conv(a)
-        })
-        .collect()
+) -> Result<Result<ArrayD<T>, usize>, DataError> {
+    let mut values: Vec<T> = Vec::new();
+    values.try_reserve_exact(count).map_err(|_| {
+        DataError::new(
+            DataErrorKind::OutOfMemory,
+            format!(
+                "cannot allocate {} bytes for shape {}: not enough memory",
+                count.saturating_mul(std::mem::size_of::<T>()),
+                super::header::shape_repr(&header.shape)
+            ),
+        )
+    })?;
+    values.resize(count, T::default());
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut values);
+    let got = read_full(input, bytes)?;
+    if got < bytes.len() {
+        return Ok(Err(got));
+    }
+    if big != cfg!(target_endian = "big") {
+        values.iter_mut().for_each(|v| *v = v.swap());
+    }
+    build(header, values).map(Ok)
+}
+
+/// NumPy's `|b1`: one byte per value, non-zero is true.
+fn read_bools(
+    input: &mut impl Read,
+    header: &Header,
+    count: usize,
+) -> Result<Result<ArrayD<bool>, usize>, DataError> {
+    let mut bytes: Vec<u8> = Vec::new();
+    bytes.try_reserve_exact(count).map_err(|_| {
+        DataError::new(
+            DataErrorKind::OutOfMemory,
+            format!(
+                "cannot allocate {count} bytes for shape {}: not enough memory",
+                super::header::shape_repr(&header.shape)
+            ),
+        )
+    })?;
+    bytes.resize(count, 0);
+    let got = read_full(input, &mut bytes)?;
+    if got < bytes.len() {
+        return Ok(Err(got));
+    }
+    build(header, bytes.iter().map(|&b| b != 0).collect()).map(Ok)
 }
 
 /// Shape the flat values; Fortran-order data is copied into standard (row-major) layout.

@@ -90,6 +90,7 @@ codes! {
     E0611 = "E0611", "unknown name on the command line";
     E0612 = "E0612", "derivative through a materialized jacobian";
     E0613 = "E0613", "dimension or index out of range at run time";
+    E0614 = "E0614", "cannot read the program";
     E0699 = "E0699", "internal error";
     // W0xxx warnings
     W0001 = "W0001", "unused binding";

@@ -8,17 +8,17 @@ pub fn span_to_json(span: Span, map: &SourceMap<'_>) -> Value {
     json!({ "start": span.start, "end": span.end, "line": lc.line, "column": lc.column })
 }
 
-/// `{"diagnostics": [...]}` for one file.
+/// `{"diagnostics": [...]}` for one file; a diagnostic without a place has
+/// `"span": null`.
 pub fn diagnostics_to_json(diagnostics: &[Diagnostic], file_name: &str, text: &str) -> Value {
     let map = SourceMap::new(text);
     let list: Vec<Value> = diagnostics
         .iter()
         .map(|d| {
             let mut labels: Vec<Value> = Vec::new();
+            let span = d.span.map(|s| span_to_json(s, &map));
             if !d.primary_label.is_empty() {
-                labels.push(
-                    json!({ "message": d.primary_label, "span": span_to_json(d.span, &map) }),
-                );
+                labels.push(json!({ "message": d.primary_label, "span": span }));
             }
             labels.extend(
                 d.labels
@@ -30,7 +30,7 @@ pub fn diagnostics_to_json(diagnostics: &[Diagnostic], file_name: &str, text: &s
                 "code": d.code.as_str(),
                 "message": d.message,
                 "file": file_name,
-                "span": span_to_json(d.span, &map),
+                "span": span,
                 "labels": labels,
                 "help": d.help,
             })

@@ -72,8 +72,9 @@ pub struct Diagnostic {
     pub severity: Severity,
     pub code: Code,
     pub message: String,
-    /// Where the problem is.
-    pub span: Span,
+    /// Where the problem is in the source; `None` for a problem that has no
+    /// place there (an unwritable output directory, a name on the command line).
+    pub span: Option<Span>,
     /// Short text shown under the primary span (may be empty).
     pub primary_label: String,
     /// Other places that explain the problem.
@@ -85,7 +86,23 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// A diagnostic at `span`; the severity follows from the code.
     pub fn error(code: Code, span: Span, message: impl Into<String>) -> Self {
+        Self::placed(code, Some(span), message.into())
+    }
+
+    /// A diagnostic with no place in the source: no snippet in the human
+    /// rendering, `"span": null` in JSON, the top of the file in the editor.
+    pub fn error_nowhere(code: Code, message: impl Into<String>) -> Self {
+        Self::placed(code, None, message.into())
+    }
+
+    /// At `span` when there is one, nowhere otherwise.
+    pub fn error_at(code: Code, span: Option<Span>, message: impl Into<String>) -> Self {
+        Self::placed(code, span, message.into())
+    }
+
+    fn placed(code: Code, span: Option<Span>, message: String) -> Self {
         Diagnostic {
             severity: if code.is_warning() {
                 Severity::Warning
@@ -93,7 +110,7 @@ impl Diagnostic {
                 Severity::Error
             },
             code,
-            message: message.into(),
+            message,
             span,
             primary_label: String::new(),
             labels: Vec::new(),
@@ -133,6 +150,11 @@ impl Diagnostic {
 
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// Source order: by primary span, diagnostics without a place first.
+    pub fn sort_key(&self) -> (usize, usize) {
+        self.span.map_or((0, 0), |s| (s.start, s.end))
     }
 }
 

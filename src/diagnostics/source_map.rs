@@ -40,6 +40,22 @@ impl<'a> SourceMap<'a> {
         }
     }
 
+    /// Byte offset where 0-based `line` starts; the text's length past the last line.
+    pub fn line_start(&self, line: usize) -> usize {
+        self.line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len())
+    }
+
+    /// Length in bytes of 0-based `line`, without its newline.
+    pub fn line_len(&self, line: usize) -> usize {
+        let start = self.line_start(line);
+        let end = self.line_start(line + 1);
+        let text = &self.text.as_bytes()[start..end];
+        text.strip_suffix(b"\n").unwrap_or(text).len()
+    }
+
     pub fn line_col(&self, offset: usize) -> LineCol {
         let offset = self.clamp(offset);
         let line = self.line_index(offset);

@@ -14,12 +14,17 @@ pub fn code_actions(a: &Analysis, uri: &Uri, range: Range) -> Vec<Value> {
     let end = a.offset(range.end);
     let overlaps = |s: Span| s.start <= end && start <= s.end;
     let mut actions = Vec::new();
-    for d in a.checked.diagnostics.iter().filter(|d| overlaps(d.span)) {
+    for d in a
+        .checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.span.is_some_and(overlaps))
+    {
         for (span, replacement) in fixes(a, d) {
             let old = a.text.get(span.start..span.end).unwrap_or_default();
             let line = map.utf16_position(span.start).0;
             let mut title = format!("Replace `{old}` with `{replacement}`");
-            if line != map.utf16_position(d.span.start).0 {
+            if line != map.utf16_position(d.span.map_or(0, |s| s.start)).0 {
                 title.push_str(&format!(" (line {})", line + 1));
             }
             actions.push(json!({

@@ -19,6 +19,10 @@ pub fn to_lsp(analysis: &Analysis, uri: &Uri) -> Vec<lsp_types::Diagnostic> {
 }
 
 pub fn convert(d: &Diagnostic, map: &SourceMap<'_>, uri: &Uri) -> lsp_types::Diagnostic {
+    // A diagnostic without a place in the source is shown at the top of the file.
+    let range = d
+        .span
+        .map_or_else(lsp_types::Range::default, |s| range_in(map, s));
     let mut message = d.message.clone();
     // Neovim, Helix and eglot show no related information: the operand shapes
     // ("`x` is [N, D]") go into the message as well.
@@ -49,7 +53,7 @@ pub fn convert(d: &Diagnostic, map: &SourceMap<'_>, uri: &Uri) -> lsp_types::Dia
     let mut related = Vec::new();
     if !d.primary_label.is_empty() {
         related.push(DiagnosticRelatedInformation {
-            location: Location::new(uri.clone(), range_in(map, d.span)),
+            location: Location::new(uri.clone(), range),
             message: d.primary_label.clone(),
         });
     }
@@ -58,7 +62,7 @@ pub fn convert(d: &Diagnostic, map: &SourceMap<'_>, uri: &Uri) -> lsp_types::Dia
         message: l.message.clone(),
     }));
     lsp_types::Diagnostic {
-        range: range_in(map, d.span),
+        range,
         severity: Some(match d.severity {
             Severity::Error => DiagnosticSeverity::ERROR,
             Severity::Warning => DiagnosticSeverity::WARNING,

@@ -13,7 +13,7 @@ pub fn formatting(a: &Analysis) -> Result<Value, String> {
         match errors.first() {
             Some(e) => format!(
                 "not formatted: line {}: {} ({})",
-                map.utf16_position(e.span.start).0 + 1,
+                map.utf16_position(e.span.map_or(0, |s| s.start)).0 + 1,
                 e.message,
                 e.code.as_str()
             ),

@@ -1,12 +1,14 @@
 //! The language server (`gradlang lsp`): LSP 3.17 over stdio, JSON-RPC framed with
-//! `Content-Length`, built on rust-analyzer's `lsp-server` and `lsp-types`.
+//! `Content-Length` by our own [`transport`], with the message types of
+//! rust-analyzer's `lsp-server` and `lsp-types`.
 //!
 //! Invariants:
 //! - It never evaluates a program and never touches a file: the only text it
 //!   knows is what the client sends (`didOpen`/`didChange`), and every answer is
 //!   computed from [`crate::check::check_source`], the same analysis as
 //!   `gradlang check`.
-//! - It survives anything a client sends: malformed frames are skipped, bad
+//! - It survives anything a client sends: malformed frames are skipped (with a
+//!   64 MiB cap on a body, and resynchronization at the next header), bad
 //!   params get `InvalidParams`, unknown methods `MethodNotFound`, requests for
 //!   documents it has not seen get `null`/empty answers, and a panic inside a
 //!   handler becomes an `InternalError` response instead of a crash.

@@ -88,6 +88,19 @@ pub fn bind_dims(
             let Some(var) = poly.as_var() else { continue };
             let Some(name) = ids.get(&var) else { continue };
             match values.get(name) {
+                // Like `--dim N=0`: a dimension is at least 1 (a zero-length
+                // axis makes `mean` divide by zero and `max` undefined).
+                None if actual == 0 => {
+                    errors.push(
+                        Diagnostic::error(
+                            Code::E0603,
+                            d.span,
+                            format!("{what} has {name}=0, but a dimension must be at least 1"),
+                        )
+                        .with_primary_label(format!("`{name}` is bound from this value"))
+                        .with_help("supply data with at least one element along every axis"),
+                    );
+                }
                 None => {
                     values.insert(
                         name.clone(),

@@ -23,6 +23,8 @@ pub struct CheckedDerivative {
     pub kind: DerivativeKind,
     pub max_rel_error: f64,
     pub max_abs_error: f64,
+    /// A finite difference or a derivative was NaN or infinite: never a pass.
+    pub non_finite: bool,
     pub passed: bool,
 }
 
@@ -92,6 +94,7 @@ fn check_site(
     let (x0, result) = (&base[0], &base[1]);
     let direction_value = base.get(2);
     let (mut max_rel, mut max_abs) = (0.0f64, 0.0f64);
+    let mut non_finite = false;
     // A jvp is checked along its own tangent; grad and vjp along random directions.
     let rounds = if site.kind == DerivativeKind::Jvp {
         1
@@ -131,6 +134,8 @@ fn check_site(
             .iter()
             .chain(&analytic)
             .fold(0.0f64, |m, v| m.max(v.abs()));
+        // `f64::max` ignores NaN: a NaN error must not vanish into a pass.
+        non_finite |= !numeric.iter().chain(&analytic).all(|v| v.is_finite());
         for (n, a) in numeric.iter().zip(&analytic) {
             let abs = (n - a).abs();
             max_abs = max_abs.max(abs);
@@ -142,6 +147,7 @@ fn check_site(
         kind: site.kind,
         max_rel_error: max_rel,
         max_abs_error: max_abs,
-        passed: max_rel < REL_TOLERANCE || max_abs < ABS_TOLERANCE,
+        non_finite,
+        passed: !non_finite && (max_rel < REL_TOLERANCE || max_abs < ABS_TOLERANCE),
     })
 }

@@ -101,16 +101,27 @@ pub fn prepare(checked: &Checked, opts: &RunOptions) -> Result<Prepared, RunErro
 }
 
 /// The value of every leaf: from the command line, else from its initializer.
+///
+/// The supplied values are moved out of `opts` (a file's array becomes the
+/// leaf's value without a copy when the types agree), so memory holds each
+/// value once.
 pub fn leaf_values<T: Float>(
     prepared: &Prepared,
-    opts: &RunOptions,
+    opts: &mut RunOptions,
 ) -> Result<HashMap<NodeId, Value<T>>, RunError> {
     let mut values = HashMap::new();
     let mut errors = Vec::new();
     for leaf in &prepared.lowered.leaves {
         let numel: usize = leaf.shape.iter().product();
-        let value = if let Some(s) = opts.supplied.iter().find(|s| s.name == leaf.name) {
+        let supplied = opts
+            .supplied
+            .iter()
+            .position(|s| s.name == leaf.name)
+            .map(|i| opts.supplied.swap_remove(i));
+        let value = if let Some(s) = supplied {
             supplied_value::<T>(s, leaf)
+        } else if let Err(d) = reservable::<T>(leaf, numel) {
+            Err(d)
         } else if leaf.init == init::Init::None {
             Err(Diagnostic::error(Code::E0601, leaf.span, format!("input `{}` has no value", leaf.name))
                 .with_primary_label("declared without a default")
@@ -139,6 +150,26 @@ pub fn leaf_values<T: Float>(
     }
 }
 
+/// E0610 when memory for `numel` values of `leaf` cannot be had: checked with a
+/// fallible reservation before the initializer allocates (an allocation failure
+/// would abort the process).
+fn reservable<T>(leaf: &lower::Leaf, numel: usize) -> Result<(), Diagnostic> {
+    let mut probe: Vec<T> = Vec::new();
+    probe.try_reserve_exact(numel).map_err(|_| {
+        Diagnostic::error(
+            Code::E0610,
+            leaf.span,
+            format!(
+                "cannot allocate {} bytes for `{}`: not enough memory",
+                numel.saturating_mul(std::mem::size_of::<T>()),
+                leaf.name
+            ),
+        )
+        .with_primary_label(format!("shape {:?}", leaf.shape))
+        .with_help("choose smaller dimensions (--dim) or run where more memory is available")
+    })
+}
+
 fn to_array<E>(leaf: &lower::Leaf, data: Vec<E>) -> Result<ndarray::ArrayD<E>, Diagnostic> {
     let len = data.len();
     ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&leaf.shape), data).map_err(|_| {
@@ -156,8 +187,23 @@ fn to_array<E>(leaf: &lower::Leaf, data: Vec<E>) -> Result<ndarray::ArrayD<E>, D
     })
 }
 
-fn supplied_value<T: Float>(s: &Supplied, leaf: &lower::Leaf) -> Result<Value<T>, Diagnostic> {
+/// `a` as an array of `U` without copying when `T` is `U`; `None` otherwise.
+fn same_type<T: 'static, U: 'static>(
+    a: ndarray::ArrayD<T>,
+) -> Result<ndarray::ArrayD<U>, ndarray::ArrayD<T>> {
+    let boxed: Box<dyn std::any::Any> = Box::new(a);
+    match boxed.downcast::<ndarray::ArrayD<U>>() {
+        Ok(b) => Ok(*b),
+        Err(b) => Err(*b
+            .downcast::<ndarray::ArrayD<T>>()
+            .expect("the array just boxed")),
+    }
+}
+
+fn supplied_value<T: Float>(s: Supplied, leaf: &lower::Leaf) -> Result<Value<T>, Diagnostic> {
+    use crate::data::ArrayData;
     let file = s.path.display();
+    let dtype = s.data.dtype_name();
     if leaf.is_bool {
         return s
             .data
@@ -178,13 +224,17 @@ fn supplied_value<T: Float>(s: &Supplied, leaf: &lower::Leaf) -> Result<Value<T>
             });
     }
     if leaf.is_int {
-        return s.data.to_i64().map(Value::Int).ok_or_else(|| {
+        let ints = match s.data {
+            ArrayData::I64(a) => Some(a),
+            ArrayData::I32(a) => Some(a.mapv(i64::from)),
+            ArrayData::F32(_) | ArrayData::F64(_) | ArrayData::Bool(_) => None,
+        };
+        return ints.map(Value::Int).ok_or_else(|| {
             Diagnostic::error(
                 Code::E0603,
                 leaf.span,
                 format!(
-                    "`{file}` holds {} values, but `{}` is an int tensor",
-                    s.data.dtype_name(),
+                    "`{file}` holds {dtype} values, but `{}` is an int tensor",
                     leaf.name
                 ),
             )
@@ -192,18 +242,21 @@ fn supplied_value<T: Float>(s: &Supplied, leaf: &lower::Leaf) -> Result<Value<T>
             .with_help("labels are int32 or int64 arrays")
         });
     }
-    let converted = if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
-        s.data.to_f32().map(|a| a.mapv(|v| T::from_f64(v as f64)))
-    } else {
-        s.data.to_f64().map(|a| a.mapv(T::from_f64))
+    // One pass at most: moved when the file's type is the run's, converted
+    // otherwise (f64 values rounded to f32 as NumPy's `astype` does).
+    let converted = match s.data {
+        ArrayData::F32(a) => {
+            Some(same_type::<f32, T>(a).unwrap_or_else(|a| a.mapv(|v| T::from_f64(v as f64))))
+        }
+        ArrayData::F64(a) => Some(same_type::<f64, T>(a).unwrap_or_else(|a| a.mapv(T::from_f64))),
+        ArrayData::I32(_) | ArrayData::I64(_) | ArrayData::Bool(_) => None,
     };
     converted.map(Value::Float).ok_or_else(|| {
         Diagnostic::error(
             Code::E0603,
             leaf.span,
             format!(
-                "`{file}` holds {} values, but `{}` is a float tensor",
-                s.data.dtype_name(),
+                "`{file}` holds {dtype} values, but `{}` is a float tensor",
                 leaf.name
             ),
         )

@@ -97,6 +97,7 @@ impl<'s> Driver<'s> {
     /// A name, reporting E0102 if it is a keyword.
     fn ident(&mut self, pair: &Pair<'_, Rule>, base: usize) -> Ident {
         if let Some(d) = keyword_as_name(pair, base) {
+            let d = dangling_operator(self.src, span_of(pair, base)).unwrap_or(d);
             self.diagnostics.push(d);
         }
         ident(pair, base)
@@ -108,7 +109,7 @@ impl<'s> Driver<'s> {
             self.diagnostics.push(diag);
             return (None, next_statement_start(self.src, pos));
         }
-        match GradParser::parse(Rule::stmt_complete, &self.src[pos..]) {
+        match parse_at(Rule::stmt_complete, self.src, pos) {
             Ok(mut pairs) => {
                 let Some(pair) = pairs.next() else {
                     return (None, next_statement_start(self.src, pos));
@@ -125,7 +126,7 @@ impl<'s> Driver<'s> {
                     self.diagnostics.push(diag);
                     return (None, next_statement_start(self.src, pos));
                 }
-                let err = parse_for_message(Rule::stmt_complete, &self.src[pos..]);
+                let err = parse_for_message(Rule::stmt_complete, self.src, pos);
                 if let Some(kept) = self.statement_ending_at_line_end(pos, &err) {
                     return kept;
                 }
@@ -170,13 +171,13 @@ impl<'s> Driver<'s> {
             self.diagnostics.push(diag);
             return (None, skip_block(self.src, pos));
         }
-        let header = match GradParser::parse(Rule::layer_header, &self.src[pos..]) {
+        let header = match parse_at(Rule::layer_header, self.src, pos) {
             Ok(mut pairs) => match pairs.next() {
                 Some(h) => h,
                 None => return (None, skip_block(self.src, pos)),
             },
             Err(_) => {
-                let err = parse_for_message(Rule::layer_header, &self.src[pos..]);
+                let err = parse_for_message(Rule::layer_header, self.src, pos);
                 self.diagnostics.push(self.syntax_error(&err, pos));
                 return (None, skip_block(self.src, pos));
             }
@@ -715,6 +716,64 @@ impl<'s> Driver<'s> {
     }
 }
 
+/// How far from the end of its window a parse must stay for its result to be
+/// that of the whole text: more than any token or lookahead reads at once.
+const WINDOW_MARGIN: usize = 256;
+
+/// `rule` at `pos`, as pest would parse `&src[pos..]`, in linear time overall.
+///
+/// On a failure pest builds its error with `Position::line_of`, whose line-start
+/// search walks back from the *end of the input*: parsing `&src[pos..]` once per
+/// erroneous statement made a file with many errors quadratic (4,000 bad lines:
+/// 19 s). So the parse runs on a window of the text that ends well past `pos`,
+/// and its result is kept when it stopped (failed, or matched and was followed
+/// by more text) at least [`WINDOW_MARGIN`] bytes before the window's end;
+/// otherwise the window doubles.
+/// Pairs and error positions are relative to `pos`, exactly as before.
+fn parse_at(
+    rule: Rule,
+    src: &str,
+    pos: usize,
+) -> Result<Pairs<'_, Rule>, pest::error::Error<Rule>> {
+    let mut len = 4 * WINDOW_MARGIN;
+    loop {
+        let end = window_end(src, pos, len);
+        let input = &src[pos..end];
+        let result = GradParser::parse(rule, input);
+        if end == src.len() {
+            return result;
+        }
+        let stopped = match &result {
+            // A match must be followed by text inside the window: a match that
+            // ran into the window's end (`EOI`) might go on in the whole text.
+            Ok(pairs) => skip_trivia(
+                input,
+                pairs.clone().map(|p| p.as_span().end()).max().unwrap_or(0),
+            ),
+            Err(e) => match e.location {
+                InputLocation::Pos(p) => p,
+                InputLocation::Span((_, e)) => e,
+            },
+        };
+        if stopped + WINDOW_MARGIN < input.len() {
+            return result;
+        }
+        len *= 2;
+    }
+}
+
+/// `pos + len` moved to the end of its line (at most to the end of the text).
+fn window_end(src: &str, pos: usize, len: usize) -> usize {
+    let at = pos.saturating_add(len);
+    if at >= src.len() {
+        return src.len();
+    }
+    match src.as_bytes()[at..].iter().position(|&b| b == b'\n') {
+        Some(i) => at + i + 1,
+        None => src.len(),
+    }
+}
+
 /// Parses again with pest's error detail on, so the error can name the literal
 /// tokens it expected ("expected `)`"). Detail tracking slows parsing down a
 /// lot, and the switch is global, so it is on only here, under a lock.
@@ -749,13 +808,14 @@ fn compound_assignment(src: &str, pos: usize) -> Option<Diagnostic> {
     )
 }
 
-fn parse_for_message(rule: Rule, input: &str) -> pest::error::Error<Rule> {
+fn parse_for_message(rule: Rule, src: &str, pos: usize) -> pest::error::Error<Rule> {
     static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let input = &src[pos..pos];
     let _guard = DETAIL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     pest::set_error_detail(true);
-    let result = GradParser::parse(rule, input);
+    let result = parse_at(rule, src, pos);
     pest::set_error_detail(false);
     match result {
         Err(e) => e,
@@ -825,6 +885,48 @@ fn keyword_as_name(pair: &Pair<'_, Rule>, base: usize) -> Option<Diagnostic> {
         .with_primary_label("reserved keyword")
         .with_help(format!("rename it, for example `{text}_`"))
     })
+}
+
+/// E0101 for a keyword that starts a line after a line ending with a binary
+/// operator (`y = x +` then `loss L = ...`): the operator is the mistake, not
+/// the keyword. Looks back only over the lines before the keyword.
+fn dangling_operator(src: &str, keyword: Span) -> Option<Diagnostic> {
+    let before = &src[..keyword.start];
+    let line_start = before.rfind('\n')?;
+    if !before[line_start..].trim().is_empty() {
+        return None;
+    }
+    // The last non-blank, non-comment text before the keyword's line.
+    let mut end = line_start;
+    loop {
+        let start = src[..end].rfind('\n').map_or(0, |i| i + 1);
+        let line = &src[start..end];
+        let code = line.split('#').next().unwrap_or("").trim_end();
+        if !code.is_empty() {
+            let op = code.chars().last()?;
+            if !"+-*/@^".contains(op) {
+                return None;
+            }
+            let at = start + code.len() - op.len_utf8();
+            let word = &src[keyword.start..keyword.end];
+            return Some(
+                Diagnostic::error(
+                    Code::E0101,
+                    Span::new(at, at + op.len_utf8()),
+                    format!("`{op}` at the end of a line has no right operand"),
+                )
+                .with_primary_label("dangling operator")
+                .with_label(keyword, format!("`{word}` starts a new statement"))
+                .with_help(format!(
+                    "remove the `{op}`, or finish the expression before the `{word}` statement"
+                )),
+            );
+        }
+        if start == 0 {
+            return None;
+        }
+        end = start - 1;
+    }
 }
 
 /// Skips whitespace, comments and stray `;`.
@@ -910,7 +1012,7 @@ fn skip_inline_space(src: &str, mut pos: usize) -> usize {
 }
 
 fn looks_like_statement_start(src: &str, pos: usize) -> bool {
-    GradParser::parse(Rule::stmt_start, &src[pos..]).is_ok()
+    parse_at(Rule::stmt_start, src, pos).is_ok()
 }
 
 /// Skips a layer whose header did not parse: to the `}` matching the first `{`,
