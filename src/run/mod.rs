@@ -303,8 +303,8 @@ fn eval_error(prepared: &Prepared, e: EvalError) -> RunError {
             label,
             classes,
         } => {
-            let span = leaf_of(node).map(|l| l.span).unwrap_or_default();
-            Diagnostic::error(
+            let span = leaf_of(node).map(|l| l.span);
+            Diagnostic::error_at(
                 Code::E0603,
                 span,
                 format!(
@@ -316,9 +316,8 @@ fn eval_error(prepared: &Prepared, e: EvalError) -> RunError {
             .with_help("each label must be a class index in 0..C")
             .into()
         }
-        other => Diagnostic::error(
+        other => Diagnostic::error_nowhere(
             Code::E0699,
-            Default::default(),
             format!("internal error while evaluating: {other}"),
         )
         .with_help("this is a bug in gradlang; please report it with the program")
