@@ -925,7 +925,7 @@ fn check_matches_run(p: &Program) -> Result<(), String> {
             .collect();
         return Err(format!("check reported errors:\n{}", diags.join("\n")));
     }
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         dims: Vec::new(),
         supplied: Vec::new(),
         seed: 0,
@@ -943,7 +943,7 @@ fn check_matches_run(p: &Program) -> Result<(), String> {
         }
     }
     let leaves =
-        run::leaf_values::<f64>(&prepared, &opts).map_err(|e| format!("leaf values: {e:?}"))?;
+        run::leaf_values::<f64>(&prepared, &mut opts).map_err(|e| format!("leaf values: {e:?}"))?;
     let outputs = &prepared.lowered.outputs;
     let nodes: Vec<_> = outputs.iter().map(|o| o.node).collect();
     let values =

@@ -56,7 +56,8 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every `.grad` file under `dir`, skipping build output, node_modules and .git.
+/// Every `.grad` file under `dir`, skipping build output, node_modules, .git and
+/// the fuzzers' seed corpora (copies of deliberately malformed programs).
 fn grad_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -66,7 +67,7 @@ fn grad_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for path in entries {
         let name = path.file_name().unwrap().to_string_lossy();
         if path.is_dir() {
-            if !matches!(name.as_ref(), "target" | "node_modules" | ".git") {
+            if !matches!(name.as_ref(), "target" | "node_modules" | ".git" | "seeds") {
                 grad_files(&path, out);
             }
         } else if name.ends_with(".grad") {

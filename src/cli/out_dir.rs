@@ -25,6 +25,7 @@ fn cannot(what: String) -> RunError {
 pub fn write_outputs<T: OutputFloat>(
     dir: &Path,
     named: &[(&str, &Value<T>)],
+    checked: &crate::check::Checked,
 ) -> Result<(), RunError> {
     fs::create_dir_all(dir).map_err(|e| {
         cannot(format!(
@@ -34,7 +35,7 @@ pub fn write_outputs<T: OutputFloat>(
     })?;
     remove_leftovers(dir);
     let staging = make_staging(dir)?;
-    let result = write_all(&staging, dir, named);
+    let result = write_all(&staging, dir, named, checked);
     let _ = fs::remove_dir_all(&staging);
     result?;
     if let Ok(d) = fs::File::open(dir) {
@@ -68,10 +69,16 @@ fn write_all<T: OutputFloat>(
     staging: &Path,
     dir: &Path,
     named: &[(&str, &Value<T>)],
+    checked: &crate::check::Checked,
 ) -> Result<(), RunError> {
     for (name, value) in named {
         let path = staging.join(format!("{name}.npy"));
-        write_npy_atomic(&path, array_ref(value)).map_err(|e| {
+        let bools = super::values::as_bool(name, value, checked);
+        let array = match &bools {
+            Some(b) => crate::data::ArrayRef::Bool(b.view()),
+            None => array_ref(value),
+        };
+        write_npy_atomic(&path, array).map_err(|e| {
             let e = e.with_path(&dir.join(format!("{name}.npy")));
             cannot(format!("cannot write `{name}`: {e}"))
         })?;

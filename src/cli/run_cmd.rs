@@ -113,7 +113,7 @@ impl Evaluation<'_> {
             .zip(values.iter())
             .collect();
         if let Some(dir) = &args.out {
-            write_outputs(dir, &named)?;
+            write_outputs(dir, &named, self.checked)?;
         }
         let failures = run::check_asserts(
             &prepared.lowered.asserts,
@@ -131,7 +131,7 @@ impl Evaluation<'_> {
         }
         let text = match args.format {
             Format::Human => human_output(&named, prepared, self.checked),
-            Format::Json => json_output(&named, prepared).to_string() + "\n",
+            Format::Json => json_output(&named, prepared, self.checked).to_string() + "\n",
         };
         if let Err(code) = write_stdout(&text) {
             return Ok(code);

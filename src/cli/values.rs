@@ -21,6 +21,24 @@ where
     }
 }
 
+/// A bool-typed value (a 0/1 float mask in the engine) as `bool`s.
+pub fn as_bool<T: OutputFloat>(
+    name: &str,
+    v: &Value<T>,
+    checked: &Checked,
+) -> Option<ndarray::ArrayD<bool>> {
+    let ty = checked
+        .bindings
+        .iter()
+        .find(|b| b.name == name)
+        .map(|b| &b.ty)
+        .or_else(|| checked.decls.iter().find(|d| d.name == name).map(|d| &d.ty))?;
+    if ty.elem != crate::check::types::Elem::Bool {
+        return None;
+    }
+    v.as_float().map(|a| a.mapv(|x| x != T::zero()))
+}
+
 pub fn array_ref<T: OutputFloat>(v: &Value<T>) -> ArrayRef<'_> {
     match v {
         Value::Int(a) => ArrayRef::I64(a.view()),
@@ -36,13 +54,18 @@ pub fn human_output<T: OutputFloat>(
 ) -> String {
     let mut out = String::new();
     for (name, value) in named {
+        let bools = as_bool(name, value, checked);
         let dtype = match value {
+            _ if bools.is_some() => "bool",
             Value::Float(_) => T::NAME,
             Value::Int(_) => "int",
         };
         let shape = symbolic_shape(name, checked, prepared)
             .unwrap_or_else(|| format!("{:?}", value.shape()));
-        let body = format_array(array_ref(value));
+        let body = match &bools {
+            Some(b) => format_array(ArrayRef::Bool(b.view())),
+            None => format_array(array_ref(value)),
+        };
         if value.shape().is_empty() {
             out.push_str(&format!("{name}: {shape} {dtype} = {body}\n"));
         } else {
@@ -68,6 +91,7 @@ fn symbolic_shape(name: &str, checked: &Checked, prepared: &Prepared) -> Option<
 pub fn json_output<T: OutputFloat>(
     named: &[(&str, &Value<T>)],
     prepared: &Prepared,
+    checked: &Checked,
 ) -> serde_json::Value {
     let mut dims = serde_json::Map::new();
     for name in &prepared.dim_order {
@@ -81,7 +105,12 @@ pub fn json_output<T: OutputFloat>(
             // `name` first, then dtype, shape and data (SPEC section 8).
             let mut entry = serde_json::Map::new();
             entry.insert("name".into(), serde_json::json!(name));
-            if let serde_json::Value::Object(fields) = array_to_json(array_ref(value)) {
+            let bools = as_bool(name, value, checked);
+            let array = match &bools {
+                Some(b) => array_to_json(ArrayRef::Bool(b.view())),
+                None => array_to_json(array_ref(value)),
+            };
+            if let serde_json::Value::Object(fields) = array {
                 entry.extend(fields);
             }
             serde_json::Value::Object(entry)
