@@ -44,16 +44,6 @@ pub enum TensorKind {
     LayerArg,
 }
 
-impl TensorKind {
-    /// Declared leaves: their values come from initializers or the command line.
-    pub fn is_leaf(self) -> bool {
-        matches!(
-            self,
-            TensorKind::Input | TensorKind::Param | TensorKind::InstanceParam
-        )
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct TensorInfo {
     /// The full name: `x`, `fc1.W`; inside a layer body the local name (`h`, `W`).

@@ -11,7 +11,7 @@ use crate::run::{self, Precision};
 use std::process::ExitCode;
 
 pub fn run(args: ProgramArgs, directions: usize) -> ExitCode {
-    with_checked_program(&args, Format::Human, 1, |_program, checked, reporter, _| {
+    with_checked_program(&args, Format::Human, 1, |checked, reporter, _| {
         let mut opts = run_options(&args, checked, Precision::F64)?;
         let prepared = run::prepare(checked, &opts)?;
         let leaves = run::leaf_values::<f64>(&prepared, &mut opts)?;

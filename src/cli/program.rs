@@ -8,7 +8,6 @@ use super::{with_big_stack, Format, ProgramArgs};
 use crate::check::{check_source, Checked};
 use crate::diagnostics::{has_errors, Diagnostic};
 use crate::run::RunError;
-use crate::syntax::ast::Program;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -55,7 +54,7 @@ pub fn with_checked_program(
     args: &ProgramArgs,
     format: Format,
     check_runs: usize,
-    body: impl FnOnce(&Program, &Checked, &Reporter<'_>, Duration) -> Result<ExitCode, Failure>,
+    body: impl FnOnce(&Checked, &Reporter<'_>, Duration) -> Result<ExitCode, Failure>,
 ) -> ExitCode {
     let file = match read_source(&args.file) {
         Ok(f) => f,
@@ -78,16 +77,16 @@ pub fn with_checked_program(
         return reporter.fail(std::slice::from_ref(d), 1);
     }
     let text = file.text.clone();
-    let (program, checked, check_time) = with_big_stack(move || {
+    let (checked, check_time) = with_big_stack(move || {
         let t0 = Instant::now();
-        let (program, checked) = check_source(&text);
+        let (_, checked) = check_source(&text);
         let mut times = vec![t0.elapsed()];
         for _ in 1..check_runs {
             let t0 = Instant::now();
             let _ = check_source(&text);
             times.push(t0.elapsed());
         }
-        (program, checked, median(&mut times))
+        (checked, median(&mut times))
     });
     if has_errors(&checked.diagnostics) {
         return reporter.fail(&checked.diagnostics, 1);
@@ -99,7 +98,7 @@ pub fn with_checked_program(
             .num_threads(k.into())
             .build_global();
     }
-    match body(&program, &checked, &reporter, check_time) {
+    match body(&checked, &reporter, check_time) {
         Ok(code) => code,
         Err(f) => reporter.fail(&f.diagnostics, f.status),
     }

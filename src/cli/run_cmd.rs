@@ -15,7 +15,6 @@ use super::{Format, ProgramArgs};
 use crate::check::Checked;
 use crate::graph::{NodeId, Value};
 use crate::run::{self, AssertTolerance, Precision, Prepared, RunError, RunOptions};
-use crate::syntax::ast::Program;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -42,13 +41,12 @@ pub fn run(args: RunArgs) -> ExitCode {
         &args.program,
         args.format,
         check_runs,
-        |program, checked, reporter, t| execute(&args, program, checked, reporter, t),
+        |checked, reporter, t| execute(&args, checked, reporter, t),
     )
 }
 
 fn execute(
     args: &RunArgs,
-    _program: &Program,
     checked: &Checked,
     reporter: &Reporter<'_>,
     check_time: Duration,
