@@ -32,13 +32,10 @@ pub(crate) fn load(path: &Path, dims: &[(String, usize)]) -> Result<Loaded, Exit
     if has_errors(&checked.diagnostics) {
         return Err(ExitCode::from(1));
     }
-    for (name, _) in dims {
-        let known = checked.dims.iter().any(|(_, d)| &d.name == name);
-        if !known {
-            let names: Vec<&str> = checked.dims.iter().map(|(_, d)| d.name.as_str()).collect();
-            misuse_unknown("dimension", name, crate::check::closest_name(name, names));
-            return Err(ExitCode::from(2));
-        }
+    // The one check of `--dim` names (unknown, or given two values): E0611/E0604.
+    if let Err(f) = super::names::validate_dims(dims, &checked) {
+        report(&f.diagnostics, &file.name, &file.text);
+        return Err(ExitCode::from(f.status));
     }
     let opts = RunOptions {
         dims: dims.to_vec(),
@@ -63,9 +60,9 @@ pub(crate) fn load(path: &Path, dims: &[(String, usize)]) -> Result<Loaded, Exit
 
 /// E0611 on the command line: an unknown name, exit status 2.
 pub(crate) fn misuse_unknown(what: &str, name: &str, suggestion: Option<&str>) {
-    let mut d = Diagnostic::error(
+    // A command-line name has no place in the source.
+    let mut d = Diagnostic::error_nowhere(
         Code::E0611,
-        Default::default(),
         format!("--of names no {what} `{name}` of the program"),
     );
     if let Some(s) = suggestion {
