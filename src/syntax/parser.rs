@@ -780,7 +780,10 @@ fn window_end(src: &str, pos: usize, len: usize) -> usize {
 /// `c += 1` at `pos`: gradlang binds every name once, so there is no compound
 /// assignment; the message points at the operator.
 fn compound_assignment(src: &str, pos: usize) -> Option<Diagnostic> {
-    let pair = GradParser::parse(Rule::compound_assign, &src[pos..])
+    // One line is enough (`c += 1`): parsing the rest of the file here would
+    // make error recovery quadratic (pest scans its whole input on failure).
+    let line_end = src[pos..].find('\n').map_or(src.len(), |k| pos + k);
+    let pair = GradParser::parse(Rule::compound_assign, &src[pos..line_end])
         .ok()?
         .next()?;
     let name = pair.clone().into_inner().next()?;
