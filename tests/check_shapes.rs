@@ -25,7 +25,7 @@ fn examples_check_clean_with_these_shapes() {
             out.push_str(&format!("{role} {}: {}\n", d.name, checked.display(&d.ty)));
         }
         for b in &checked.bindings {
-            let kind = if b.is_loss { "loss " } else { "" };
+            let kind = b.role.prefix();
             out.push_str(&format!("{kind}{}: {}\n", b.name, checked.display(&b.ty)));
         }
         for d in &checked.diagnostics {

@@ -8,7 +8,7 @@ use super::typed::{
 use super::types::{shape_display, Shape, TensorTy};
 use super::{Checker, Entity, Scope};
 use crate::diagnostics::{Code, Diagnostic, Severity, Span};
-use crate::syntax::ast::{Arg, Ident, LayerDecl, StmtKind, TensorRole};
+use crate::syntax::ast::{Arg, BindingRole, Ident, LayerDecl, StmtKind, TensorRole};
 use std::collections::HashMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,18 +257,28 @@ impl<'a> Checker<'a> {
                     "`assert`",
                     "assert on the layer's output at the top level",
                 ),
-                StmtKind::Binding { is_loss: true, .. } => {
-                    not_here(self, "`loss`", "compute the loss at the top level")
-                }
+                StmtKind::Binding {
+                    role: BindingRole::Loss,
+                    ..
+                } => not_here(self, "`loss`", "compute the loss at the top level"),
+                StmtKind::Binding {
+                    role: BindingRole::Metric,
+                    ..
+                } => not_here(self, "`metric`", "compute metrics at the top level"),
+                StmtKind::Train(_) => not_here(
+                    self,
+                    "`train`",
+                    "say how the program is trained at the top level",
+                ),
                 StmtKind::Binding { name, value, .. } => {
-                    if let Some(b) = self.binding(name, value, false) {
+                    if let Some(b) = self.binding(name, value, BindingRole::Plain) {
                         body.stmts.push(b);
                     }
                     self.scope().used.remove(&name.name);
                 }
                 StmtKind::Instance { name, layer, args } if self.indexes(layer) => {
                     let value = super::index_expr(layer, args, stmt.span);
-                    if let Some(b) = self.binding(name, &value, false) {
+                    if let Some(b) = self.binding(name, &value, BindingRole::Plain) {
                         body.stmts.push(b);
                     }
                     self.scope().used.remove(&name.name);
@@ -369,7 +379,7 @@ impl<'a> Checker<'a> {
             let (name, what) = match &stmt.kind {
                 StmtKind::Binding {
                     name,
-                    is_loss: false,
+                    role: BindingRole::Plain,
                     ..
                 } => (name, "binding"),
                 StmtKind::Tensor(d) if d.role == TensorRole::Param => (&d.name, "param"),

@@ -16,11 +16,12 @@ pub mod dims;
 mod expr;
 mod layers;
 mod suggest;
+pub mod train;
 pub mod typed;
 pub mod types;
 
 use crate::diagnostics::{Code, Diagnostic, Span};
-use crate::syntax::ast::{Program, StmtKind, TensorRole};
+use crate::syntax::ast::{BindingRole, Program, StmtKind, TensorRole};
 use dims::{DimId, DimKind, Dims};
 use std::collections::HashMap;
 use typed::{Def, InstanceId, InstanceInfo, LayerId, LayerInfo, TStmt, TensorInfo, TensorKind};
@@ -31,6 +32,7 @@ pub use builtins::table::{
 };
 pub use builtins::DEFAULT_MAX_JACOBIAN_BYTES;
 pub use suggest::closest as closest_name;
+pub use train::spec::TrainSpec;
 pub use typed::TensorId;
 
 /// What a name stands for in a scope.
@@ -98,7 +100,8 @@ pub struct BindingInfo {
     pub name: String,
     pub span: Span,
     pub ty: TensorTy,
-    pub is_loss: bool,
+    /// A plain binding, the `loss` or a `metric`.
+    pub role: BindingRole,
     pub tensor: TensorId,
 }
 
@@ -136,6 +139,8 @@ pub struct Checked {
     /// Explanations attached to spans, such as the rule a derivative's shape
     /// came from (`jacobian(y, x): [N, M] ++ [N, D]`).
     pub notes: Vec<(Span, String)>,
+    /// The `train` statement, resolved (SPEC section 11).
+    pub train: Option<TrainSpec>,
 }
 
 impl Checked {
@@ -423,7 +428,9 @@ impl<'a> Checker<'a> {
         for i in 0..self.out.layers.len() {
             self.ensure_layer_checked(LayerId(i as u32), None);
         }
-        // Pass 3: statements in order.
+        // Pass 3: statements in order; `train` last, as it speaks of the
+        // whole program wherever it stands.
+        let mut trains = Vec::new();
         for stmt in &program.stmts {
             match &stmt.kind {
                 StmtKind::Dim(_) | StmtKind::Layer(_) => {}
@@ -432,21 +439,18 @@ impl<'a> Checker<'a> {
                         self.out.stmts.push(TStmt::Decl(id));
                     }
                 }
-                StmtKind::Binding {
-                    name,
-                    value,
-                    is_loss,
-                } => {
-                    if let Some(b) = self.binding(name, value, *is_loss) {
+                StmtKind::Binding { name, value, role } => {
+                    if let Some(b) = self.binding(name, value, *role) {
                         self.out.stmts.push(b);
                     }
                 }
                 StmtKind::Instance { name, layer, args } if self.indexes(layer) => {
                     let value = index_expr(layer, args, stmt.span);
-                    if let Some(b) = self.binding(name, &value, false) {
+                    if let Some(b) = self.binding(name, &value, BindingRole::Plain) {
                         self.out.stmts.push(b);
                     }
                 }
+                StmtKind::Train(t) => trains.push((t, stmt.span)),
                 StmtKind::Instance { name, layer, args } => {
                     if let Some(id) = self.instance_decl(name, layer, args) {
                         self.out.stmts.push(TStmt::Instance(id));
@@ -467,6 +471,7 @@ impl<'a> Checker<'a> {
                 ),
             }
         }
+        self.train_statements(&trains);
         self.warn_unused_instances();
     }
 
@@ -515,28 +520,46 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// A binding (`y = ...`, `loss L = ...`), at the top level or in a layer
-    /// body: the statement, when it checked without errors.
+    /// A binding (`y = ...`, `loss L = ...`, `metric acc = ...`), at the top
+    /// level or in a layer body: the statement, when it checked without errors.
     pub(crate) fn binding(
         &mut self,
         name: &crate::syntax::ast::Ident,
         value: &crate::syntax::ast::Expr,
-        is_loss: bool,
+        role: BindingRole,
     ) -> Option<TStmt> {
         self.collected.clear();
         let typed = self.expr(value);
         let deps = std::mem::take(&mut self.collected);
-        let kind = if is_loss {
-            TensorKind::Loss
-        } else {
-            TensorKind::Binding
+        let kind = match role {
+            BindingRole::Plain => TensorKind::Binding,
+            BindingRole::Loss => TensorKind::Loss,
+            BindingRole::Metric => TensorKind::Metric,
         };
         let Some(mut typed) = typed else {
             self.bind_poisoned(&name.name, name.span, kind);
             return None;
         };
         let mut ok = true;
-        if is_loss && !typed.ty.is_scalar() {
+        if role == BindingRole::Metric && !typed.ty.is_scalar() {
+            let shown = self.show(&typed.ty);
+            self.report(
+                Diagnostic::error(
+                    Code::E0707,
+                    value.span,
+                    format!(
+                        "the metric `{}` must be a scalar, but it has shape {shown}",
+                        name.name
+                    ),
+                )
+                .with_primary_label(format!("this has shape {shown}"))
+                .with_label(name.span, "declared as a metric here")
+                .with_help("a metric is one number per batch: reduce it with `mean(...)`"),
+            );
+            typed.ty = TensorTy::scalar();
+            ok = false;
+        }
+        if role == BindingRole::Loss && !typed.ty.is_scalar() {
             let shown = self.show(&typed.ty);
             self.report(
                 Diagnostic::error(
@@ -566,7 +589,7 @@ impl<'a> Checker<'a> {
                 name: name.name.clone(),
                 span: name.span,
                 ty,
-                is_loss,
+                role,
                 tensor: id,
             });
         }

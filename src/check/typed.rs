@@ -40,6 +40,8 @@ pub enum TensorKind {
     InstanceParam,
     Binding,
     Loss,
+    /// A `metric` binding: a scalar reported per epoch by `gradlang train`.
+    Metric,
     /// An argument of a layer (`x` in `layer Dense[I, O](x: [B, I])`).
     LayerArg,
 }

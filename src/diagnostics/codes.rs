@@ -92,12 +92,21 @@ codes! {
     E0613 = "E0613", "dimension or index out of range at run time";
     E0614 = "E0614", "cannot read the program";
     E0699 = "E0699", "internal error";
+    // E07xx training: E0701-E0709 are found by checking, E0710 on by running
+    E0701 = "E0701", "`train` without a loss";
+    E0702 = "E0702", "`over` is not the example dimension";
+    E0703 = "E0703", "data input without the example dimension first";
+    E0704 = "E0704", "unknown or invalid training option";
+    E0705 = "E0705", "`params=` or `decay=` names something other than a trained param";
+    E0706 = "E0706", "more than one `train` statement";
+    E0707 = "E0707", "metric is not a scalar";
     // W0xxx warnings
     W0001 = "W0001", "unused binding";
     W0002 = "W0002", "derivative of an independent value";
     W0003 = "W0003", "large jacobian";
     W0004 = "W0004", "dimension literal where a name exists";
     W0005 = "W0005", "broadcast adds an axis on both sides";
+    W0006 = "W0006", "loss grows with the batch size";
 }
 
 impl Code {

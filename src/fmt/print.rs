@@ -31,13 +31,8 @@ pub fn stmt(stmt: &Stmt, src: &str) -> String {
             }
             text
         }
-        StmtKind::Binding {
-            name,
-            value,
-            is_loss,
-        } => {
-            let prefix = if *is_loss { "loss " } else { "" };
-            format!("{prefix}{} = {}", name.name, e(value))
+        StmtKind::Binding { name, value, role } => {
+            format!("{}{} = {}", role.prefix(), name.name, e(value))
         }
         StmtKind::Instance { name, layer, args } => {
             format!("{} = {}[{}]", name.name, layer.name, args_text(args, src))
@@ -45,6 +40,7 @@ pub fn stmt(stmt: &Stmt, src: &str) -> String {
         StmtKind::Assert(x) => format!("assert {}", e(x)),
         StmtKind::Return(x) => format!("return {}", e(x)),
         StmtKind::Layer(decl) => layer_header(decl, src),
+        StmtKind::Train(t) => format!("train({})", args_text(&t.args, src)),
     }
 }
 

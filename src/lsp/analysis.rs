@@ -41,6 +41,7 @@ pub enum TensorKind {
     Param,
     Binding,
     Loss,
+    Metric,
 }
 
 #[derive(Clone, Debug)]
@@ -302,6 +303,7 @@ impl Analysis {
                 CheckedKind::Param => TensorKind::Param,
                 CheckedKind::Binding => TensorKind::Binding,
                 CheckedKind::Loss => TensorKind::Loss,
+                CheckedKind::Metric => TensorKind::Metric,
                 CheckedKind::LayerArg => {
                     symbols.push(Symbol {
                         def: Def::Tensor(crate::check::TensorId(i as u32)),
@@ -357,7 +359,7 @@ fn statement_spans(stmt: &Stmt, out: &mut HashMap<Span, (Span, Option<Span>)>) {
         StmtKind::Instance { name, .. } => {
             out.insert(name.span, (stmt.span, None));
         }
-        StmtKind::Assert(_) | StmtKind::Return(_) | StmtKind::Layer(_) => {}
+        StmtKind::Assert(_) | StmtKind::Return(_) | StmtKind::Layer(_) | StmtKind::Train(_) => {}
     }
 }
 

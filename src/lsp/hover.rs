@@ -154,6 +154,7 @@ fn symbol_code(a: &Analysis, s: &Symbol, hit: Option<Span>) -> Vec<String> {
                 TensorKind::Input => "input ",
                 TensorKind::Param => "param ",
                 TensorKind::Loss => "loss ",
+                TensorKind::Metric => "metric ",
                 TensorKind::Binding => "",
             };
             let mut lines = vec![format!("{prefix}{}: {shown}", s.name)];

@@ -10,7 +10,7 @@ pub fn inlay_hints(a: &Analysis, range: Range) -> Vec<Value> {
     let mut hints = Vec::new();
     for s in &a.symbols {
         let SymbolKind::Tensor {
-            role: TensorKind::Binding | TensorKind::Loss,
+            role: TensorKind::Binding | TensorKind::Loss | TensorKind::Metric,
             ty: Some(ty),
             ..
         } = &s.kind

@@ -48,6 +48,7 @@ fn convert(a: &Analysis, map: &SourceMap<'_>, s: &Symbol) -> DocumentSymbol {
                 TensorKind::Input => (K::VARIABLE, "input "),
                 TensorKind::Param => (K::FIELD, "param "),
                 TensorKind::Loss => (K::VARIABLE, "loss "),
+                TensorKind::Metric => (K::VARIABLE, "metric "),
                 TensorKind::Binding => (K::VARIABLE, ""),
             };
             (kind, Some(format!("{prefix}{shown}")))

@@ -137,6 +137,7 @@ fn classify(a: &Analysis, def: Def, start: usize, after_dot: bool) -> (u32, u32)
             TensorKind::Input => (TENSOR, INPUT),
             TensorKind::Param => (TENSOR, PARAM),
             TensorKind::Loss => (TENSOR, LOSS),
+            TensorKind::Metric => (TENSOR, 0),
             TensorKind::Binding => (TENSOR, 0),
             TensorKind::LayerArg => (ARGUMENT, 0),
             TensorKind::InstanceParam => (MEMBER, PARAM),

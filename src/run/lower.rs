@@ -82,8 +82,20 @@ pub struct DerivativeSite {
     pub span: Span,
 }
 
+/// A `dropout` in a training step: a leaf the loop fills with a fresh mask.
+pub struct DropoutMask {
+    pub node: NodeId,
+    pub shape: Shape,
+    /// The probability of zeroing an element.
+    pub p: f64,
+    pub span: Span,
+}
+
 pub struct Lowered {
     pub graph: Graph,
+    /// Empty unless lowered for training ([`LowerOptions::training`]), in
+    /// lowering order (a layer called twice has a mask per call).
+    pub dropout_masks: Vec<DropoutMask>,
     pub derivatives: Vec<DerivativeSite>,
     pub leaves: Vec<Leaf>,
     pub outputs: Vec<Output>,
@@ -98,6 +110,9 @@ pub struct LowerOptions {
     pub max_jacobian_bytes: u128,
     /// No single value may exceed this many bytes.
     pub max_value_bytes: u128,
+    /// Lower `dropout` as a mask to fill per step (`gradlang train`) instead
+    /// of the identity.
+    pub training: bool,
 }
 
 /// Dimension values by [`DimId`]: the bound globals, plus a layer's own
@@ -127,6 +142,7 @@ struct Lowerer<'a> {
     instances: Vec<Option<Rc<RtInstance>>>,
     leaves: Vec<Leaf>,
     derivatives: Vec<DerivativeSite>,
+    dropout_masks: Vec<DropoutMask>,
 }
 
 /// Lowers a checked program without errors. `globals` are the values of the
@@ -149,6 +165,7 @@ pub fn lower(
         instances: vec![None; checked.instances.len()],
         leaves: Vec::new(),
         derivatives: Vec::new(),
+        dropout_masks: Vec::new(),
     };
     let mut outputs = Vec::new();
     let mut asserts = Vec::new();
@@ -192,6 +209,7 @@ pub fn lower(
     }
     Ok(Lowered {
         graph: l.g,
+        dropout_masks: l.dropout_masks,
         derivatives: l.derivatives,
         leaves: l.leaves,
         outputs,
@@ -827,8 +845,24 @@ impl<'a> Lowerer<'a> {
                     g(self.g.avg_pool2d(x[0], &win))
                 }
             }
-            // the identity outside training (SPEC section 11)
-            Builtin::Dropout => Ok(x[0]),
+            // The identity outside training; in a training step, `x` times a
+            // mask of 0 and 1/(1-p) that the loop draws per step (SPEC section 11).
+            Builtin::Dropout => {
+                let p = attrs.number.unwrap_or(0.5);
+                if !self.opts.training || p == 0.0 {
+                    return Ok(x[0]);
+                }
+                let shape = self.g.shape(x[0]).to_vec();
+                let name = format!("dropout#{}", self.dropout_masks.len());
+                let mask = self.g.leaf(&name, shape.clone(), DType::Float);
+                self.dropout_masks.push(DropoutMask {
+                    node: mask,
+                    shape,
+                    p,
+                    span,
+                });
+                g(self.g.mul(x[0], mask))
+            }
             Builtin::Exp => g(self.g.exp(x[0])),
             Builtin::Log => g(self.g.log(x[0])),
             Builtin::Sqrt => g(self.g.sqrt(x[0])),

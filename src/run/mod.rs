@@ -85,6 +85,7 @@ pub fn prepare(checked: &Checked, opts: &RunOptions) -> Result<Prepared, RunErro
             element_bytes: opts.precision.bytes(),
             max_jacobian_bytes: opts.max_jacobian_bytes,
             max_value_bytes: MAX_VALUE_BYTES,
+            training: false,
         },
     )?;
     let mut dim_order: Vec<(usize, String)> = bound

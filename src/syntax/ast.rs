@@ -207,7 +207,7 @@ pub enum StmtKind {
     Binding {
         name: Ident,
         value: Expr,
-        is_loss: bool,
+        role: BindingRole,
     },
     Instance {
         name: Ident,
@@ -217,6 +217,37 @@ pub enum StmtKind {
     Assert(Expr),
     Return(Expr),
     Layer(LayerDecl),
+    /// `train(L, over=N, optimizer=adam(lr=1e-3), ...)` (SPEC section 11).
+    Train(TrainStmt),
+}
+
+/// What a binding statement declares besides its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindingRole {
+    /// `y = ...`
+    Plain,
+    /// `loss L = ...`: the objective a `train` statement minimizes.
+    Loss,
+    /// `metric acc = ...`: a scalar reported per epoch, never differentiated.
+    Metric,
+}
+
+impl BindingRole {
+    /// The word written before the name (`loss `, `metric `), if any.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            BindingRole::Plain => "",
+            BindingRole::Loss => "loss ",
+            BindingRole::Metric => "metric ",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainStmt {
+    /// The word `train`.
+    pub keyword: Span,
+    pub args: Vec<Arg>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

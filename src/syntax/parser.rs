@@ -355,7 +355,10 @@ impl<'s> Driver<'s> {
                     init,
                 })
             }
-            Rule::binding | Rule::loss_stmt => {
+            Rule::binding | Rule::loss_stmt | Rule::metric_stmt => {
+                if rule == Rule::metric_stmt {
+                    inner.next(); // the word `metric`
+                }
                 let name = self.ident(&inner.next().ok_or(Failed)?, base);
                 let rhs = inner.next().ok_or(Failed)?;
                 if rhs.as_rule() == Rule::instance_rhs {
@@ -367,9 +370,21 @@ impl<'s> Driver<'s> {
                     StmtKind::Binding {
                         name,
                         value: self.expr(rhs, base)?,
-                        is_loss: rule == Rule::loss_stmt,
+                        role: match rule {
+                            Rule::loss_stmt => BindingRole::Loss,
+                            Rule::metric_stmt => BindingRole::Metric,
+                            _ => BindingRole::Plain,
+                        },
                     }
                 }
+            }
+            Rule::train_stmt => {
+                let keyword = span_of(&inner.next().ok_or(Failed)?, base);
+                let call = inner.next().ok_or(Failed)?;
+                StmtKind::Train(TrainStmt {
+                    keyword,
+                    args: self.args(call.into_inner(), base)?,
+                })
             }
             Rule::assert_stmt => StmtKind::Assert(self.expr(inner.next().ok_or(Failed)?, base)?),
             Rule::return_stmt => StmtKind::Return(self.expr(inner.next().ok_or(Failed)?, base)?),
@@ -1176,6 +1191,8 @@ fn expected_list(err: &pest::error::Error<Rule>) -> Vec<String> {
                 Rule::dim_stmt
                 | Rule::tensor_decl
                 | Rule::loss_stmt
+                | Rule::metric_stmt
+                | Rule::train_stmt
                 | Rule::assert_stmt
                 | Rule::return_stmt
                 | Rule::binding => "a statement",
