@@ -3,7 +3,7 @@
 //! or the complete new one, never a partial one; on error the temporary is removed.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,6 +14,15 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Write `bytes` to `path` atomically. The parent directory must exist (it is not
 /// created); an existing file at `path` is replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    write_atomic_with(path, &mut |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] of what `write` produces, streamed into the temporary file
+/// through a buffer: a large file (a checkpoint) is never built in memory first.
+pub fn write_atomic_with(
+    path: &Path,
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), DataError> {
     let file_name = path.file_name().ok_or_else(|| {
         DataError::new(DataErrorKind::Io, "cannot write: the path has no file name").with_path(path)
     })?;
@@ -69,8 +78,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     };
 
     let result = (|| {
-        file.write_all(bytes)
+        let mut out = BufWriter::with_capacity(1 << 20, &mut file);
+        write(&mut out)
+            .and_then(|()| out.flush())
             .map_err(|e| DataError::io(path, "write the temporary file", &e))?;
+        drop(out);
         file.sync_all()
             .map_err(|e| DataError::io(path, "flush the temporary file to disk", &e))?;
         drop(file);

@@ -26,6 +26,7 @@
 //! - Printing follows NumPy 2.x defaults (checked against NumPy 2.4.6), including the
 //!   float32 thresholds NumPy 2 uses (scientific from 1e6 instead of 1e8).
 
+mod archive;
 mod array;
 mod atomic;
 mod error;
@@ -35,14 +36,23 @@ mod header;
 mod json;
 mod npy;
 mod npz;
+mod safetensors;
+mod st_header;
+mod stream;
 
+pub use archive::{archive_format, read_archive, ArchiveFormat};
 pub use array::{ArrayData, ArrayRef};
-pub use atomic::write_atomic;
+pub use atomic::{write_atomic, write_atomic_with};
 pub use error::{DataError, DataErrorKind};
 pub use floatfmt::scalar_str as format_scalar;
 pub use format::{
     format_array, format_array_f32, format_array_f64, format_array_i32, format_array_i64,
 };
 pub use json::{array_to_json, json_f32, json_f64};
-pub use npy::{encode_npy, read_npy, read_npy_bytes, read_npy_from, write_npy_atomic};
-pub use npz::{read_npz, read_npz_from, MAX_NPZ_MEMBER_BYTES};
+pub use npy::{encode_npy, read_npy, read_npy_as, read_npy_bytes, read_npy_from, write_npy_atomic};
+pub use npz::{read_npz, read_npz_as, read_npz_from, MAX_NPZ_MEMBER_BYTES};
+pub use safetensors::{
+    read_safetensors, read_safetensors_as, read_safetensors_bytes, write_safetensors,
+    SafetensorsFile,
+};
+pub use stream::Convert;

@@ -6,11 +6,10 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use ndarray::{ArrayD, IxDyn, ShapeBuilder};
-
 use super::array::{ArrayData, ArrayRef};
 use super::error::{DataError, DataErrorKind};
 use super::header::{parse_header, write_preamble, Dtype, Header};
+use super::stream::{read_flat, read_full, Convert};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 
@@ -28,6 +27,12 @@ pub const MAX_HEADER_BYTES: usize = 1 << 20;
 /// the array's buffer, after checking them against the file's length. A device
 /// or pipe is never read "until end of file".
 pub fn read_npy(path: &Path) -> Result<ArrayData, DataError> {
+    read_npy_as(path, Convert::Stored)
+}
+
+/// [`read_npy`], delivering the values converted as `convert` asks (while
+/// reading: the file's own type is never held beside the converted array).
+pub fn read_npy_as(path: &Path, convert: Convert) -> Result<ArrayData, DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, "read the file", &e))?;
     let meta = file
         .metadata()
@@ -40,7 +45,10 @@ pub fn read_npy(path: &Path) -> Result<ArrayData, DataError> {
         .with_path(path));
     }
     let len = meta.is_file().then_some(meta.len());
-    read_npy_from(&mut std::io::BufReader::new(file), len).map_err(|e| e.with_path(path))
+    // Unbuffered: the preamble is three small reads, and the data one read
+    // straight into the array (a buffer would only add a copy of its first part).
+    let mut file = file;
+    read_npy_converted(&mut file, len, convert).map_err(|e| e.with_path(path))
 }
 
 fn dtype_text(d: Dtype) -> &'static str {
@@ -51,20 +59,6 @@ fn dtype_text(d: Dtype) -> &'static str {
         Dtype::I64 => "int64",
         Dtype::Bool => "bool",
     }
-}
-
-/// Reads up to `buf.len()` bytes; returns how many (fewer only at end of input).
-fn read_full(input: &mut impl Read, buf: &mut [u8]) -> Result<usize, DataError> {
-    let mut n = 0;
-    while n < buf.len() {
-        match input.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format_err(format!("cannot read the data: {e}"))),
-        }
-    }
-    Ok(n)
 }
 
 /// Reads the preamble: returns the header and how many bytes it took.
@@ -152,6 +146,15 @@ pub fn read_npy_bytes(bytes: &[u8]) -> Result<ArrayData, DataError> {
 /// abort), and the data is read straight into it. With `len` unknown, exactly
 /// the declared bytes are read, then one more is probed for.
 pub fn read_npy_from(input: &mut impl Read, len: Option<u64>) -> Result<ArrayData, DataError> {
+    read_npy_converted(input, len, Convert::Stored)
+}
+
+/// [`read_npy_from`], delivering the values converted as `convert` asks.
+pub(super) fn read_npy_converted(
+    input: &mut impl Read,
+    len: Option<u64>,
+    convert: Convert,
+) -> Result<ArrayData, DataError> {
     let (header, preamble) = read_preamble(input)?;
     let item = header.dtype.item_size();
     let data_len = len.map(|l| l.saturating_sub(preamble));
@@ -210,15 +213,23 @@ pub fn read_npy_from(input: &mut impl Read, len: Option<u64>) -> Result<ArrayDat
             ));
         }
     }
-    let big = header.big_endian;
-    let array = match header.dtype {
-        Dtype::F32 => read_values::<f32>(input, &header, count, big)?.map(ArrayData::F32),
-        Dtype::F64 => read_values::<f64>(input, &header, count, big)?.map(ArrayData::F64),
-        Dtype::I32 => read_values::<i32>(input, &header, count, big)?.map(ArrayData::I32),
-        Dtype::I64 => read_values::<i64>(input, &header, count, big)?.map(ArrayData::I64),
-        Dtype::Bool => read_bools(input, &header, count)?.map(ArrayData::Bool),
-    }
-    .map_err(|got| truncated(got.to_string()))?;
+    let what = || {
+        format!(
+            "shape {} of {}",
+            super::header::shape_repr(&header.shape),
+            dtype_text(header.dtype)
+        )
+    };
+    let array = read_flat(
+        input,
+        header.dtype,
+        header.big_endian,
+        count,
+        convert,
+        &what,
+    )?
+    .map_err(|got| truncated(got.to_string()))?
+    .shaped(&header.shape, header.fortran_order)?;
     if data_len.is_none() {
         let mut probe = [0u8; 1];
         if read_full(input, &mut probe)? > 0 {
@@ -226,89 +237,6 @@ pub fn read_npy_from(input: &mut impl Read, len: Option<u64>) -> Result<ArrayDat
         }
     }
     Ok(array)
-}
-
-/// Element types read from files: plain old data with a byte swap.
-trait Element: bytemuck::Pod + Default {
-    fn swap(self) -> Self;
-}
-
-macro_rules! element {
-    ($($t:ty => $bits:ty),*) => {$(
-        impl Element for $t {
-            fn swap(self) -> Self {
-                <$t>::from_ne_bytes(<$bits>::from_ne_bytes(self.to_ne_bytes()).swap_bytes().to_ne_bytes())
-            }
-        }
-    )*};
-}
-element!(f32 => u32, f64 => u64, i32 => i32, i64 => i64);
-
-/// Reserves `count` values (fallibly) and reads their bytes straight into the
-/// buffer, swapping them if the file's byte order is not the machine's. The
-/// inner `Err` is the number of bytes present when the input ends early.
-fn read_values<T: Element>(
-    input: &mut impl Read,
-    header: &Header,
-    count: usize,
-    big: bool,
-) -> Result<Result<ArrayD<T>, usize>, DataError> {
-    let mut values: Vec<T> = Vec::new();
-    values.try_reserve_exact(count).map_err(|_| {
-        DataError::new(
-            DataErrorKind::OutOfMemory,
-            format!(
-                "cannot allocate {} bytes for shape {}: not enough memory",
-                count.saturating_mul(std::mem::size_of::<T>()),
-                super::header::shape_repr(&header.shape)
-            ),
-        )
-    })?;
-    values.resize(count, T::default());
-    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut values);
-    let got = read_full(input, bytes)?;
-    if got < bytes.len() {
-        return Ok(Err(got));
-    }
-    if big != cfg!(target_endian = "big") {
-        values.iter_mut().for_each(|v| *v = v.swap());
-    }
-    build(header, values).map(Ok)
-}
-
-/// NumPy's `|b1`: one byte per value, non-zero is true.
-fn read_bools(
-    input: &mut impl Read,
-    header: &Header,
-    count: usize,
-) -> Result<Result<ArrayD<bool>, usize>, DataError> {
-    let mut bytes: Vec<u8> = Vec::new();
-    bytes.try_reserve_exact(count).map_err(|_| {
-        DataError::new(
-            DataErrorKind::OutOfMemory,
-            format!(
-                "cannot allocate {count} bytes for shape {}: not enough memory",
-                super::header::shape_repr(&header.shape)
-            ),
-        )
-    })?;
-    bytes.resize(count, 0);
-    let got = read_full(input, &mut bytes)?;
-    if got < bytes.len() {
-        return Ok(Err(got));
-    }
-    build(header, bytes.iter().map(|&b| b != 0).collect()).map(Ok)
-}
-
-/// Shape the flat values; Fortran-order data is copied into standard (row-major) layout.
-fn build<T: Clone>(header: &Header, values: Vec<T>) -> Result<ArrayD<T>, DataError> {
-    let shape = IxDyn(&header.shape);
-    let result = if header.fortran_order {
-        ArrayD::from_shape_vec(shape.f(), values).map(|a| a.as_standard_layout().into_owned())
-    } else {
-        ArrayD::from_shape_vec(shape, values)
-    };
-    result.map_err(|e| format_err(format!("cannot shape the data: {e}")))
 }
 
 /// Encode an array as `.npy` bytes exactly as `numpy.save` would: format 1.0,

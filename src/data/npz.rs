@@ -10,7 +10,8 @@ use zip::ZipArchive;
 
 use super::array::ArrayData;
 use super::error::{DataError, DataErrorKind};
-use super::npy::read_npy_from;
+use super::npy::read_npy_converted;
+use super::stream::Convert;
 
 /// The largest uncompressed member accepted: 16 GiB.
 pub const MAX_NPZ_MEMBER_BYTES: u64 = 16 << 30;
@@ -22,6 +23,14 @@ const MAX_DEFLATE_RATIO: u64 = 1100;
 /// Read every array of an `.npz` archive, in archive order, named as NumPy names them
 /// (the member name without its `.npy` suffix). Errors name the path and the member.
 pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayData)>, DataError> {
+    read_npz_as(path, &|_| Convert::Stored)
+}
+
+/// [`read_npz`], each array delivered converted as `convert(name)` asks.
+pub fn read_npz_as(
+    path: &Path,
+    convert: &dyn Fn(&str) -> Convert,
+) -> Result<Vec<(String, ArrayData)>, DataError> {
     let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, "read the file", &e))?;
     if meta.is_dir() {
         return Err(DataError::new(
@@ -44,11 +53,18 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayData)>, DataError> {
                 .with_path(path),
         );
     }
-    read_npz_from(file).map_err(|e| e.with_path(path))
+    read_npz_converted(std::io::BufReader::new(file), convert).map_err(|e| e.with_path(path))
 }
 
 /// [`read_npz`] on any seekable byte source (errors carry no path).
 pub fn read_npz_from<R: Read + Seek>(reader: R) -> Result<Vec<(String, ArrayData)>, DataError> {
+    read_npz_converted(reader, &|_| Convert::Stored)
+}
+
+fn read_npz_converted<R: Read + Seek>(
+    reader: R,
+    convert: &dyn Fn(&str) -> Convert,
+) -> Result<Vec<(String, ArrayData)>, DataError> {
     let open = |reader: R| {
         ZipArchive::new(reader).map_err(|e| {
             DataError::new(
@@ -125,8 +141,8 @@ pub fn read_npz_from<R: Read + Seek>(reader: R) -> Result<Vec<(String, ArrayData
         }
         // Straight from the decompressor into the array's buffer, after checking
         // the header's data size against the member's declared size.
-        let array =
-            read_npy_from(&mut member, Some(declared)).map_err(|e| e.with_member(&raw_name))?;
+        let array = read_npy_converted(&mut member, Some(declared), convert(name))
+            .map_err(|e| e.with_member(&raw_name))?;
         // Reading on to the end also makes the decompressor check the CRC.
         let mut probe = [0u8; 1];
         match member.read(&mut probe) {
