@@ -156,7 +156,7 @@ fuzz_target!(|data: &[u8]| {
     let axis_arith = std::env::var_os("GRADLANG_FUZZ_AXIS_ARITH").is_some();
     let mut u = Unstructured::new(data);
     let src = program(&mut u, axis_arith);
-    let (prog, checked) = gradlang::check::check_source(&src);
+    let (_, checked) = gradlang::check::check_source(&src);
     assert!(
         !checked.has_errors(),
         "a well-typed program was refused:\n{src}\n{:?}",
@@ -169,7 +169,7 @@ fuzz_target!(|data: &[u8]| {
         precision: Precision::F64,
         max_jacobian_bytes: 1 << 20,
     };
-    let prepared = run::prepare(&prog, &checked, &opts)
+    let prepared = run::prepare(&checked, &opts)
         .unwrap_or_else(|e| panic!("prepare failed:\n{src}\n{:?}", e.diagnostics));
     let leaves = run::leaf_values::<f64>(&prepared, &mut opts).expect("initializers");
     let nodes: Vec<_> = prepared.lowered.outputs.iter().map(|o| o.node).collect();
