@@ -1,23 +1,36 @@
-//! The values a run starts from: `--dim`, `--input NAME=PATH` files and the
-//! `--inputs` archive, read and turned into [`RunOptions`].
+//! The values a run starts from: `--dim`, `--input NAME=PATH` files, the
+//! `--inputs` archive (`.npz` or `.safetensors`) and the `--params` file, read
+//! and turned into [`RunOptions`].
+//!
+//! Each file's values are read in the type the run uses (floats in the run's
+//! precision, ints as i64), converted while reading: a file of the other
+//! float width never costs memory for both.
 
 use super::names::{unknown_name, validate_dims};
+use super::params::add_params;
 use super::program::Failure;
 use super::ProgramArgs;
+use crate::check::types::Elem;
 use crate::check::Checked;
-use crate::data::{read_npy, read_npz, DataError, DataErrorKind};
+use crate::data::{read_archive, read_npy_as, Convert, DataError, DataErrorKind};
 use crate::diagnostics::{Code, Diagnostic, Span};
 use crate::run::{Precision, RunError, RunOptions, Supplied};
 use std::path::{Path, PathBuf};
 
-/// Validates the command line's names and reads every supplied file.
+/// Validates the command line's names and reads every supplied file. An
+/// explicit `--input` wins over an `--inputs` member, which wins over a
+/// `--params` value of the same name.
 pub fn run_options(
     args: &ProgramArgs,
     checked: &Checked,
     precision: Precision,
 ) -> Result<RunOptions, Failure> {
     validate_dims(&args.dims, checked)?;
-    let supplied = read_supplied(&args.inputs, args.archive.as_deref(), checked)?;
+    let convert = |name: &str| conversion(checked, precision, name);
+    let mut supplied = read_supplied(&args.inputs, args.archive.as_deref(), checked, &convert)?;
+    if let Some(path) = &args.params {
+        add_params(path, checked, &args.dims, &mut supplied, &convert)?;
+    }
     Ok(RunOptions {
         dims: args.dims.clone(),
         supplied,
@@ -25,6 +38,25 @@ pub fn run_options(
         precision,
         max_jacobian_bytes: args.max_jacobian_bytes,
     })
+}
+
+/// The type the value of `name` is read in: a float declaration's in the
+/// run's precision, an int declaration's as i64; anything else as stored (a
+/// value of the wrong kind is reported with its file's own dtype).
+fn conversion(checked: &Checked, precision: Precision, name: &str) -> Convert {
+    match checked
+        .decls
+        .iter()
+        .find(|d| d.name == name)
+        .map(|d| d.ty.elem)
+    {
+        Some(Elem::Float) => match precision {
+            Precision::F32 => Convert::FloatsToF32,
+            Precision::F64 => Convert::FloatsToF64,
+        },
+        Some(Elem::Int) => Convert::IntsToI64,
+        Some(Elem::Bool) | None => Convert::Stored,
+    }
 }
 
 /// E0602 (E0610 when memory ran out) for a data file that cannot be read,
@@ -44,6 +76,7 @@ fn read_supplied(
     inputs: &[(String, PathBuf)],
     archive: Option<&Path>,
     checked: &Checked,
+    convert: &dyn Fn(&str) -> Convert,
 ) -> Result<Vec<Supplied>, Failure> {
     let known: Vec<&str> = checked.decls.iter().map(|d| d.name.as_str()).collect();
     let decl_span = |name: &str| {
@@ -64,7 +97,7 @@ fn read_supplied(
                 &known,
             )));
         }
-        match read_npy(path) {
+        match read_npy_as(path, convert(name)) {
             Ok(data) => out.push(Supplied {
                 name: name.clone(),
                 path: path.clone(),
@@ -82,7 +115,7 @@ fn read_supplied(
         }
     }
     if let Some(path) = archive {
-        match read_npz(path) {
+        match read_archive(path, convert) {
             Ok(members) => {
                 for (name, data) in members {
                     if !known.contains(&name.as_str()) {
@@ -106,7 +139,7 @@ fn read_supplied(
                 e.member().and_then(decl_span),
                 format!("cannot read `{}`: {e}", path.display()),
                 &e,
-                "--inputs takes a .npz archive of .npy arrays",
+                "--inputs takes a .npz archive or a .safetensors file of named arrays",
             )),
         }
     }

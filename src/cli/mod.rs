@@ -9,6 +9,7 @@ mod graph_cmd;
 mod inputs;
 mod names;
 mod out_dir;
+mod params;
 mod profile;
 mod program;
 mod run_cmd;
@@ -116,9 +117,12 @@ pub struct ProgramArgs {
     /// Value of an input or param from a .npy file: --input x=x.npy (repeatable).
     #[arg(long = "input", value_name = "NAME=PATH", value_parser = parse_input)]
     pub inputs: Vec<(String, PathBuf)>,
-    /// Values of inputs and params from a .npz archive, by array name.
-    #[arg(long = "inputs", value_name = "PATH.npz")]
+    /// Values of inputs and params from a .npz or .safetensors file, by array name.
+    #[arg(long = "inputs", value_name = "PATH.npz|PATH.safetensors")]
     pub archive: Option<PathBuf>,
+    /// Values of every param, by full name (fc1.W), from a .safetensors or .npz file (a checkpoint).
+    #[arg(long = "params", value_name = "FILE")]
+    pub params: Option<PathBuf>,
     /// Seed of the random initializers.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

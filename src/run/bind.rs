@@ -10,13 +10,33 @@ use crate::check::{Checked, DeclInfo};
 use crate::data::ArrayData;
 use crate::diagnostics::{Code, Diagnostic, Span};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A value given on the command line for an input or param.
 pub struct Supplied {
     pub name: String,
     pub path: PathBuf,
     pub data: ArrayData,
+}
+
+/// What binding reads of a supplied value: its name, shape and file. Binding
+/// can so be tried on shapes alone (`--params` finds the values that do not
+/// fit by trying them one at a time, without copying any array).
+#[derive(Clone, Copy)]
+pub struct SuppliedShape<'a> {
+    pub name: &'a str,
+    pub shape: &'a [usize],
+    pub path: &'a Path,
+}
+
+impl<'a> From<&'a Supplied> for SuppliedShape<'a> {
+    fn from(s: &'a Supplied) -> Self {
+        SuppliedShape {
+            name: &s.name,
+            shape: s.data.shape(),
+            path: &s.path,
+        }
+    }
 }
 
 /// Where a dimension's value came from, for conflict messages.
@@ -47,6 +67,16 @@ pub fn bind_dims(
     cli: &[(String, usize)],
     supplied: &[Supplied],
 ) -> Result<Bound, RunError> {
+    let shapes: Vec<SuppliedShape<'_>> = supplied.iter().map(SuppliedShape::from).collect();
+    bind_shapes(checked, cli, &shapes)
+}
+
+/// [`bind_dims`] from the shapes of the supplied values.
+pub fn bind_shapes(
+    checked: &Checked,
+    cli: &[(String, usize)],
+    supplied: &[SuppliedShape<'_>],
+) -> Result<Bound, RunError> {
     let mut spans = HashMap::new();
     let mut ids = HashMap::new();
     for (id, info) in checked.dims.iter() {
@@ -64,10 +94,10 @@ pub fn bind_dims(
     // Shapes of supplied files, then of literal initializers.
     let mut checks: Vec<(&DeclInfo, Vec<usize>, String)> = Vec::new();
     for s in supplied {
-        if let Some(d) = decl(&s.name) {
+        if let Some(d) = decl(s.name) {
             checks.push((
                 d,
-                s.data.shape().to_vec(),
+                s.shape.to_vec(),
                 format!("`{}` ({})", s.path.display(), s.name),
             ));
         }
