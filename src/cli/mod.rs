@@ -13,7 +13,7 @@ mod profile;
 mod program;
 mod run_cmd;
 mod source;
-mod terminal;
+pub(crate) mod terminal;
 mod values;
 
 use clap::{Parser, Subcommand, ValueEnum};
