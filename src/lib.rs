@@ -36,3 +36,4 @@ pub mod lsp;
 pub mod run;
 pub mod show;
 pub mod syntax;
+pub mod train;

@@ -14,7 +14,7 @@ mod profile;
 mod program;
 mod run_cmd;
 mod source;
-mod terminal;
+pub(crate) mod terminal;
 mod values;
 
 use clap::{Parser, Subcommand, ValueEnum};
