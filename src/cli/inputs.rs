@@ -43,7 +43,7 @@ pub fn run_options(
 /// The type the value of `name` is read in: a float declaration's in the
 /// run's precision, an int declaration's as i64; anything else as stored (a
 /// value of the wrong kind is reported with its file's own dtype).
-fn conversion(checked: &Checked, precision: Precision, name: &str) -> Convert {
+pub(super) fn conversion(checked: &Checked, precision: Precision, name: &str) -> Convert {
     match checked
         .decls
         .iter()

@@ -101,6 +101,11 @@ codes! {
     E0705 = "E0705", "`params=` or `decay=` names something other than a trained param";
     E0706 = "E0706", "more than one `train` statement";
     E0707 = "E0707", "metric is not a scalar";
+    E0710 = "E0710", "training data does not fit";
+    E0711 = "E0711", "checkpoint cannot be used";
+    E0712 = "E0712", "non-finite loss or gradient";
+    E0713 = "E0713", "program cannot be trained or evaluated";
+    E0714 = "E0714", "invalid training option on the command line";
     // W0xxx warnings
     W0001 = "W0001", "unused binding";
     W0002 = "W0002", "derivative of an independent value";

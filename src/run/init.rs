@@ -97,7 +97,7 @@ fn sample<T: Float>(
 }
 
 /// FNV-1a over (seed, name, chunk): a stable key for a stream.
-fn stream_key(seed: u64, name: &str, chunk: u64) -> u64 {
+pub fn stream_key(seed: u64, name: &str, chunk: u64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in seed
         .to_le_bytes()

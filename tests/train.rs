@@ -1,0 +1,326 @@
+//! `gradlang train` and `gradlang eval` from the outside (SPEC section 11):
+//! learning, exact repetition for any thread count, resuming (also after an
+//! interrupt mid-epoch), checkpoints, logs, charts and the errors.
+
+use assert_cmd::Command;
+use gradlang::data::{read_safetensors, write_safetensors, ArrayData, ArrayRef};
+use ndarray::{ArrayD, IxDyn};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn gradlang() -> Command {
+    Command::cargo_bin("gradlang").unwrap()
+}
+
+/// Linear regression: y = x·w + 0.5 plus a little noise, 200 examples.
+const REGRESSION: &str = "\
+dim N, D = 3
+input x: [N, D]
+input y: [N]
+param w: [D] = zeros
+param b: [] = zeros
+pred = x @ w + b
+loss L = mean((pred - y) ** 2)
+metric mae = mean(abs(pred - y))
+train(L, over=N, optimizer=sgd(lr=0.1, momentum=0.9), schedule=cosine(), epochs=20, batch_size=16)
+";
+
+const TRUE_W: [f64; 3] = [1.5, -2.0, 0.25];
+
+/// A deterministic pseudo-random number in [-1, 1).
+fn noise(i: usize) -> f64 {
+    let mut z = (i as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(12345);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+}
+
+fn regression_data(dir: &Path, n: usize, offset: usize) -> PathBuf {
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..n {
+        let row: Vec<f64> = (0..3).map(|k| noise(offset + 3 * i + k)).collect();
+        let t: f64 = row.iter().zip(TRUE_W).map(|(a, w)| a * w).sum::<f64>() + 0.5;
+        y.push((t + 0.01 * noise(1_000_000 + offset + i)) as f32);
+        x.extend(row.iter().map(|v| *v as f32));
+    }
+    let x = ArrayD::from_shape_vec(IxDyn(&[n, 3]), x).unwrap();
+    let y = ArrayD::from_shape_vec(IxDyn(&[n]), y).unwrap();
+    let path = dir.join(format!("data-{offset}.safetensors"));
+    write_safetensors(
+        &path,
+        &[
+            ("x".to_string(), ArrayRef::F32(x.view())),
+            ("y".to_string(), ArrayRef::F32(y.view())),
+        ],
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    path
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("regression.grad");
+    std::fs::write(&program, REGRESSION).unwrap();
+    let data = regression_data(dir.path(), 200, 0);
+    (dir, program, data)
+}
+
+fn params(path: &Path) -> BTreeMap<String, Vec<f64>> {
+    read_safetensors(path)
+        .unwrap()
+        .tensors
+        .into_iter()
+        .map(|(n, a)| {
+            let v = match a {
+                ArrayData::F32(a) => a.iter().map(|x| f64::from(*x)).collect(),
+                ArrayData::F64(a) => a.iter().copied().collect(),
+                other => panic!("{n}: {other:?}"),
+            };
+            (n, v)
+        })
+        .collect()
+}
+
+fn train(program: &Path, data: &Path, out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    gradlang()
+        .arg("train")
+        .arg(program)
+        .arg("--inputs")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(["--progress", "none"])
+        .args(extra)
+        .assert()
+}
+
+#[test]
+fn sgd_learns_a_linear_model() {
+    let (dir, program, data) = setup();
+    let out = dir.path().join("out");
+    train(&program, &data, &out, &[]).success();
+    let p = params(&out.join("params.safetensors"));
+    for (got, want) in p["w"].iter().zip(TRUE_W) {
+        assert!((got - want).abs() < 0.02, "w = {:?}", p["w"]);
+    }
+    assert!((p["b"][0] - 0.5).abs() < 0.02, "b = {:?}", p["b"]);
+    // The history has one record per epoch, the loss falling.
+    let history = std::fs::read_to_string(out.join("history.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 20);
+    assert_eq!(records[19]["step"], 20 * 13);
+    let first = records[0]["train"]["loss"].as_f64().unwrap();
+    let last = records[19]["train"]["loss"].as_f64().unwrap();
+    assert!(last < first / 100.0, "{first} -> {last}");
+    assert!(records[19]["train"]["mae"].as_f64().unwrap() < 0.02);
+}
+
+#[test]
+fn results_are_bit_identical_for_any_thread_count() {
+    let (dir, program, data) = setup();
+    let mut files = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = dir.path().join(format!("t{threads}"));
+        train(
+            &program,
+            &data,
+            &out,
+            &["--threads", threads, "--epochs", "3"],
+        )
+        .success();
+        files.push(std::fs::read(out.join("params.safetensors")).unwrap());
+    }
+    assert_eq!(files[0], files[1]);
+    assert_eq!(files[0], files[2]);
+}
+
+#[test]
+fn a_resumed_run_ends_with_the_same_params() {
+    let (dir, program, data) = setup();
+    let whole = dir.path().join("whole");
+    train(&program, &data, &whole, &["--epochs", "6"]).success();
+    // Three epochs with checkpoints, then three more from the last one.
+    let ckpt = dir.path().join("ckpt");
+    let first = dir.path().join("first");
+    let ck = ckpt.to_str().unwrap();
+    train(
+        &program,
+        &data,
+        &first,
+        &["--epochs", "3", "--checkpoint-dir", ck],
+    )
+    .success();
+    assert!(ckpt.join("epoch-0003.safetensors").exists());
+    let resumed = dir.path().join("resumed");
+    train(
+        &program,
+        &data,
+        &resumed,
+        &["--epochs", "6", "--checkpoint-dir", ck, "--resume"],
+    )
+    .success();
+    assert_eq!(
+        std::fs::read(whole.join("params.safetensors")).unwrap(),
+        std::fs::read(resumed.join("params.safetensors")).unwrap()
+    );
+    // The history continues: six records, the first three as before.
+    let lines = |p: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p.join("history.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (a, b) = (lines(&whole), lines(&resumed));
+    assert_eq!(b.len(), 6);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["train"], y["train"]);
+        assert_eq!(x["step"], y["step"]);
+    }
+}
+
+#[test]
+fn a_checkpoint_of_another_program_is_refused_naming_the_difference() {
+    let (dir, program, data) = setup();
+    let ckpt = dir.path().join("ckpt");
+    let ck = ckpt.to_str().unwrap();
+    train(
+        &program,
+        &data,
+        &dir.path().join("o"),
+        &["--epochs", "1", "--checkpoint-dir", ck],
+    )
+    .success();
+    let other = dir.path().join("other.grad");
+    std::fs::write(
+        &other,
+        REGRESSION.replace("param b: [] = zeros", "param b: [1] = zeros"),
+    )
+    .unwrap();
+    let assert = train(
+        &other,
+        &data,
+        &dir.path().join("o2"),
+        &["--checkpoint-dir", ck, "--resume"],
+    )
+    .failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("E0711"), "{stderr}");
+    assert!(
+        stderr.contains("`b` has shape [] in the checkpoint but [1] in the program"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_non_finite_loss_stops_with_the_step_and_epoch() {
+    let (dir, program, data) = setup();
+    let assert = train(&program, &data, &dir.path().join("o"), &["--lr", "1e6"]).code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("E0712"), "{stderr}");
+    assert!(stderr.contains("at step "), "{stderr}");
+    assert!(stderr.contains("(epoch 1"), "{stderr}");
+}
+
+#[test]
+fn json_records_logs_charts_and_eval() {
+    let (dir, program, data) = setup();
+    let out = dir.path().join("out");
+    let log = dir.path().join("log.csv");
+    let plot = dir.path().join("chart.svg");
+    let val = regression_data(dir.path(), 50, 7777);
+    let assert = train(
+        &program,
+        &data,
+        &out,
+        &[
+            "--epochs",
+            "4",
+            "--format",
+            "json",
+            "--val",
+            val.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--plot",
+            plot.to_str().unwrap(),
+        ],
+    )
+    .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    let records: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 4);
+    let keys: Vec<&str> = records[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["epoch", "step", "lr", "train", "val", "time_s"]);
+    assert!(records[3]["val"]["loss"].as_f64().unwrap() < 0.05);
+    let csv = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(std::fs::read_to_string(&plot).unwrap().contains("<svg"));
+    // eval on the validation file gives the loss of the last record.
+    let eval = gradlang()
+        .args(["eval"])
+        .arg(&program)
+        .arg("--params")
+        .arg(out.join("params.safetensors"))
+        .arg("--inputs")
+        .arg(&val)
+        .args(["--format", "json"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&eval.get_output().stdout).unwrap();
+    assert_eq!(v["examples"], 50);
+    let loss = v["L"].as_f64().unwrap();
+    let recorded = records[3]["val"]["loss"].as_f64().unwrap();
+    assert!(
+        (loss - recorded).abs() <= 1e-6 * recorded.max(1e-12),
+        "{loss} vs {recorded}"
+    );
+    assert!(v["mae"].as_f64().is_some());
+}
+
+#[test]
+fn training_needs_a_train_statement_and_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("p.grad");
+    std::fs::write(
+        &program,
+        REGRESSION.lines().take(8).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let data = regression_data(dir.path(), 20, 0);
+    let a = gradlang()
+        .arg("train")
+        .arg(&program)
+        .arg("--inputs")
+        .arg(&data)
+        .assert()
+        .code(1);
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("E0713"));
+    let (dir, program, _) = setup();
+    let a = gradlang()
+        .arg("train")
+        .arg(&program)
+        .current_dir(dir.path())
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("E0710") && stderr.contains("no data for `x`, `y`"),
+        "{stderr}"
+    );
+}
