@@ -142,35 +142,36 @@ fn results_are_bit_identical_for_any_thread_count() {
 }
 
 #[test]
-fn a_resumed_run_ends_with_the_same_params() {
+fn a_run_resumed_from_an_epoch_checkpoint_ends_with_the_same_params() {
     let (dir, program, data) = setup();
-    let whole = dir.path().join("whole");
-    train(&program, &data, &whole, &["--epochs", "6"]).success();
-    // Three epochs with checkpoints, then three more from the last one.
+    // Six epochs with a checkpoint after each; then from the third again.
     let ckpt = dir.path().join("ckpt");
-    let first = dir.path().join("first");
+    let whole = dir.path().join("whole");
     let ck = ckpt.to_str().unwrap();
     train(
         &program,
         &data,
-        &first,
-        &["--epochs", "3", "--checkpoint-dir", ck],
+        &whole,
+        &["--epochs", "6", "--checkpoint-dir", ck],
     )
     .success();
-    assert!(ckpt.join("epoch-0003.safetensors").exists());
+    for e in 1..=6 {
+        assert!(ckpt.join(format!("epoch-{e:04}.safetensors")).exists());
+    }
     let resumed = dir.path().join("resumed");
+    let third = ckpt.join("epoch-0003.safetensors");
     train(
         &program,
         &data,
         &resumed,
-        &["--epochs", "6", "--checkpoint-dir", ck, "--resume"],
+        &["--epochs", "6", "--resume", third.to_str().unwrap()],
     )
     .success();
     assert_eq!(
         std::fs::read(whole.join("params.safetensors")).unwrap(),
         std::fs::read(resumed.join("params.safetensors")).unwrap()
     );
-    // The history continues: six records, the first three as before.
+    // The history continues: six records, equal to the uninterrupted run's.
     let lines = |p: &Path| -> Vec<serde_json::Value> {
         std::fs::read_to_string(p.join("history.jsonl"))
             .unwrap()
@@ -184,6 +185,66 @@ fn a_resumed_run_ends_with_the_same_params() {
         assert_eq!(x["train"], y["train"]);
         assert_eq!(x["step"], y["step"]);
     }
+}
+
+/// A wider model on more data: slow enough to interrupt mid-run.
+const WIDE: &str = "\
+dim N, D = 3, H = 256
+input x: [N, D]
+input y: [N]
+param W1: [D, H] = normal(0, 0.5)
+param W2: [H] = normal(0, 0.05)
+param b: [] = zeros
+pred = tanh(x @ W1) @ W2 + b
+loss L = mean((pred - y) ** 2)
+train(L, over=N, optimizer=adam(lr=1e-3), schedule=cosine(), clip_norm=1.0, epochs=30, batch_size=8)
+";
+
+#[test]
+fn a_run_interrupted_mid_epoch_resumes_to_the_same_params() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("wide.grad");
+    std::fs::write(&program, WIDE).unwrap();
+    let data = regression_data(dir.path(), 2000, 0);
+    let whole = dir.path().join("whole");
+    train(&program, &data, &whole, &[]).success();
+    // The same run, sent Ctrl-C once its first epoch is reported.
+    let ckpt = dir.path().join("ckpt");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gradlang"))
+        .arg("train")
+        .arg(&program)
+        .arg("--inputs")
+        .arg(&data)
+        .args(["--progress", "none", "--format", "json", "--checkpoint-dir"])
+        .arg(&ckpt)
+        .arg("--out")
+        .arg(dir.path().join("first"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.contains("\"epoch\":1"), "{line}");
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted at step"), "{stderr}");
+    let resumed = dir.path().join("resumed");
+    train(
+        &program,
+        &data,
+        &resumed,
+        &["--checkpoint-dir", ckpt.to_str().unwrap(), "--resume"],
+    )
+    .success();
+    assert_eq!(
+        std::fs::read(whole.join("params.safetensors")).unwrap(),
+        std::fs::read(resumed.join("params.safetensors")).unwrap()
+    );
 }
 
 #[test]
