@@ -39,3 +39,27 @@ fn every_builtin_is_known_to_the_checker() {
         );
     }
 }
+
+/// `docs/training.md` shows the `train` options, optimizers and schedules as
+/// the checker's one table of them defines them.
+#[test]
+fn docs_training_md_has_the_training_tables() {
+    const START: &str = "<!-- generated from src/check/train/spec.rs: GRADLANG_BLESS=1 cargo test --test builtin_table -->\n";
+    const END: &str = "<!-- end of generated tables -->";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/training.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (before, rest) = text.split_once(START).expect("the start marker");
+    let (_, after) = rest.split_once(END).expect("the end marker");
+    let expected = format!(
+        "{before}{START}{}{END}{after}",
+        gradlang::check::train::spec::markdown()
+    );
+    if std::env::var_os("GRADLANG_BLESS").is_some() {
+        std::fs::write(&path, &expected).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        expected,
+        "docs/training.md is out of date: run GRADLANG_BLESS=1 cargo test --test builtin_table"
+    );
+}

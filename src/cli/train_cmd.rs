@@ -334,7 +334,13 @@ where
             settings.early_stop.as_ref().map_or("", |e| e.metric.as_str()),
             settings.early_stop.as_ref().map_or(0, |e| e.patience),
         )),
-        Outcome::Completed => {}
+        Outcome::Completed {
+            best_epoch: Some(best),
+        } if best != position.epoch => write_stderr(&format!(
+            "keeping the params of epoch {best}, the best `{}`\n",
+            settings.early_stop.as_ref().map_or("", |e| e.metric.as_str()),
+        )),
+        Outcome::Completed { .. } => {}
     }
     let out = args
         .out

@@ -125,7 +125,9 @@ pub trait Observer<T> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Completed,
+    /// Every epoch ran; with early stopping, the params are those of
+    /// `best_epoch`.
+    Completed { best_epoch: Option<usize> },
     /// Early stopping ended the run; the params are those of `best_epoch`.
     EarlyStopped {
         best_epoch: usize,
@@ -214,7 +216,7 @@ pub fn fit<T: Float>(
             None => false,
         };
         observer.epoch_end(&record, model, position)?;
-        if stop {
+        if stop && epoch < settings.epochs {
             let best_epoch = position.best.map_or(epoch, |(_, e)| e);
             restore_best(model, position);
             return Ok(Outcome::EarlyStopped { best_epoch });
@@ -223,7 +225,9 @@ pub fn fit<T: Float>(
     if settings.early_stop.is_some() {
         restore_best(model, position);
     }
-    Ok(Outcome::Completed)
+    Ok(Outcome::Completed {
+        best_epoch: position.best.map(|(_, e)| e),
+    })
 }
 
 /// "loss" then each metric's name: the keys of an epoch record.

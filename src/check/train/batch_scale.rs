@@ -85,7 +85,11 @@ impl Degrees<'_> {
             } => {
                 let inner = args.iter().map(|a| self.expr(a)).max().unwrap_or(0);
                 match builtin {
-                    Builtin::Sum if args.first().is_some_and(|a| self.mentions_over(a, &attrs.axes)) => {
+                    Builtin::Sum
+                        if args
+                            .first()
+                            .is_some_and(|a| self.mentions_over(a, &attrs.axes)) =>
+                    {
                         inner + 1
                     }
                     _ => inner,

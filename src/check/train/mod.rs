@@ -13,8 +13,8 @@ use super::{Checker, Entity};
 use crate::diagnostics::{Code, Diagnostic, Span};
 use crate::syntax::ast::{Arg, Expr, ExprKind, TrainStmt};
 use spec::{
-    optimizer_kind, resolve_optimizer, resolve_schedule, OptionDef, OptionKind, Optimizer,
-    Recipe, Schedule, TrainSpec, OPTIMIZERS, SCHEDULES, TRAIN_OPTIONS,
+    optimizer_kind, resolve_optimizer, resolve_schedule, Optimizer, OptionDef, OptionKind, Recipe,
+    Schedule, TrainSpec, OPTIMIZERS, SCHEDULES, TRAIN_OPTIONS,
 };
 
 impl Checker<'_> {
@@ -26,10 +26,14 @@ impl Checker<'_> {
         };
         for (_, other) in rest {
             self.report(
-                Diagnostic::error(Code::E0706, *other, "a program has at most one `train` statement")
-                    .with_primary_label("second `train` statement")
-                    .with_label(*span, "the first one is here")
-                    .with_help("merge them into one statement"),
+                Diagnostic::error(
+                    Code::E0706,
+                    *other,
+                    "a program has at most one `train` statement",
+                )
+                .with_primary_label("second `train` statement")
+                .with_label(*span, "the first one is here")
+                .with_help("merge them into one statement"),
             );
         }
         if let Some(spec) = self.train_stmt(first, *span) {
@@ -59,9 +63,13 @@ impl Checker<'_> {
                 } else {
                     ok = false;
                     self.report(
-                        Diagnostic::error(Code::E0704, arg.span, "`train` takes the loss, then named options")
-                            .with_primary_label("a second unnamed argument")
-                            .with_help("name it: `train(L, over=N, optimizer=adam(lr=1e-3))`"),
+                        Diagnostic::error(
+                            Code::E0704,
+                            arg.span,
+                            "`train` takes the loss, then named options",
+                        )
+                        .with_primary_label("a second unnamed argument")
+                        .with_help("name it: `train(L, over=N, optimizer=adam(lr=1e-3))`"),
                     );
                 }
                 continue;
@@ -69,9 +77,13 @@ impl Checker<'_> {
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name.name) {
                 ok = false;
                 self.report(
-                    Diagnostic::error(Code::E0704, name.span, format!("`{}` is given twice", name.name))
-                        .with_primary_label("given again here")
-                        .with_label(*first, "first given here"),
+                    Diagnostic::error(
+                        Code::E0704,
+                        name.span,
+                        format!("`{}` is given twice", name.name),
+                    )
+                    .with_primary_label("given again here")
+                    .with_label(*first, "first given here"),
                 );
                 continue;
             }
@@ -84,9 +96,13 @@ impl Checker<'_> {
                 }
                 "optimizer" => optimizer = self.train_optimizer(value),
                 "schedule" => schedule = self.train_schedule(value),
-                "clip_norm" => clip_norm = self.train_number(value, "clip_norm", OptionKind::Positive),
+                "clip_norm" => {
+                    clip_norm = self.train_number(value, "clip_norm", OptionKind::Positive)
+                }
                 "epochs" => epochs = self.train_number(value, "epochs", OptionKind::Count),
-                "batch_size" => batch_size = self.train_number(value, "batch_size", OptionKind::Count),
+                "batch_size" => {
+                    batch_size = self.train_number(value, "batch_size", OptionKind::Count)
+                }
                 "params" => params_arg = Some(self.param_list(value, "params")),
                 "decay" => decay_arg = Some(self.param_list(value, "decay")),
                 other => {
@@ -135,9 +151,13 @@ impl Checker<'_> {
                     .to_string(),
             };
             self.report(
-                Diagnostic::error(Code::E0701, stmt.keyword, "`train` needs the loss it minimizes")
-                    .with_primary_label("no loss given")
-                    .with_help(help),
+                Diagnostic::error(
+                    Code::E0701,
+                    stmt.keyword,
+                    "`train` needs the loss it minimizes",
+                )
+                .with_primary_label("no loss given")
+                .with_help(help),
             );
         }
         if over.is_none() && !seen.iter().any(|(n, _)| *n == "over") {
@@ -165,8 +185,11 @@ impl Checker<'_> {
         let decay = match decay_arg {
             Some(list) => {
                 let list = list?;
-                let untrained: Vec<TensorId> =
-                    list.iter().copied().filter(|t| !params.contains(t)).collect();
+                let untrained: Vec<TensorId> = list
+                    .iter()
+                    .copied()
+                    .filter(|t| !params.contains(t))
+                    .collect();
                 if let Some(&t) = untrained.first() {
                     let name = self.out.tensors[t.0 as usize].name.clone();
                     self.report(
@@ -232,9 +255,13 @@ impl Checker<'_> {
             }
         }
         self.report(
-            Diagnostic::error(Code::E0701, e.span, "`train` minimizes a `loss` binding, named first")
-                .with_primary_label("not the name of a loss")
-                .with_help("write `loss L = ...` and then `train(L, over=N)`"),
+            Diagnostic::error(
+                Code::E0701,
+                e.span,
+                "`train` minimizes a `loss` binding, named first",
+            )
+            .with_primary_label("not the name of a loss")
+            .with_help("write `loss L = ...` and then `train(L, over=N)`"),
         );
         None
     }
@@ -250,9 +277,13 @@ impl Checker<'_> {
             }
         }
         self.report(
-            Diagnostic::error(Code::E0702, e.span, "`over=` names a dimension declared with `dim`")
-                .with_primary_label("not a dimension")
-                .with_help("the examples' dimension: `dim N` and `train(L, over=N)`"),
+            Diagnostic::error(
+                Code::E0702,
+                e.span,
+                "`over=` names a dimension declared with `dim`",
+            )
+            .with_primary_label("not a dimension")
+            .with_help("the examples' dimension: `dim N` and `train(L, over=N)`"),
         );
         None
     }
@@ -305,9 +336,17 @@ impl Checker<'_> {
         if ok && data == 0 {
             ok = false;
             self.report(
-                Diagnostic::error(Code::E0703, train, format!("no input has `{name}` as its first axis: there is no data to train on"))
-                    .with_primary_label(format!("minibatches are sliced along `{name}`"))
-                    .with_help(format!("declare the data inputs with `{name}` first, e.g. `input x: [{name}, D]`")),
+                Diagnostic::error(
+                    Code::E0703,
+                    train,
+                    format!(
+                        "no input has `{name}` as its first axis: there is no data to train on"
+                    ),
+                )
+                .with_primary_label(format!("minibatches are sliced along `{name}`"))
+                .with_help(format!(
+                    "declare the data inputs with `{name}` first, e.g. `input x: [{name}, D]`"
+                )),
             );
         }
         ok
@@ -336,9 +375,13 @@ impl Checker<'_> {
     fn param_list(&mut self, e: &Expr, option: &str) -> Option<Vec<TensorId>> {
         let ExprKind::List(items) = &e.strip_parens().kind else {
             self.report(
-                Diagnostic::error(Code::E0705, e.span, format!("`{option}=` takes a list of params"))
-                    .with_primary_label("not a list")
-                    .with_help(format!("write `{option}=[fc1.W, fc1.b]`")),
+                Diagnostic::error(
+                    Code::E0705,
+                    e.span,
+                    format!("`{option}=` takes a list of params"),
+                )
+                .with_primary_label("not a list")
+                .with_help(format!("write `{option}=[fc1.W, fc1.b]`")),
             );
             return None;
         };
@@ -351,9 +394,13 @@ impl Checker<'_> {
             let Some(full) = full else {
                 ok = false;
                 self.report(
-                    Diagnostic::error(Code::E0705, item.span, format!("`{option}=` lists params by name"))
-                        .with_primary_label("not a name")
-                        .with_help("write the param's full name, such as `fc1.W`"),
+                    Diagnostic::error(
+                        Code::E0705,
+                        item.span,
+                        format!("`{option}=` lists params by name"),
+                    )
+                    .with_primary_label("not a name")
+                    .with_help("write the param's full name, such as `fc1.W`"),
                 );
                 continue;
             };
@@ -364,7 +411,9 @@ impl Checker<'_> {
                 .filter(|d| matches!(d.kind, TensorKind::Param | TensorKind::InstanceParam))
                 .filter(|d| {
                     d.name == full
-                        || d.name.strip_prefix(full.as_str()).is_some_and(|r| r.starts_with('.'))
+                        || d.name
+                            .strip_prefix(full.as_str())
+                            .is_some_and(|r| r.starts_with('.'))
                 })
                 .map(|d| d.tensor)
                 .collect();
@@ -383,7 +432,11 @@ impl Checker<'_> {
                     item.span,
                     format!("`{full}` in `{option}=` is not a param"),
                 )
-                .with_primary_label(if is_input { "an input, not a param" } else { "not a param" });
+                .with_primary_label(if is_input {
+                    "an input, not a param"
+                } else {
+                    "not a param"
+                });
                 d = match closest(&full, params.iter().copied()).filter(|_| !is_input) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help(format!("the params are {}", list(params.iter().copied()))),
@@ -429,9 +482,13 @@ impl Checker<'_> {
             ExprKind::Name(_) => (e.strip_parens(), &[][..]),
             _ => {
                 self.report(
-                    Diagnostic::error(Code::E0704, e.span, format!("`{what}=` takes a call such as `{}()`", recipes[0].name))
-                        .with_primary_label(format!("not {}", with_article(what)))
-                        .with_help(format!("the {what}s are {}", list(names()))),
+                    Diagnostic::error(
+                        Code::E0704,
+                        e.span,
+                        format!("`{what}=` takes a call such as `{}()`", recipes[0].name),
+                    )
+                    .with_primary_label(format!("not {}", with_article(what)))
+                    .with_help(format!("the {what}s are {}", list(names()))),
                 );
                 return None;
             }
@@ -445,8 +502,9 @@ impl Checker<'_> {
             return None;
         };
         let Some(recipe) = recipes.iter().find(|r| r.name == name) else {
-            let mut d = Diagnostic::error(Code::E0704, callee.span, format!("unknown {what} `{name}`"))
-                .with_primary_label(format!("not {}", with_article(what)));
+            let mut d =
+                Diagnostic::error(Code::E0704, callee.span, format!("unknown {what} `{name}`"))
+                    .with_primary_label(format!("not {}", with_article(what)));
             d = match suggestion(name, names()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!("the {what}s are {}", list(names()))),
@@ -464,8 +522,12 @@ impl Checker<'_> {
             if given.iter().any(|(n, _)| *n == def.name) {
                 ok = false;
                 self.report(
-                    Diagnostic::error(Code::E0704, arg.span, format!("`{}` is given twice", def.name))
-                        .with_primary_label("given again here"),
+                    Diagnostic::error(
+                        Code::E0704,
+                        arg.span,
+                        format!("`{}` is given twice", def.name),
+                    )
+                    .with_primary_label("given again here"),
                 );
                 continue;
             }
@@ -478,9 +540,13 @@ impl Checker<'_> {
             if !given.iter().any(|(n, _)| *n == def.name) {
                 ok = false;
                 self.report(
-                    Diagnostic::error(Code::E0704, e.span, format!("`{}` needs `{}=`", recipe.name, def.name))
-                        .with_primary_label(format!("no `{}` given", def.name))
-                        .with_help(format!("for example `{}({}=100)`", recipe.name, def.name)),
+                    Diagnostic::error(
+                        Code::E0704,
+                        e.span,
+                        format!("`{}` needs `{}=`", recipe.name, def.name),
+                    )
+                    .with_primary_label(format!("no `{}` given", def.name))
+                    .with_help(format!("for example `{}({}=100)`", recipe.name, def.name)),
                 );
             }
         }
@@ -496,16 +562,35 @@ impl Checker<'_> {
         if found.is_none() {
             let names = recipe.options.iter().map(|d| d.name);
             let (span, message) = match &arg.name {
-                Some(n) => (n.span, format!("`{}` has no option `{}`", recipe.name, n.name)),
-                None => (arg.span, format!("`{}` takes at most {} options", recipe.name, recipe.options.len())),
+                Some(n) => (
+                    n.span,
+                    format!("`{}` has no option `{}`", recipe.name, n.name),
+                ),
+                None => (
+                    arg.span,
+                    format!(
+                        "`{}` takes at most {} options",
+                        recipe.name,
+                        recipe.options.len()
+                    ),
+                ),
             };
-            let mut d = Diagnostic::error(Code::E0704, span, message).with_primary_label("unknown option");
-            d = match arg.name.as_ref().and_then(|n| suggestion(&n.name, names.clone())) {
+            let mut d =
+                Diagnostic::error(Code::E0704, span, message).with_primary_label("unknown option");
+            d = match arg
+                .name
+                .as_ref()
+                .and_then(|n| suggestion(&n.name, names.clone()))
+            {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None if recipe.options.is_empty() => {
                     d.with_help(format!("`{}()` has no options", recipe.name))
                 }
-                None => d.with_help(format!("the options of `{}` are {}", recipe.name, list(names))),
+                None => d.with_help(format!(
+                    "the options of `{}` are {}",
+                    recipe.name,
+                    list(names)
+                )),
             };
             self.report(d);
         }
@@ -527,17 +612,21 @@ impl Checker<'_> {
             Some(v) if kind.accepts(v) => Some(v),
             _ => {
                 self.report(
-                    Diagnostic::error(Code::E0704, e.span, format!("`{name}` must be {}", kind.describe()))
-                        .with_primary_label(match (value, kind) {
-                            (_, OptionKind::Flag) => "not `true` or `false`",
-                            (Some(_), _) => "out of range",
-                            (None, _) => "not a literal number",
-                        })
-                        .with_help(match kind {
-                            OptionKind::Flag => format!("write `{name}=true` or `{name}=false`"),
-                            OptionKind::Count => format!("write a whole number, such as `{name}=10`"),
-                            _ => format!("write a number, such as `{name}=0.1`"),
-                        }),
+                    Diagnostic::error(
+                        Code::E0704,
+                        e.span,
+                        format!("`{name}` must be {}", kind.describe()),
+                    )
+                    .with_primary_label(match (value, kind) {
+                        (_, OptionKind::Flag) => "not `true` or `false`",
+                        (Some(_), _) => "out of range",
+                        (None, _) => "not a literal number",
+                    })
+                    .with_help(match kind {
+                        OptionKind::Flag => format!("write `{name}=true` or `{name}=false`"),
+                        OptionKind::Count => format!("write a whole number, such as `{name}=10`"),
+                        _ => format!("write a number, such as `{name}=0.1`"),
+                    }),
                 );
                 None
             }
@@ -547,7 +636,10 @@ impl Checker<'_> {
 
 /// "did you mean": the closest name, or the one the typed text begins
 /// (`batch` for `batch_size`).
-fn suggestion<'a>(typed: &str, names: impl IntoIterator<Item = &'a str> + Clone) -> Option<&'a str> {
+fn suggestion<'a>(
+    typed: &str,
+    names: impl IntoIterator<Item = &'a str> + Clone,
+) -> Option<&'a str> {
     closest(typed, names.clone()).or_else(|| {
         names
             .into_iter()

@@ -310,15 +310,55 @@ pub const SCHEDULES: &[Recipe] = &[
 
 /// The options of the `train` statement itself, after the loss.
 pub const TRAIN_OPTIONS: &[(&str, &str)] = &[
-    ("over", "the example dimension (data inputs are sliced along it)"),
+    (
+        "over",
+        "the example dimension (data inputs are sliced along it)",
+    ),
     ("optimizer", "sgd(..), adam(..) (default) or adamw(..)"),
-    ("schedule", "constant() (default), step(..), cosine(..), warmup_cosine(..), linear(..)"),
+    (
+        "schedule",
+        "constant() (default), step(..), cosine(..), warmup_cosine(..), linear(..)",
+    ),
     ("clip_norm", "clip the global gradient norm to this value"),
     ("params", "the params to train (default: all)"),
-    ("decay", "the params that get weight decay (default: all trained)"),
+    (
+        "decay",
+        "the params that get weight decay (default: all trained)",
+    ),
     ("epochs", "default number of epochs (1)"),
     ("batch_size", "default batch size (32)"),
 ];
+
+/// The tables of `train` options, optimizers and schedules as Markdown, for
+/// `docs/training.md` (a test keeps the page equal to this).
+pub fn markdown() -> String {
+    let mut out = String::from("| option | meaning |\n|---|---|\n");
+    for (name, doc) in TRAIN_OPTIONS {
+        out.push_str(&format!("| `{name}=` | {doc} |\n"));
+    }
+    for (title, recipes) in [("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)] {
+        out.push_str(&format!("\n| {title} | options (defaults) | rule |\n|---|---|---|\n"));
+        for r in recipes {
+            let options: Vec<String> = r
+                .options
+                .iter()
+                .map(|o| match (o.default, o.kind) {
+                    (None, _) => format!("`{}` (required)", o.name),
+                    (Some(v), OptionKind::Flag) => format!("`{}={}`", o.name, v != 0.0),
+                    (Some(v), _) if v != 0.0 && v.abs() < 1e-3 => format!("`{}={v:e}`", o.name),
+                    (Some(v), _) => format!("`{}={v}`", o.name),
+                })
+                .collect();
+            let options = if options.is_empty() {
+                "none".to_string()
+            } else {
+                options.join(", ")
+            };
+            out.push_str(&format!("| `{}(..)` | {options} | {} |\n", r.name, r.doc));
+        }
+    }
+    out
+}
 
 /// Looks up an option's value among `given` (by name), else its default.
 fn value(given: &[(&'static str, f64)], name: &str, defs: &[OptionDef]) -> Option<f64> {
@@ -423,7 +463,13 @@ mod tests {
     fn defaults_are_pytorchs() {
         let adamw = resolve_optimizer(OptimizerKind::AdamW, &[]).unwrap();
         assert_eq!(
-            (adamw.lr, adamw.beta1, adamw.beta2, adamw.eps, adamw.weight_decay),
+            (
+                adamw.lr,
+                adamw.beta1,
+                adamw.beta2,
+                adamw.eps,
+                adamw.weight_decay
+            ),
             (1e-3, 0.9, 0.999, 1e-8, 0.01)
         );
         let sgd = resolve_optimizer(OptimizerKind::Sgd, &[("momentum", 0.9)]).unwrap();
