@@ -38,7 +38,7 @@ pub(crate) fn load(path: &Path, dims: &[(String, usize)]) -> Result<Loaded, Exit
         return Err(ExitCode::from(f.status));
     }
     let opts = RunOptions {
-        dims: dims.to_vec(),
+        dims: with_placeholders(dims, &checked),
         supplied: Vec::new(),
         seed: 0,
         precision: Precision::F64,
@@ -56,6 +56,27 @@ pub(crate) fn load(path: &Path, dims: &[(String, usize)]) -> Result<Loaded, Exit
         checked,
         prepared,
     })
+}
+
+/// `--dim` values, plus a placeholder for every free dimension nobody gave a
+/// value (`dim N` of a trained program): the printed program and the drawing
+/// name dimensions, so any value shows the same, and each placeholder is a
+/// distinct prime far from the sizes programs write (a concrete size is shown
+/// by the name of the dimension with that value).
+fn with_placeholders(dims: &[(String, usize)], checked: &crate::check::Checked) -> Vec<(String, usize)> {
+    const PLACEHOLDERS: [usize; 12] = [1009, 1013, 1019, 1021, 1031, 1033, 1039, 1049, 1051, 1061, 1063, 1069];
+    let mut out = dims.to_vec();
+    let mut next = PLACEHOLDERS.iter();
+    for (_, info) in checked.dims.iter() {
+        let free = matches!(info.kind, crate::check::dims::DimKind::Global { default: None });
+        if free && !out.iter().any(|(n, _)| *n == info.name) {
+            match next.next() {
+                Some(v) => out.push((info.name.clone(), *v)),
+                None => break,
+            }
+        }
+    }
+    out
 }
 
 /// E0611 on the command line: an unknown name, exit status 2.
