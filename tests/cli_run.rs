@@ -733,3 +733,39 @@ fn inputs_archive_in_either_format_is_told_by_its_contents_and_name() {
         "{report}"
     );
 }
+
+#[test]
+fn the_digits_example_data_loads_from_deflated_archives() {
+    let c = Case::new(
+        "dim N\ninput images: [N, 8, 8, 1]\ninput labels: [N] int\n\
+         lo = min(images)\nhi = max(images)\nper_class = sum(one_hot(labels, 10), axis=0)\n",
+    );
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    // The class counts of the stratified split (examples/data/README.md).
+    let train = [
+        142.0, 146.0, 142.0, 146.0, 145.0, 145.0, 145.0, 143.0, 139.0, 144.0,
+    ];
+    let test = [36.0, 36.0, 35.0, 37.0, 36.0, 37.0, 36.0, 36.0, 35.0, 36.0];
+    for (file, n, counts) in [
+        ("digits_train.npz", 1437.0, train),
+        ("digits_test.npz", 360.0, test),
+    ] {
+        let path = data.join(file).display().to_string();
+        let (code, out, stderr) = c.run(&["run", "p.grad", "--inputs", &path, "--format", "json"]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["dims"]["N"], n as i64, "{file}");
+        let value = |i: usize| -> Vec<f64> {
+            v["values"][i]["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        assert_eq!(value(0), [0.0], "{file}: pixels start at 0");
+        assert_eq!(value(1), [1.0], "{file}: 16/16 is the brightest pixel");
+        assert_eq!(value(2), counts, "{file}");
+        assert_eq!(counts.iter().sum::<f64>(), n);
+    }
+}
