@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # gradlang against NumPy, JAX and (with --torch) PyTorch, side by side in one run.
 #
-#   benches/run.sh [--torch] [--quick] [--rounds N] [--threads N] [--json FILE]
+#   benches/run.sh [--torch] [--load] [--quick] [--rounds N] [--threads N] [--json FILE]
 #
 # Builds gradlang (release), creates a venv with numpy and jax (PyTorch, CPU wheels,
 # only with --torch), runs `cargo bench --bench check`, then benches/compare.py,
-# which prints the table. A reference that cannot be installed is skipped, with a
-# note. Environment: CARGO_TARGET_DIR (as for cargo), GRADLANG_BENCH_VENV (default
-# benches/.venv), PYTHON (default python3).
+# which prints the table. With --load, then also benches/load_npy.py (loading a
+# 64 MiB array against np.load; safetensors installed in the venv). A reference
+# that cannot be installed is skipped, with a note. Environment: CARGO_TARGET_DIR
+# (as for cargo), GRADLANG_BENCH_VENV (default benches/.venv), PYTHON (default
+# python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TORCH=0
+LOAD=0
 PASS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --torch) TORCH=1 ;;
+    --load) LOAD=1 ;;
     --quick) PASS+=(--quick) ;;
     --rounds|--threads|--json) PASS+=("$1" "$2"); shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
   shift
@@ -55,4 +59,11 @@ echo "== parse + check of a 10,000-line program (cargo bench --bench check)" >&2
 CHECK=$(cargo bench --quiet --bench check 2>/dev/null | grep "^  parse + check" | sed 's/^ *parse + check *//; s/ *(target.*//')
 
 echo "== workloads" >&2
-exec "$VPY" benches/compare.py --gradlang "$BIN" --python "$VPY" --check-line "$CHECK" "${PASS[@]}"
+"$VPY" benches/compare.py --gradlang "$BIN" --python "$VPY" --check-line "$CHECK" "${PASS[@]}"
+
+if [ "$LOAD" = 1 ]; then
+  echo "== loading a 64 MiB array (benches/load_npy.py)" >&2
+  "$VPY" -c "import safetensors" 2>/dev/null || "$VPY" -m pip install -q safetensors \
+    || echo "note: cannot install safetensors; its row is skipped" >&2
+  "$VPY" benches/load_npy.py --gradlang "$BIN" --python "$VPY"
+fi

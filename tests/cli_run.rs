@@ -2,8 +2,11 @@
 //! rendered report as a snapshot, data files in and out, flags.
 
 use assert_cmd::Command;
-use gradlang::data::{read_npy, write_npy_atomic, ArrayData};
+use gradlang::data::{
+    encode_npy, read_npy, write_npy_atomic, write_safetensors, ArrayData, ArrayRef,
+};
 use ndarray::{ArrayD, IxDyn};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 struct Case {
@@ -444,4 +447,325 @@ fn repeat_and_profile_leave_stdout_unchanged_and_report_on_stderr() {
     assert_eq!(plain, repeated);
     let (code, _, err) = case.run(&["run", "p.grad", "--repeat", "0"]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// The trained parameters of `examples/mlp.grad` after one run with `seed`,
+/// read back from `--out`.
+fn mlp_params(c: &Case, seed: &str) -> Vec<(String, ArrayData)> {
+    let (code, _, stderr) = c.run(&[
+        "run",
+        "p.grad",
+        "--print",
+        "fc1.W,fc1.b,fc2.W,fc2.b",
+        "--out",
+        "saved",
+        "--seed",
+        seed,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    ["fc1.W", "fc1.b", "fc2.W", "fc2.b"]
+        .iter()
+        .map(|n| {
+            let a = read_npy(&c.path(&format!("saved/{n}.npy"))).unwrap();
+            (n.to_string(), a)
+        })
+        .collect()
+}
+
+fn write_st(c: &Case, name: &str, arrays: &[(String, ArrayData)]) {
+    let refs: Vec<(String, ArrayRef<'_>)> =
+        arrays.iter().map(|(n, a)| (n.clone(), a.view())).collect();
+    write_safetensors(&c.path(name), &refs, &BTreeMap::new()).unwrap();
+}
+
+fn write_npz(c: &Case, name: &str, arrays: &[(String, ArrayData)]) {
+    let file = std::fs::File::create(c.path(name)).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    for (n, a) in arrays {
+        zip.start_file(format!("{n}.npy"), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, &encode_npy(a.view())).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn params_file_supplies_every_param_in_either_format() {
+    let c = Case::new(include_str!("../examples/mlp.grad"));
+    let params = mlp_params(&c, "7");
+    write_st(&c, "p.safetensors", &params);
+    write_npz(&c, "p.npz", &params);
+    let (_, original, _) = c.run(&["run", "p.grad", "--print", "L,dW1", "--seed", "7"]);
+    for file in ["p.safetensors", "p.npz"] {
+        // Another seed: the params come from the file, `x` from the seed 7 again.
+        let (code, out, stderr) = c.run(&[
+            "run", "p.grad", "--print", "L,dW1", "--seed", "7", "--params", file,
+        ]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        assert_eq!(out, original, "{file}");
+    }
+    // The params replace the initializers: with another seed only `x` changes.
+    let (_, seeded, _) = c.run(&["run", "p.grad", "--print", "fc1.W", "--seed", "8"]);
+    let (code, from_file, _) = c.run(&[
+        "run",
+        "p.grad",
+        "--print",
+        "fc1.W",
+        "--seed",
+        "8",
+        "--params",
+        "p.safetensors",
+    ]);
+    assert_eq!(code, 0);
+    assert_ne!(seeded, from_file);
+    // f32 values in an f64 run are widened exactly.
+    let (code, out, stderr) = c.run(&[
+        "run",
+        "p.grad",
+        "--dtype",
+        "f64",
+        "--format",
+        "json",
+        "--print",
+        "fc2.b",
+        "--params",
+        "p.safetensors",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let expected: Vec<f64> = params[3].1.to_f64().unwrap().iter().copied().collect();
+    let got: Vec<f64> = v["values"][0]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(got, expected);
+    // Everything `run` accepts, `gradcheck` accepts.
+    let (code, out, stderr) = c.run(&["gradcheck", "p.grad", "--params", "p.npz"]);
+    assert_eq!(code, 0, "{out}{stderr}");
+}
+
+#[test]
+fn e0615_params_file_does_not_fit() {
+    let c = Case::new(include_str!("../examples/mlp.grad"));
+    let mut params = mlp_params(&c, "7");
+    // fc2.b missing; the input x and an unknown name extra; fc1.W of the wrong
+    // width; fc2.W of the wrong kind.
+    params.retain(|(n, _)| n != "fc2.b");
+    params[0].1 = ArrayData::F32(ArrayD::zeros(IxDyn(&[16, 31])));
+    params[2].1 = ArrayData::I64(ArrayD::zeros(IxDyn(&[32, 4])));
+    params.push(("x".into(), ArrayData::F32(ArrayD::zeros(IxDyn(&[8, 16])))));
+    params.push(("fc3.W".into(), ArrayData::F32(ArrayD::zeros(IxDyn(&[2])))));
+    write_st(&c, "bad.safetensors", &params);
+    let report = c.fails_with(&["run", "p.grad", "--params", "bad.safetensors"], "E0615");
+    for part in [
+        "missing `fc2.b`",
+        "extra `x` (an input), `fc3.W`",
+        "`fc1.W` (declared [D=16, H=32], the file has [16, 31])",
+        "`fc2.W` (a float param, the file holds int64)",
+    ] {
+        assert!(report.contains(part), "{part}:\n{report}");
+    }
+    insta::assert_snapshot!(report);
+    // One diagnostic, in JSON too.
+    let (code, out, _) = c.run(&[
+        "run",
+        "p.grad",
+        "--params",
+        "bad.safetensors",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["diagnostics"].as_array().unwrap().len(), 1);
+    assert_eq!(v["diagnostics"][0]["code"], "E0615");
+    // An empty file: every param is missing.
+    write_st(&c, "empty.safetensors", &[]);
+    let report = c.fails_with(&["run", "p.grad", "--params", "empty.safetensors"], "E0615");
+    assert!(
+        report.contains("missing `fc1.W`, `fc1.b`, `fc2.W`, `fc2.b`"),
+        "{report}"
+    );
+    // A dimension given on the command line makes every value that has it mismatched.
+    let good = mlp_params(&c, "7");
+    write_st(&c, "good.safetensors", &good);
+    let report = c.fails_with(
+        &[
+            "run",
+            "p.grad",
+            "--params",
+            "good.safetensors",
+            "--dim",
+            "H=5",
+        ],
+        "E0615",
+    );
+    assert!(
+        report.contains("`fc1.W` (declared [D=16, H=5], the file has [16, 32]), `fc1.b`"),
+        "{report}"
+    );
+    // The file's values bind dimensions like any file: a consistent H=64 fits.
+    let wide: Vec<(String, ArrayData)> = good
+        .iter()
+        .map(|(n, a)| {
+            let shape: Vec<usize> = a
+                .shape()
+                .iter()
+                .map(|&d| if d == 32 { 64 } else { d })
+                .collect();
+            (n.clone(), ArrayData::F32(ArrayD::zeros(IxDyn(&shape))))
+        })
+        .collect();
+    write_st(&c, "wide.safetensors", &wide);
+    let (code, out, stderr) = c.run(&[
+        "run",
+        "p.grad",
+        "--params",
+        "wide.safetensors",
+        "--print",
+        "h",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("h: [N=8, H=64] f32"), "{out}");
+    // A params file that cannot be read is E0602.
+    let report = c.fails_with(&["run", "p.grad", "--params", "nope.safetensors"], "E0602");
+    assert!(report.contains("nope.safetensors"), "{report}");
+}
+
+#[test]
+fn an_explicit_value_wins_over_the_params_file() {
+    let c = Case::new(include_str!("../examples/mlp.grad"));
+    let params = mlp_params(&c, "7");
+    write_st(&c, "p.safetensors", &params);
+    c.npy_f64("b.npy", &[4], vec![1.0, 2.0, 3.0, 4.0]);
+    let (code, out, stderr) = c.run(&[
+        "run",
+        "p.grad",
+        "--params",
+        "p.safetensors",
+        "--input",
+        "fc2.b=b.npy",
+        "--print",
+        "fc2.b",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("[1. 2. 3. 4.]"), "{out}");
+    // An --inputs member too.
+    let b = ArrayData::F32(ndarray::array![5.0f32, 6.0, 7.0, 8.0].into_dyn());
+    write_st(&c, "in.safetensors", &[("fc2.b".to_string(), b)]);
+    let (code, out, stderr) = c.run(&[
+        "run",
+        "p.grad",
+        "--params",
+        "p.safetensors",
+        "--inputs",
+        "in.safetensors",
+        "--print",
+        "fc2.b",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("[5. 6. 7. 8.]"), "{out}");
+}
+
+#[test]
+fn inputs_archive_in_either_format_is_told_by_its_contents_and_name() {
+    let c = Case::new(
+        "dim N, D = 2\ninput x: [N, D]\ninput t: [N] int\ninput m: [N] bool\ny = sum(x, axis=1)\n",
+    );
+    let arrays = vec![
+        (
+            "x".to_string(),
+            ArrayData::F64(ndarray::array![[1.0, 2.0], [3.0, 4.5], [5.0, 6.0]].into_dyn()),
+        ),
+        (
+            "t".to_string(),
+            ArrayData::I32(ndarray::array![0, 1, 1].into_dyn()),
+        ),
+        (
+            "m".to_string(),
+            ArrayData::Bool(ndarray::array![true, false, true].into_dyn()),
+        ),
+    ];
+    write_st(&c, "in.safetensors", &arrays);
+    write_npz(&c, "in.npz", &arrays);
+    for file in ["in.safetensors", "in.npz"] {
+        let (code, out, stderr) = c.run(&["run", "p.grad", "--inputs", file, "--print", "y,t,m"]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        assert!(
+            out.contains("y: [N=3] f32 =\n[ 3.   7.5 11. ]"),
+            "{file}: {out}"
+        );
+        assert!(out.contains("t: [N=3] int =\n[0 1 1]"), "{file}: {out}");
+        assert!(
+            out.contains("m: [N=3] bool =\n[ True False  True]"),
+            "{file}: {out}"
+        );
+    }
+    // A name that disagrees with the contents, or names neither format.
+    std::fs::copy(c.path("in.safetensors"), c.path("st.npz")).unwrap();
+    std::fs::copy(c.path("in.npz"), c.path("zip.safetensors")).unwrap();
+    std::fs::copy(c.path("in.safetensors"), c.path("in.bin")).unwrap();
+    for (file, says) in [
+        (
+            "st.npz",
+            "named .npz but holds a safetensors file; rename it to .safetensors",
+        ),
+        (
+            "zip.safetensors",
+            "holds a zip archive (an .npz?); rename it to .npz",
+        ),
+        (
+            "in.bin",
+            "must end in .npz or .safetensors; it looks like a safetensors file",
+        ),
+    ] {
+        let report = c.fails_with(&["run", "p.grad", "--inputs", file], "E0602");
+        assert!(report.contains(says), "{file}:\n{report}");
+    }
+    // A truncated safetensors file names the file.
+    let bytes = std::fs::read(c.path("in.safetensors")).unwrap();
+    std::fs::write(c.path("short.safetensors"), &bytes[..bytes.len() - 3]).unwrap();
+    let report = c.fails_with(&["run", "p.grad", "--inputs", "short.safetensors"], "E0602");
+    assert!(
+        report.contains("short.safetensors") && report.contains("truncated"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_digits_example_data_loads_from_deflated_archives() {
+    let c = Case::new(
+        "dim N\ninput images: [N, 8, 8, 1]\ninput labels: [N] int\n\
+         lo = min(images)\nhi = max(images)\nper_class = sum(one_hot(labels, 10), axis=0)\n",
+    );
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    // The class counts of the stratified split (examples/data/README.md).
+    let train = [
+        142.0, 146.0, 142.0, 146.0, 145.0, 145.0, 145.0, 143.0, 139.0, 144.0,
+    ];
+    let test = [36.0, 36.0, 35.0, 37.0, 36.0, 37.0, 36.0, 36.0, 35.0, 36.0];
+    for (file, n, counts) in [
+        ("digits_train.npz", 1437.0, train),
+        ("digits_test.npz", 360.0, test),
+    ] {
+        let path = data.join(file).display().to_string();
+        let (code, out, stderr) = c.run(&["run", "p.grad", "--inputs", &path, "--format", "json"]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["dims"]["N"], n as i64, "{file}");
+        let value = |i: usize| -> Vec<f64> {
+            v["values"][i]["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        assert_eq!(value(0), [0.0], "{file}: pixels start at 0");
+        assert_eq!(value(1), [1.0], "{file}: 16/16 is the brightest pixel");
+        assert_eq!(value(2), counts, "{file}");
+        assert_eq!(counts.iter().sum::<f64>(), n);
+    }
 }

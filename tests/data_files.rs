@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use gradlang::data::{
     array_to_json, encode_npy, format_array, format_array_f32, format_array_f64, format_array_i64,
-    format_scalar, read_npy, read_npy_bytes, read_npz, write_atomic, write_npy_atomic, ArrayData,
-    ArrayRef, DataError, DataErrorKind,
+    format_scalar, read_npy, read_npy_bytes, read_npz, read_safetensors_bytes, write_atomic,
+    write_npy_atomic, ArrayData, ArrayRef, DataError, DataErrorKind,
 };
 use ndarray::{arr0, array, ArrayD, IxDyn};
 use proptest::prelude::*;
@@ -594,6 +594,32 @@ proptest! {
         let n = bytes.len();
         bytes.truncate(n - cut % 20);
         let _ = read_npy_bytes(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_and_mutated_safetensors_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        edits in proptest::collection::vec((0usize..200, any::<u8>()), 1..6),
+        cut in 0usize..200,
+    ) {
+        let _ = read_safetensors_bytes(&bytes);
+        let header = br#"{"__metadata__":{"a":"b"},"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"m":{"dtype":"BOOL","shape":[2],"data_offsets":[24,26]}}"#;
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend_from_slice(header);
+        file.extend_from_slice(&[0; 26]);
+        assert!(read_safetensors_bytes(&file).is_ok());
+        for (pos, b) in edits {
+            let n = file.len();
+            file[pos % n] = b;
+        }
+        let n = file.len();
+        file.truncate(n - cut % 20);
+        if let Ok(f) = read_safetensors_bytes(&file) {
+            for (_, a) in &f.tensors {
+                let count: usize = a.shape().iter().product();
+                prop_assert!(count <= file.len());
+            }
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The `.npy` and `.npz` readers on any bytes: an error or an array whose
+//! The `.npy`, `.npz` and safetensors readers on any bytes: an error or an array whose
 //! size agrees with its shape, never a panic or an oversized allocation
 //! (libFuzzer's -rss_limit_mb catches those).
 #![no_main]
@@ -23,5 +23,10 @@ fuzz_target!(|data: &[u8]| {
         let before = names.len();
         names.dedup();
         assert_eq!(before, names.len(), "duplicate member names accepted");
+    }
+    if let Ok(file) = gradlang::data::read_safetensors_bytes(data) {
+        for (_, a) in &file.tensors {
+            let _ = gradlang::data::format_array(a.view());
+        }
     }
 });

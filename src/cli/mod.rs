@@ -193,10 +193,10 @@ pub struct ProgramArgs {
     #[arg(long = "input", value_name = "NAME=PATH", value_parser = parse_input)]
     pub inputs: Vec<(String, PathBuf)>,
     /// Values of inputs and params from a .npz or .safetensors file, by array name.
-    #[arg(long = "inputs", value_name = "PATH.npz|PATH.safetensors")]
+    #[arg(long = "inputs", value_name = "PATH")]
     pub archive: Option<PathBuf>,
-    /// Values of every param, by full name (fc1.W), from a .safetensors or .npz file (a checkpoint).
-    #[arg(long = "params", value_name = "FILE")]
+    /// Values of every param by full name (fc1.W) from a .safetensors or .npz file.
+    #[arg(long = "params", value_name = "PATH")]
     pub params: Option<PathBuf>,
     /// Seed of the random initializers.
     #[arg(long, default_value_t = 0)]

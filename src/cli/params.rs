@@ -71,6 +71,9 @@ pub fn add_params(
         }
     }
     mismatched_shapes(path, checked, dims, supplied, &candidates, &mut misfit);
+    misfit
+        .mismatched
+        .sort_by_key(|(d, _)| params.iter().position(|p| p.name == d.name));
     if !misfit.is_empty() {
         return Err(RunError::from(misfit.diagnostic(path)).into());
     }
@@ -229,7 +232,6 @@ fn mismatched_shapes<'a>(
     let Ok(bound) = bind_shapes(checked, dims, &accepted) else {
         return;
     };
-    rejected.sort_by_key(|(d, _)| candidates.iter().position(|(c, _)| c.name == d.name));
     for (decl, shape) in rejected {
         misfit.mismatched.push((
             decl,

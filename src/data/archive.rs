@@ -48,12 +48,21 @@ pub fn archive_format(path: &Path) -> Result<ArchiveFormat, DataError> {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    let mut start = [0u8; 9];
-    let got = match File::open(path) {
-        // A directory or an unreadable file: the format's own reader says so.
-        Ok(mut f) => read_full(&mut f, &mut start).unwrap_or(0),
-        Err(_) => 0,
+    // What the file is comes first: a missing file or a device is that, not
+    // a file with the wrong name.
+    let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, "read the file", &e))?;
+    let refuse = |what: &str| {
+        DataError::new(DataErrorKind::Io, format!("cannot read the file: {what}")).with_path(path)
     };
+    if meta.is_dir() {
+        return Err(refuse("is a directory, not a file"));
+    }
+    if !meta.is_file() {
+        return Err(refuse("it is not a regular file (a device or a pipe)"));
+    }
+    let mut file = File::open(path).map_err(|e| DataError::io(path, "read the file", &e))?;
+    let mut start = [0u8; 9];
+    let got = read_full(&mut file, &mut start)?;
     let sniffed = sniff(&start[..got]);
     let wrong = |msg: String| DataError::new(DataErrorKind::Format, msg).with_path(path);
     match (ext.as_deref(), sniffed) {

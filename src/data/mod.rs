@@ -1,17 +1,24 @@
-//! Data files and value output: `.npy`/`.npz` reading, atomic `.npy` writing,
-//! NumPy-style printing and JSON encoding (SPEC sections 8 and 9).
+//! Data files and value output: `.npy`/`.npz` reading, safetensors reading and
+//! writing, atomic `.npy` writing, NumPy-style printing and JSON encoding (SPEC
+//! sections 8 and 9).
 //!
 //! - [`read_npy`], [`read_npy_bytes`]: `.npy` versions 1.0/2.0/3.0; `f4`, `f8`, `i4`,
-//!   `i8` in either byte order; C or Fortran order (always returned in standard
+//!   `i8` in either byte order, `b1`; C or Fortran order (always returned in standard
 //!   row-major layout). Every malformed input is a [`DataError`], never a panic.
 //! - [`read_npz`]: every array of an archive, by name.
-//! - [`write_npy_atomic`], [`write_atomic`]: crash-safe writes.
+//! - [`read_safetensors`], [`write_safetensors`]: Hugging Face's format, dtypes F32,
+//!   F64, I32, I64 and BOOL, with its string metadata.
+//! - [`read_archive`]: named arrays from a `.npz` or a `.safetensors` file, the
+//!   format told by the first bytes and required to agree with the extension.
+//! - The `_as` readers deliver values converted ([`Convert`]: f32 <-> f64, i32 -> i64)
+//!   while reading, so a file's type and the caller's are never both in memory.
+//! - [`write_npy_atomic`], [`write_atomic`], [`write_atomic_with`]: crash-safe writes.
 //! - [`format_array`] and friends: what `print(arr)` shows in NumPy.
 //! - [`array_to_json`]: the JSON value encoding.
 //!
 //! Decisions:
-//! - Byte order `=` and `|` (and no prefix) mean native order. Only `f4 f8 i4 i8` are
-//!   read; anything else (bool, uint, complex, strings, objects, structured) is
+//! - Byte order `=` and `|` (and no prefix) mean native order. Only `f4 f8 i4 i8 b1`
+//!   are read; anything else (uint, complex, strings, objects, structured) is
 //!   [`DataErrorKind::Unsupported`] with the descr and the supported list in the message.
 //! - The header must have exactly the keys `descr`, `fortran_order`, `shape` (as NumPy
 //!   requires). Data shorter than the shape needs is "truncated data"; longer is an
@@ -20,9 +27,15 @@
 //!   names lose the `.npy` suffix; archive order is kept. A member is refused when it
 //!   declares more than [`MAX_NPZ_MEMBER_BYTES`] or more than deflate can produce from
 //!   its compressed size, and is read with a limit of its declared size.
-//! - Writing always produces format 1.0 (2.0 only if the header would not fit), little
-//!   endian, C order, byte-identical to `numpy.save`. `write_atomic` does not create
-//!   missing directories.
+//! - Every reader puts the file's bytes straight into the array's buffer, allocated
+//!   zeroed and fallibly (out of memory is [`DataErrorKind::OutOfMemory`]), one pass.
+//! - safetensors: tensors are returned in the order of their data; a file with a name
+//!   twice, overlapping or uncovered bytes, or offsets that disagree with a tensor's
+//!   dtype and shape is refused, naming the tensor. Written files keep the caller's
+//!   order and are byte-identical for the same input.
+//! - Writing `.npy` always produces format 1.0 (2.0 only if the header would not fit),
+//!   little endian, C order, byte-identical to `numpy.save`. `write_atomic` does not
+//!   create missing directories.
 //! - Printing follows NumPy 2.x defaults (checked against NumPy 2.4.6), including the
 //!   float32 thresholds NumPy 2 uses (scientific from 1e6 instead of 1e8).
 

@@ -107,8 +107,12 @@ impl<'de> Deserialize<'de> for Entries {
 
 /// Parses and validates `text` for a data section of `data_len` bytes.
 pub fn parse(text: &str, data_len: u64) -> Result<Header, DataError> {
-    let Entries(raw) = serde_json::from_str(text)
-        .map_err(|e| format_err(format!("the header is not valid JSON: {e}")))?;
+    let Entries(raw) = serde_json::from_str(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            format_err(format!("the header is not a safetensors header: {e}"))
+        }
+        _ => format_err(format!("the header is not valid JSON: {e}")),
+    })?;
     let mut seen = std::collections::HashSet::new();
     let mut metadata = BTreeMap::new();
     let mut entries = Vec::new();
@@ -246,13 +250,12 @@ fn dtype_of(name: &str, s: &str) -> Result<Dtype, DataError> {
 /// the crate's validator confirms). Sorts `entries` into data order.
 fn check_layout(entries: &mut [Entry], data_len: u64) -> Result<(), DataError> {
     for e in entries.iter() {
-        let span = |_: ()| {
-            format_err(format!(
+        let Some(len) = e.end.checked_sub(e.start) else {
+            return Err(format_err(format!(
                 "tensor '{}': data_offsets [{}, {}] end before they begin",
                 e.name, e.start, e.end
-            ))
+            )));
         };
-        let len = e.end.checked_sub(e.start).ok_or(()).map_err(span)?;
         let needed = e
             .shape
             .iter()
@@ -358,11 +361,11 @@ pub fn encode(
                 "'{METADATA_KEY}' is reserved for the metadata and cannot name a tensor"
             )));
         }
-        let bytes = shape
+        let end = shape
             .iter()
             .try_fold(dtype.item_size(), |acc, &d| acc.checked_mul(d))
-            .and_then(|b| offset.checked_add(b).map(|end| (b, end)));
-        let Some((_, end)) = bytes else {
+            .and_then(|bytes| offset.checked_add(bytes));
+        let Some(end) = end else {
             return Err(DataError::new(
                 DataErrorKind::TooLarge,
                 format!("tensor '{name}' is too large to write"),
