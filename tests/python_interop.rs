@@ -182,3 +182,62 @@ save_file({
     assert_eq!(as_f64s(&v["values"][2]["data"]), [-1.5, 0.0, 8.75]);
     assert_eq!(v["values"][3]["data"], serde_json::json!([2, 0, 1]));
 }
+
+/// A training checkpoint (SPEC section 11) loads with
+/// `safetensors.numpy.load_file`: params by full name, the optimizer state,
+/// and the metadata that lets a run resume.
+#[test]
+fn a_training_checkpoint_loads_in_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ckpt = dir.path().join("ckpt");
+    Command::cargo_bin("gradlang")
+        .unwrap()
+        .arg("train")
+        .arg(root.join("examples/digits_mlp.grad"))
+        .arg("--inputs")
+        .arg(root.join("examples/data/digits_train.npz"))
+        .args(["--epochs", "2", "--progress", "none", "--checkpoint-dir"])
+        .arg(&ckpt)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .success();
+    let path = ckpt.join("last.safetensors");
+    let dumped: Value = serde_json::from_str(&run_python(DUMP, &[path.to_str().unwrap()])).unwrap();
+    let ours = read_safetensors(&path).unwrap();
+    let names: Vec<&str> = ours.tensors.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "fc1.W",
+            "fc1.b",
+            "fc2.W",
+            "fc2.b",
+            "optimizer.m.fc1.W",
+            "optimizer.v.fc1.W",
+            "optimizer.m.fc1.b",
+            "optimizer.v.fc1.b",
+            "optimizer.m.fc2.W",
+            "optimizer.v.fc2.W",
+            "optimizer.m.fc2.b",
+            "optimizer.v.fc2.b"
+        ]
+    );
+    for (name, data) in &ours.tensors {
+        let t = &dumped["tensors"][name];
+        assert_eq!(t["dtype"], "float32", "{name}");
+        let ArrayData::F32(a) = data else {
+            panic!("{name}: {data:?}")
+        };
+        let expected: Vec<u64> = a.iter().map(|v| u64::from(v.to_bits())).collect();
+        assert_eq!(bits(&t["data"]), expected, "{name}");
+    }
+    let meta = &dumped["metadata"];
+    assert_eq!(meta["format"], "gradlang-checkpoint-1");
+    assert_eq!(meta["epoch"], "2");
+    assert_eq!(meta["step"], "90");
+    let hp: Value = serde_json::from_str(meta["hyperparameters"].as_str().unwrap()).unwrap();
+    assert_eq!(hp["optimizer"]["name"], "adamw");
+    assert_eq!(hp["batch_size"], 32);
+}

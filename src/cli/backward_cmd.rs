@@ -63,12 +63,20 @@ pub(crate) fn load(path: &Path, dims: &[(String, usize)]) -> Result<Loaded, Exit
 /// name dimensions, so any value shows the same, and each placeholder is a
 /// distinct prime far from the sizes programs write (a concrete size is shown
 /// by the name of the dimension with that value).
-fn with_placeholders(dims: &[(String, usize)], checked: &crate::check::Checked) -> Vec<(String, usize)> {
-    const PLACEHOLDERS: [usize; 12] = [1009, 1013, 1019, 1021, 1031, 1033, 1039, 1049, 1051, 1061, 1063, 1069];
+fn with_placeholders(
+    dims: &[(String, usize)],
+    checked: &crate::check::Checked,
+) -> Vec<(String, usize)> {
+    const PLACEHOLDERS: [usize; 12] = [
+        1009, 1013, 1019, 1021, 1031, 1033, 1039, 1049, 1051, 1061, 1063, 1069,
+    ];
     let mut out = dims.to_vec();
     let mut next = PLACEHOLDERS.iter();
     for (_, info) in checked.dims.iter() {
-        let free = matches!(info.kind, crate::check::dims::DimKind::Global { default: None });
+        let free = matches!(
+            info.kind,
+            crate::check::dims::DimKind::Global { default: None }
+        );
         if free && !out.iter().any(|(n, _)| *n == info.name) {
             match next.next() {
                 Some(v) => out.push((info.name.clone(), *v)),

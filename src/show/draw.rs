@@ -75,8 +75,10 @@ pub fn to_dot(
         if let Some(&n) = lowered.named.get(&t.name) {
             name_of.entry(n).or_insert((t.name.clone(), t.kind));
         }
-        if matches!(t.kind, TensorKind::Binding | TensorKind::Loss)
-            && opts.of.is_none_or(|of| of.contains(&t.name))
+        if matches!(
+            t.kind,
+            TensorKind::Binding | TensorKind::Loss | TensorKind::Metric
+        ) && opts.of.is_none_or(|of| of.contains(&t.name))
         {
             if let Some(&n) = lowered.named.get(&t.name) {
                 outputs.push(n);

@@ -129,9 +129,7 @@ pub enum Outcome {
     /// `best_epoch`.
     Completed { best_epoch: Option<usize> },
     /// Early stopping ended the run; the params are those of `best_epoch`.
-    EarlyStopped {
-        best_epoch: usize,
-    },
+    EarlyStopped { best_epoch: usize },
     /// Stopped after a step on request; the position is mid-epoch.
     Interrupted,
 }

@@ -337,7 +337,9 @@ pub fn markdown() -> String {
         out.push_str(&format!("| `{name}=` | {doc} |\n"));
     }
     for (title, recipes) in [("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)] {
-        out.push_str(&format!("\n| {title} | options (defaults) | rule |\n|---|---|---|\n"));
+        out.push_str(&format!(
+            "\n| {title} | options (defaults) | rule |\n|---|---|---|\n"
+        ));
         for r in recipes {
             let options: Vec<String> = r
                 .options
