@@ -532,7 +532,7 @@ impl<'a> Gen<'a> {
                 let k = self.dim();
                 match r {
                     0 => {
-                        let a = self.expr(&[k.clone()], d);
+                        let a = self.expr(std::slice::from_ref(&k), d);
                         let b = self.expr(&[k], d);
                         format!("({a} @ {b})")
                     }
@@ -543,7 +543,7 @@ impl<'a> Gen<'a> {
                             format!("({a} @ {b})")
                         }
                         1 => {
-                            let a = self.expr(&[k.clone()], d);
+                            let a = self.expr(std::slice::from_ref(&k), d);
                             let b = self.expr(&[k, s[0].clone()], d);
                             format!("({a} @ {b})")
                         }

@@ -136,7 +136,6 @@ pub struct InstanceInfo {
 // allocation each for no gain.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
-#[allow(clippy::large_enum_variant)] // a binding holds its expression inline
 pub enum TStmt {
     /// An `input` or `param` declaration (its initializer is on the tensor).
     Decl(TensorId),

@@ -301,10 +301,7 @@ where
         &mut observer,
     );
     observer.progress.finish();
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => return Err(e.into()),
-    };
+    let outcome = outcome?;
     if let Some(code) = observer.failed_output {
         return Ok(code);
     }
@@ -534,7 +531,7 @@ where
         if let Some(dir) = &self.args.checkpoint_dir {
             let every = self.args.every.max(1) as usize;
             let last = record.epoch == self.settings.epochs;
-            if record.epoch % every == 0 || last {
+            if record.epoch.is_multiple_of(every) || last {
                 let file = dir.join(format!("epoch-{:04}.safetensors", record.epoch));
                 for path in [&file, &dir.join("last.safetensors")] {
                     checkpoint::save(path, model, position, self.info, &self.settings.optimizer)

@@ -62,11 +62,11 @@ impl Graphs {
         batch: usize,
         training: bool,
     ) -> Result<&Compiled, RunError> {
-        if !self.cache.contains_key(&(batch, training)) {
-            let c = compile(layout, batch, training)?;
-            self.cache.insert((batch, training), c);
+        use std::collections::hash_map::Entry;
+        match self.cache.entry((batch, training)) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => Ok(e.insert(compile(layout, batch, training)?)),
         }
-        Ok(&self.cache[&(batch, training)])
     }
 }
 

@@ -136,7 +136,7 @@ impl Checker<'_> {
                 _ => false,
             };
         }
-        if loss.is_none() && !stmt.args.first().is_some_and(|a| a.name.is_none()) {
+        if loss.is_none() && stmt.args.first().is_none_or(|a| a.name.is_some()) {
             ok = false;
             let losses: Vec<&str> = self
                 .out
