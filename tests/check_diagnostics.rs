@@ -155,3 +155,18 @@ fn generic_dimensions_are_inferred_per_call() {
     );
     assert!(d.message.contains("[D, N]"), "{}", d.message);
 }
+
+/// A line ending with an operator before a `loss` line is one error, at the
+/// operator: the keyword it swallowed is not reported again as a name.
+#[test]
+fn a_dangling_operator_before_a_keyword_is_one_error() {
+    let (_, checked) =
+        check_source("dim N = 2\ninput x: [N] = zeros\ny = x +\nloss L = sum(y)\nz = L * 2\n");
+    let codes: Vec<&str> = checked
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(codes, ["E0101"], "{:?}", checked.diagnostics);
+    assert!(checked.diagnostics[0].message.contains("`+` at the end of a line"));
+}

@@ -380,6 +380,11 @@ impl Checker<'_> {
 
     /// E0201 with a "did you mean" among visible names.
     pub(crate) fn unknown_name(&mut self, name: &str, span: Span, what: &str) {
+        // A keyword where a name stands was reported by the parser (E0102, or
+        // E0101 for a dangling operator before a `loss` line): not again.
+        if crate::syntax::KEYWORDS.contains(&name) {
+            return;
+        }
         if let Some(later) = self.scopes.last().and_then(|s| s.later.get(name)).copied() {
             self.report(
                 Diagnostic::error(
