@@ -483,3 +483,35 @@ fn with_format_json_every_stage_reports_in_the_diagnostics_schema() {
     assert_eq!(status, 1);
     assert_eq!(json_of(&stdout)["diagnostics"][0]["code"], "E0201");
 }
+
+/// Values that each fit the per-value limit but together need far more memory
+/// than any machine has (twenty 14 GB products alive at once) are refused
+/// before the run allocates anything: E0610, never an abort.
+#[test]
+fn a_run_whose_values_cannot_fit_in_memory_is_refused_before_it_starts() {
+    let mut src = String::from("dim N = 60000\ninput x: [N] = ones\n");
+    let mut terms = Vec::new();
+    for k in 1..=20 {
+        src.push_str(&format!(
+            "y{k} = reshape(x, [N, 1]) * reshape(x * {k}, [1, N])\n"
+        ));
+        terms.push(format!("sum(y{k})"));
+    }
+    src.push_str(&format!("s = {}\n", terms.join(" + ")));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.grad");
+    std::fs::write(&file, src).unwrap();
+    let out = gradlang()
+        .arg("run")
+        .arg(&file)
+        .args(["--print", "s"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status(&out), 1, "{stderr}");
+    assert!(stderr.contains("E0610"), "{stderr}");
+    assert!(
+        stderr.contains("of memory for its values at once"),
+        "{stderr}"
+    );
+}

@@ -85,6 +85,14 @@ impl Schedule {
             .run(g, &|_| None, &|n| leaves.get(&n), self.pools.get(), profile)
     }
 
+    /// The most bytes the values a run computes hold at once, for elements of
+    /// `float_bytes` (leaves and presets excluded: they exist already; kernels'
+    /// scratch space aside). Known before running, so a run that cannot fit
+    /// in memory is refused instead of aborting midway.
+    pub fn peak_bytes(&self, g: &Graph, float_bytes: u128) -> u128 {
+        self.plan.peak_bytes(g, float_bytes)
+    }
+
     /// Hands the values of a finished run back, so that the next run reuses their
     /// buffers instead of allocating (as a training loop keeps its gradient buffers).
     pub fn recycle<T: Float>(&self, values: Vec<Value<T>>) {
@@ -181,6 +189,31 @@ impl<T> Slot<'_, T> {
             Slot::Borrowed(v) => Ok(v),
             Slot::Owned(v) => Ok(v),
         }
+    }
+}
+
+impl Plan {
+    fn peak_bytes(&self, g: &Graph, float_bytes: u128) -> u128 {
+        let bytes = |i: usize| -> u128 {
+            let step = &self.steps[i];
+            if step.preset || matches!(g.op(step.node), Some(Op::Leaf { .. })) {
+                return 0;
+            }
+            let element = match g.dtype(step.node) {
+                super::DType::Int => 8,
+                super::DType::Float => float_bytes,
+            };
+            numel(g.shape(step.node)) as u128 * element
+        };
+        let (mut live, mut peak) = (0u128, 0u128);
+        for level in &self.levels {
+            live += (level.start..level.end).map(bytes).sum::<u128>();
+            peak = peak.max(live);
+            for &i in &level.free {
+                live = live.saturating_sub(bytes(i));
+            }
+        }
+        peak
     }
 }
 

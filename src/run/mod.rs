@@ -10,6 +10,7 @@ pub mod bind;
 pub mod gradcheck;
 pub mod init;
 pub mod lower;
+pub mod memory;
 
 pub use asserts::{check_asserts, AssertTolerance};
 pub use bind::Supplied;
@@ -17,7 +18,7 @@ pub use lower::{LowerOptions, Lowered};
 
 use crate::check::Checked;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::graph::{evaluate, EvalError, Float, NodeId, Profile, Schedule, Value};
+use crate::graph::{EvalError, Float, NodeId, Profile, Schedule, Value};
 use std::collections::HashMap;
 
 /// One or more run-time diagnostics (E06xx).
@@ -268,14 +269,15 @@ fn supplied_value<T: Float>(s: Supplied, leaf: &lower::Leaf) -> Result<Value<T>,
     })
 }
 
-/// Evaluates `outputs`, mapping engine errors to diagnostics.
+/// Evaluates `outputs`, mapping engine errors to diagnostics; refused (E0610)
+/// when its values would not fit in the memory available.
 pub fn evaluate_nodes<T: Float>(
     prepared: &Prepared,
     leaves: &HashMap<NodeId, Value<T>>,
     outputs: &[NodeId],
 ) -> Result<Vec<Value<T>>, RunError> {
-    evaluate(&prepared.lowered.graph, leaves, outputs, &HashMap::new())
-        .map_err(|e| eval_error(prepared, e))
+    let plan = schedule(prepared, outputs)?;
+    evaluate_scheduled(prepared, &plan, leaves, None)
 }
 
 /// A schedule for evaluating `outputs` repeatedly (`--repeat`).
@@ -291,6 +293,10 @@ pub fn evaluate_scheduled<T: Float>(
     leaves: &HashMap<NodeId, Value<T>>,
     profile: Option<&mut Profile>,
 ) -> Result<Vec<Value<T>>, RunError> {
+    memory::check_fits(
+        schedule.peak_bytes(&prepared.lowered.graph, std::mem::size_of::<T>() as u128),
+        "the program",
+    )?;
     schedule
         .run(&prepared.lowered.graph, leaves, profile)
         .map_err(|e| eval_error(prepared, e))

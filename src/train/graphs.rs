@@ -137,6 +137,14 @@ fn compile(layout: &Layout<'_>, batch: usize, training: bool) -> Result<Compiled
             format!("internal error while scheduling the training step: {e}"),
         ))
     })?;
+    super::super::run::memory::check_fits(
+        schedule.peak_bytes(&lowered.graph, layout.element_bytes),
+        if training {
+            "a training step"
+        } else {
+            "an evaluation batch"
+        },
+    )?;
     Ok(Compiled {
         graph: lowered.graph,
         schedule,
