@@ -168,5 +168,7 @@ fn a_dangling_operator_before_a_keyword_is_one_error() {
         .map(|d| d.code.as_str())
         .collect();
     assert_eq!(codes, ["E0101"], "{:?}", checked.diagnostics);
-    assert!(checked.diagnostics[0].message.contains("`+` at the end of a line"));
+    assert!(checked.diagnostics[0]
+        .message
+        .contains("`+` at the end of a line"));
 }
