@@ -540,3 +540,127 @@ fn the_digits_examples_learn() {
         assert!(acc >= least, "{name}: test accuracy {acc} < {least}");
     }
 }
+
+/// Every training run-time code as a person reads it (run in the data's
+/// directory, so the snapshots show relative paths).
+#[test]
+fn run_time_training_diagnostics() {
+    let (dir, program, data) = setup();
+    let run = |args: &[&str]| -> String {
+        let out = gradlang()
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let (program, data) = (
+        program.file_name().unwrap().to_str().unwrap().to_string(),
+        data.file_name().unwrap().to_str().unwrap().to_string(),
+    );
+    // E0710: no data for the data inputs.
+    insta::assert_snapshot!(
+        "e0710_no_data",
+        run(&["train", &program, "--progress", "none"])
+    );
+    // E0712: the loss overflows at once.
+    insta::assert_snapshot!(
+        "e0712_non_finite_loss",
+        run(&[
+            "train",
+            &program,
+            "--inputs",
+            &data,
+            "--lr",
+            "1e6",
+            "--progress",
+            "none"
+        ])
+    );
+    // E0714: a flag that cannot be used.
+    insta::assert_snapshot!(
+        "e0714_bad_flag",
+        run(&["train", &program, "--inputs", &data, "--val-split", "1.5"])
+    );
+    // E0713: no train statement.
+    std::fs::write(
+        dir.path().join("untrained.grad"),
+        REGRESSION.lines().take(8).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    insta::assert_snapshot!(
+        "e0713_no_train_statement",
+        run(&["train", "untrained.grad", "--inputs", &data])
+    );
+    // E0711: a checkpoint of another program.
+    run(&[
+        "train",
+        &program,
+        "--inputs",
+        &data,
+        "--epochs",
+        "1",
+        "--progress",
+        "none",
+        "--checkpoint-dir",
+        "ckpt",
+        "--out",
+        "o",
+    ]);
+    std::fs::write(
+        dir.path().join("other.grad"),
+        REGRESSION
+            .replace("param w: [D] = zeros", "param w: [D, 1] = zeros")
+            .replace("pred = x @ w + b", "pred = reshape(x @ w, [N]) + b"),
+    )
+    .unwrap();
+    insta::assert_snapshot!(
+        "e0711_other_program",
+        run(&[
+            "train",
+            "other.grad",
+            "--inputs",
+            &data,
+            "--checkpoint-dir",
+            "ckpt",
+            "--resume"
+        ])
+    );
+}
+
+/// A checkpoint whose metadata was damaged (here the running sums of the
+/// epoch in progress) is refused with E0711, never a panic.
+#[test]
+fn a_damaged_checkpoint_is_refused() {
+    let (dir, program, data) = setup();
+    let ckpt = dir.path().join("ckpt");
+    let ck = ckpt.to_str().unwrap();
+    train(
+        &program,
+        &data,
+        &dir.path().join("o"),
+        &["--epochs", "1", "--checkpoint-dir", ck],
+    )
+    .success();
+    let path = ckpt.join("last.safetensors");
+    let mut file = read_safetensors(&path).unwrap();
+    file.metadata.insert("epoch_sums".into(), "[]".into());
+    let tensors: Vec<(String, ArrayRef<'_>)> = file
+        .tensors
+        .iter()
+        .map(|(n, a)| (n.clone(), a.view()))
+        .collect();
+    write_safetensors(&path, &tensors, &file.metadata).unwrap();
+    let a = train(
+        &program,
+        &data,
+        &dir.path().join("o2"),
+        &["--checkpoint-dir", ck, "--resume"],
+    )
+    .code(1);
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("E0711") && stderr.contains("`epoch_sums` metadata is damaged"),
+        "{stderr}"
+    );
+}

@@ -103,65 +103,7 @@ pub enum Command {
         dims: Vec<(String, usize)>,
     },
     /// Fit the program's params to data, as its `train` statement says.
-    Train {
-        #[command(flatten)]
-        program: ProgramArgs,
-        #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
-        dtype: DtypeArg,
-        /// Validation data (.npz or .safetensors), evaluated after each epoch.
-        #[arg(long, value_name = "PATH")]
-        val: Option<PathBuf>,
-        /// Hold out this seeded random fraction of the examples for validation.
-        #[arg(long, value_name = "FRACTION")]
-        val_split: Option<f64>,
-        /// Epochs (default: the train statement's, else 1).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        epochs: Option<u64>,
-        /// Examples per step (default: the train statement's, else 32).
-        #[arg(long, value_name = "B", value_parser = clap::value_parser!(u64).range(1..1 << 40))]
-        batch_size: Option<u64>,
-        /// Learning rate, instead of the optimizer's.
-        #[arg(long, value_name = "X")]
-        lr: Option<f64>,
-        /// Visit the examples in file order every epoch.
-        #[arg(long)]
-        no_shuffle: bool,
-        /// Drop each epoch's last, smaller batch.
-        #[arg(long)]
-        drop_last: bool,
-        /// Start from saved params (.safetensors or .npz) instead of the initializers.
-        #[arg(long, value_name = "PARAMS")]
-        init: Option<PathBuf>,
-        /// Write DIR/epoch-NNNN.safetensors and DIR/last.safetensors.
-        #[arg(long, value_name = "DIR")]
-        checkpoint_dir: Option<PathBuf>,
-        /// Checkpoint every K epochs.
-        #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-        every: u64,
-        /// Keep only the last K epoch checkpoints.
-        #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
-        keep: Option<u64>,
-        /// Continue from a checkpoint (default: DIR/last.safetensors of --checkpoint-dir).
-        #[arg(long, value_name = "CKPT", num_args = 0..=1)]
-        resume: Option<Option<PathBuf>>,
-        /// Stop when METRIC has not improved: METRIC[,patience=P][,min-delta=D].
-        #[arg(long, value_name = "METRIC")]
-        early_stop: Option<String>,
-        /// Append one record per epoch (FILE.jsonl or FILE.csv).
-        #[arg(long, value_name = "FILE")]
-        log: Option<PathBuf>,
-        /// Progress on stderr: a bar on a terminal, epoch lines otherwise.
-        #[arg(long, value_enum, default_value_t = crate::train::report::ProgressMode::Auto)]
-        progress: crate::train::report::ProgressMode,
-        /// Draw the loss and metrics per epoch (FILE.svg).
-        #[arg(long, value_name = "FILE.svg")]
-        plot: Option<PathBuf>,
-        /// Write DIR/params.safetensors and DIR/history.jsonl (default: runs/NAME).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-    },
+    Train(train_cmd::TrainArgs),
     /// The loss and every metric of trained params over a data set.
     Eval {
         #[command(flatten)]
@@ -322,49 +264,7 @@ pub fn main() -> ExitCode {
             program,
             directions,
         } => gradcheck_cmd::run(program, directions.into()),
-        Command::Train {
-            program,
-            dtype,
-            val,
-            val_split,
-            epochs,
-            batch_size,
-            lr,
-            no_shuffle,
-            drop_last,
-            init,
-            checkpoint_dir,
-            every,
-            keep,
-            resume,
-            early_stop,
-            log,
-            progress,
-            plot,
-            out,
-            format,
-        } => train_cmd::run(train_cmd::TrainArgs {
-            program,
-            precision: precision(dtype),
-            val,
-            val_split,
-            epochs,
-            batch_size,
-            lr,
-            no_shuffle,
-            drop_last,
-            init,
-            checkpoint_dir,
-            every,
-            keep,
-            resume,
-            early_stop,
-            log,
-            progress,
-            plot,
-            out,
-            format,
-        }),
+        Command::Train(args) => train_cmd::run(args),
         Command::Eval {
             program,
             dtype,

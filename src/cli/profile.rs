@@ -25,8 +25,8 @@ pub fn evaluate_timed<T: Float>(
     nodes: &[NodeId],
     timing: Timing,
 ) -> Result<Vec<Value<T>>, Failure> {
+    let schedule = run::schedule::<T>(prepared, nodes)?;
     let leaves = run::leaf_values::<T>(prepared, opts)?;
-    let schedule = run::schedule(prepared, nodes)?;
     let bind_time = timing.bind_start.elapsed();
     let Some(repeat) = args.repeat.or(args.profile.then_some(1)) else {
         return Ok(run::evaluate_scheduled(prepared, &schedule, &leaves, None)?);

@@ -7,7 +7,7 @@ use super::inputs::run_options;
 use super::program::{with_checked_program, Failure};
 use super::terminal::{write_stderr, write_stdout, Reporter};
 use super::train_setup::{self, Prepared};
-use super::{Format, ProgramArgs};
+use super::{DtypeArg, Format, ProgramArgs};
 use crate::check::Checked;
 use crate::data::ArrayRef;
 use crate::diagnostics::{Code, Diagnostic};
@@ -21,28 +21,72 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// `gradlang train`'s command line (the value flags are `run`'s).
+#[derive(clap::Args, Debug)]
 pub struct TrainArgs {
+    #[command(flatten)]
     pub program: ProgramArgs,
-    pub precision: Precision,
+    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+    pub dtype: DtypeArg,
+    /// Validation data (.npz or .safetensors), evaluated after each epoch.
+    #[arg(long, value_name = "PATH")]
     pub val: Option<PathBuf>,
+    /// Hold out this seeded random fraction of the examples for validation.
+    #[arg(long, value_name = "FRACTION")]
     pub val_split: Option<f64>,
+    /// Epochs (default: the train statement's, else 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub epochs: Option<u64>,
+    /// Examples per step (default: the train statement's, else 32).
+    #[arg(long, value_name = "B", value_parser = clap::value_parser!(u64).range(1..1 << 40))]
     pub batch_size: Option<u64>,
+    /// Learning rate, instead of the optimizer's.
+    #[arg(long, value_name = "X")]
     pub lr: Option<f64>,
+    /// Visit the examples in file order every epoch.
+    #[arg(long)]
     pub no_shuffle: bool,
+    /// Drop each epoch's last, smaller batch.
+    #[arg(long)]
     pub drop_last: bool,
+    /// Start from saved params (.safetensors or .npz) instead of the initializers.
+    #[arg(long, value_name = "PARAMS")]
     pub init: Option<PathBuf>,
+    /// Write DIR/epoch-NNNN.safetensors and DIR/last.safetensors.
+    #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
+    /// Checkpoint every K epochs.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub every: u64,
+    /// Keep only the last K epoch checkpoints.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub keep: Option<u64>,
-    /// `--resume` alone: `Some(None)`, the checkpoint directory's last file.
+    /// Continue from a checkpoint (default: DIR/last.safetensors of --checkpoint-dir).
+    #[arg(long, value_name = "CKPT", num_args = 0..=1)]
     pub resume: Option<Option<PathBuf>>,
+    /// Stop when METRIC has not improved: METRIC[,patience=P][,min-delta=D].
+    #[arg(long, value_name = "METRIC")]
     pub early_stop: Option<String>,
+    /// Append one record per epoch (FILE.jsonl or FILE.csv).
+    #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Progress on stderr: a bar on a terminal, epoch lines otherwise.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+    /// Draw the loss and metrics per epoch (FILE.svg).
+    #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Write DIR/params.safetensors and DIR/history.jsonl (default: runs/NAME).
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+}
+
+impl TrainArgs {
+    fn precision(&self) -> Precision {
+        super::precision(self.dtype)
+    }
 }
 
 pub fn run(args: TrainArgs) -> ExitCode {
@@ -50,7 +94,7 @@ pub fn run(args: TrainArgs) -> ExitCode {
         &args.program,
         args.format,
         1,
-        |checked, reporter, _| match args.precision {
+        |checked, reporter, _| match args.precision() {
             Precision::F32 => train::<f32>(&args, checked, reporter),
             Precision::F64 => train::<f64>(&args, checked, reporter),
         },
@@ -162,7 +206,7 @@ where
         check_plot_path(p)
             .map_err(|e| misuse(format!("--plot: {e}"), "--plot takes a path ending in .svg"))?;
     }
-    let mut opts = run_options(&args.program, checked, args.precision)?;
+    let mut opts = run_options(&args.program, checked, args.precision())?;
     // `--init`: saved params instead of the initializers (the same file
     // `--params` reads; explicit `--input`s still win).
     if let Some(path) = &args.init {
@@ -172,7 +216,7 @@ where
                 "use --init (the training flag) alone",
             ));
         }
-        let convert = |name: &str| super::inputs::conversion(checked, args.precision, name);
+        let convert = |name: &str| super::inputs::conversion(checked, args.precision(), name);
         super::params::add_params(
             path,
             checked,
@@ -247,8 +291,14 @@ where
                 ))
             }
         };
-        position = checkpoint::load(&path, &mut model, &info, &settings.optimizer)
-            .map_err(|e| resume_error(&path, e))?;
+        position = checkpoint::load(
+            &path,
+            &mut model,
+            &info,
+            &settings.optimizer,
+            layout.metrics.len(),
+        )
+        .map_err(|e| resume_error(&path, e))?;
         if let Some(saved) = checkpoint::saved_hyperparameters(&path) {
             let differs = differences(&saved, &info.hyperparameters);
             if !differs.is_empty() {

@@ -4,13 +4,12 @@
 
 use super::program::Failure;
 use crate::check::typed::TensorKind;
-use crate::check::types::Elem;
 use crate::check::{Checked, TrainSpec};
-use crate::data::{read_archive, ArrayData, Convert};
+use crate::data::read_archive;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::graph::{Float, Value};
-use crate::run::lower::{lower, LowerOptions};
-use crate::run::{self, bind, RunError, RunOptions, MAX_VALUE_BYTES};
+use crate::run::lower::{lower, Leaf, LowerOptions};
+use crate::run::{self, bind, Precision, RunError, RunOptions, Supplied, MAX_VALUE_BYTES};
 use crate::syntax::ast::BindingRole;
 use crate::train::data::Dataset;
 use crate::train::fit::{Model, Param};
@@ -161,7 +160,12 @@ pub fn prepare<'a, T: Float>(
         element_bytes: std::mem::size_of::<T>() as u128,
     };
     let val = match val {
-        Some(path) => Some(read_val::<T>(path, checked, &columns)?),
+        Some(path) => Some(read_val::<T>(
+            path,
+            checked,
+            &prepared.lowered.leaves,
+            &columns,
+        )?),
         None => None,
     };
     Ok(Prepared {
@@ -172,42 +176,60 @@ pub fn prepare<'a, T: Float>(
     })
 }
 
-/// `--val FILE`: the data inputs' values for validation, each with the
-/// training data's shape apart from the number of examples.
+/// `--val FILE`: the data inputs' values for validation, read in the run's
+/// type like any input, each with the training data's shape apart from the
+/// number of examples.
 fn read_val<T: Float>(
     path: &Path,
     checked: &Checked,
+    leaves: &[Leaf],
     columns: &[(String, Value<T>)],
 ) -> Result<Dataset<T>, Failure> {
     let shown = path.display();
     let fail = |message: String, help: &str| -> Failure {
         RunError::from(Diagnostic::error_nowhere(Code::E0710, message).with_help(help)).into()
     };
-    let arrays = read_archive(path, &|_| Convert::Stored).map_err(|e| {
+    let precision = if std::mem::size_of::<T>() == 4 {
+        Precision::F32
+    } else {
+        Precision::F64
+    };
+    let convert = |name: &str| super::inputs::conversion(checked, precision, name);
+    let mut arrays = read_archive(path, &convert).map_err(|e| {
         fail(
             format!("cannot read the validation data {shown}: {e}"),
             "--val takes a .npz or .safetensors file of the data inputs",
         )
     })?;
+    if let Some((name, _)) = arrays
+        .iter()
+        .find(|(n, _)| !columns.iter().any(|(c, _)| c == n))
+    {
+        return Err(fail(
+            format!("the validation data {shown} has `{name}`, which is not a data input"),
+            "it holds the data inputs only (those with the example dimension first)",
+        ));
+    }
     let mut out = Vec::new();
     let mut examples = None;
     for (name, train_value) in columns {
-        let Some((_, data)) = arrays.iter().find(|(n, _)| n == name) else {
+        let Some(i) = arrays.iter().position(|(n, _)| n == name) else {
             return Err(fail(
                 format!("the validation data {shown} has no `{name}`"),
                 "it needs every data input the training data has",
             ));
         };
-        let is_int = checked
-            .decls
+        let (_, data) = arrays.swap_remove(i);
+        let leaf = leaves
             .iter()
-            .any(|d| d.name == *name && d.ty.elem == Elem::Int);
-        let value = column_value::<T>(data, is_int).ok_or_else(|| {
-            fail(
-                format!("`{name}` in {shown} holds {} values", data.dtype_name()),
-                "validation data has the training data's element types",
-            )
-        })?;
+            .find(|l| l.name == *name)
+            .expect("every data column is a leaf");
+        let supplied = Supplied {
+            name: name.clone(),
+            path: path.to_path_buf(),
+            data,
+        };
+        let value = run::supplied_value::<T>(supplied, leaf).map_err(RunError::from)?;
         if value.shape().get(1..) != train_value.shape().get(1..) || value.shape().is_empty() {
             return Err(fail(
                 format!(
@@ -227,32 +249,5 @@ fn read_val<T: Float>(
         }
         out.push((name.clone(), value));
     }
-    for (name, _) in &arrays {
-        if !columns.iter().any(|(n, _)| n == name) {
-            return Err(fail(
-                format!("the validation data {shown} has `{name}`, which is not a data input"),
-                "it holds the data inputs only (those with the example dimension first)",
-            ));
-        }
-    }
     Ok(Dataset::new(examples.unwrap_or(0), out))
-}
-
-/// A file's array as a value of the run: floats converted, ints for `int`.
-fn column_value<T: Float>(data: &ArrayData, is_int: bool) -> Option<Value<T>> {
-    if is_int {
-        return match data {
-            ArrayData::I64(a) => Some(Value::Int(a.clone())),
-            ArrayData::I32(a) => Some(Value::Int(a.mapv(i64::from))),
-            _ => None,
-        };
-    }
-    match data {
-        ArrayData::F32(a) => Some(Value::Float(a.mapv(|v| T::from_f64(f64::from(v))))),
-        ArrayData::F64(a) => Some(Value::Float(a.mapv(T::from_f64))),
-        ArrayData::Bool(a) => Some(Value::Float(
-            a.mapv(|b| if b { T::one() } else { T::zero() }),
-        )),
-        _ => None,
-    }
 }

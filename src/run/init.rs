@@ -78,7 +78,10 @@ impl Init {
 /// Elements per independent random stream.
 const CHUNK: usize = 1 << 16;
 
-fn sample<T: Float>(
+/// `numel` values drawn by `draw` from streams keyed by (seed, name, chunk)
+/// in fixed chunks: the same values for any thread count. Initializers and
+/// training's dropout masks draw this way.
+pub fn sample<T: Float>(
     name: &str,
     seed: u64,
     numel: usize,
@@ -97,7 +100,7 @@ fn sample<T: Float>(
 }
 
 /// FNV-1a over (seed, name, chunk): a stable key for a stream.
-pub fn stream_key(seed: u64, name: &str, chunk: u64) -> u64 {
+fn stream_key(seed: u64, name: &str, chunk: u64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in seed
         .to_le_bytes()

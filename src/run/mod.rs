@@ -202,7 +202,12 @@ fn same_type<T: 'static, U: 'static>(
     }
 }
 
-fn supplied_value<T: Float>(s: Supplied, leaf: &lower::Leaf) -> Result<Value<T>, Diagnostic> {
+/// A file's value as the value of `leaf`: moved when the types agree,
+/// converted otherwise, E0603 for the wrong kind (ints for floats, ...).
+pub(crate) fn supplied_value<T: Float>(
+    s: Supplied,
+    leaf: &lower::Leaf,
+) -> Result<Value<T>, Diagnostic> {
     use crate::data::ArrayData;
     let file = s.path.display();
     let dtype = s.data.dtype_name();
@@ -276,13 +281,20 @@ pub fn evaluate_nodes<T: Float>(
     leaves: &HashMap<NodeId, Value<T>>,
     outputs: &[NodeId],
 ) -> Result<Vec<Value<T>>, RunError> {
-    let plan = schedule(prepared, outputs)?;
+    let plan = schedule::<T>(prepared, outputs)?;
     evaluate_scheduled(prepared, &plan, leaves, None)
 }
 
-/// A schedule for evaluating `outputs` repeatedly (`--repeat`).
-pub fn schedule(prepared: &Prepared, outputs: &[NodeId]) -> Result<Schedule, RunError> {
-    Schedule::new(&prepared.lowered.graph, outputs).map_err(|e| eval_error(prepared, e))
+/// A schedule for evaluating `outputs` (repeatedly with `--repeat`) in `T`;
+/// refused (E0610) when its values would not fit in the memory available.
+pub fn schedule<T: Float>(prepared: &Prepared, outputs: &[NodeId]) -> Result<Schedule, RunError> {
+    let plan =
+        Schedule::new(&prepared.lowered.graph, outputs).map_err(|e| eval_error(prepared, e))?;
+    memory::check_fits(
+        plan.peak_bytes(&prepared.lowered.graph, std::mem::size_of::<T>() as u128),
+        "the program",
+    )?;
+    Ok(plan)
 }
 
 /// Runs a schedule, mapping engine errors to diagnostics; with `profile`, adds the
@@ -293,10 +305,6 @@ pub fn evaluate_scheduled<T: Float>(
     leaves: &HashMap<NodeId, Value<T>>,
     profile: Option<&mut Profile>,
 ) -> Result<Vec<Value<T>>, RunError> {
-    memory::check_fits(
-        schedule.peak_bytes(&prepared.lowered.graph, std::mem::size_of::<T>() as u128),
-        "the program",
-    )?;
     schedule
         .run(&prepared.lowered.graph, leaves, profile)
         .map_err(|e| eval_error(prepared, e))

@@ -148,12 +148,13 @@ pub enum LoadError {
 }
 
 /// Loads `path` into `model` (params and optimizer state) and returns where
-/// the run stood.
+/// the run stood; `metrics` is the program's number of metrics.
 pub fn load<T: Float>(
     path: &Path,
     model: &mut Model<T>,
     info: &RunInfo,
     optimizer: &crate::check::train::spec::Optimizer,
+    metrics: usize,
 ) -> Result<Position<T>, LoadError> {
     let file = read_safetensors(path).map_err(LoadError::Read)?;
     let meta = &file.metadata;
@@ -245,14 +246,16 @@ pub fn load<T: Float>(
         serde_json::from_str(get(k)?)
             .map_err(|_| LoadError::Format(format!("its `{k}` metadata is damaged")))
     };
+    // The examples, the loss and each metric: what `Position::start` makes.
     let sums: Vec<f64> = match parse("epoch_sums")? {
         Json::Array(v) => v.iter().filter_map(json_float).collect(),
-        _ => {
-            return Err(LoadError::Format(
-                "its `epoch_sums` metadata is damaged".into(),
-            ))
-        }
+        _ => Vec::new(),
     };
+    if sums.len() != metrics + 2 {
+        return Err(LoadError::Format(
+            "its `epoch_sums` metadata is damaged".into(),
+        ));
+    }
     let history = match parse("history")? {
         Json::Array(v) => v.iter().map(record_from_json).collect::<Option<Vec<_>>>(),
         _ => None,

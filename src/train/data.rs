@@ -82,13 +82,20 @@ fn gather_rows<E: Copy>(a: &ArrayD<E>, indices: &[usize]) -> ArrayD<E> {
 /// The order in which epoch `epoch` (from 1) visits `n` examples: a seeded
 /// Fisher-Yates shuffle, or `0..n` without shuffling.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize, shuffle: bool) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
     if shuffle {
-        let mut rng = rng_for(seed, &format!("shuffle/epoch-{epoch}"));
-        for i in (1..n).rev() {
-            let j = (rng.uniform() * (i + 1) as f64) as usize;
-            order.swap(i, j.min(i));
-        }
+        shuffled(n, seed, &format!("shuffle/epoch-{epoch}"))
+    } else {
+        (0..n).collect()
+    }
+}
+
+/// `0..n` in a seeded random order (Fisher-Yates on the stream `stream`).
+fn shuffled(n: usize, seed: u64, stream: &str) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = rng_for(seed, stream);
+    for i in (1..n).rev() {
+        let j = (rng.uniform() * (i + 1) as f64) as usize;
+        order.swap(i, j.min(i));
     }
     order
 }
@@ -98,12 +105,7 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize, shuffle: bool) -> Vec<usiz
 /// indices, each ascending.
 pub fn split_indices(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let held = ((n as f64 * fraction).round() as usize).clamp(1, n.saturating_sub(1));
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = rng_for(seed, "val-split");
-    for i in (1..n).rev() {
-        let j = (rng.uniform() * (i + 1) as f64) as usize;
-        order.swap(i, j.min(i));
-    }
+    let order = shuffled(n, seed, "val-split");
     let mut val = order[..held].to_vec();
     let mut train = order[held..].to_vec();
     val.sort_unstable();

@@ -15,10 +15,9 @@ use super::report::EpochRecord;
 use crate::check::train::spec::{Optimizer, Schedule};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::graph::{EvalError, Float, NodeId, Value};
-use crate::run::init::{stream_key, Rng};
+use crate::run::init::sample;
 use crate::run::RunError;
 use ndarray::{ArrayD, IxDyn};
-use rayon::prelude::*;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -481,29 +480,24 @@ fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
 }
 
 /// Fresh dropout masks for `step` (from 1): each element kept with
-/// probability 1 - p and scaled by 1/(1-p), drawn from streams keyed by
-/// (seed, step, the mask's place in the program) in fixed chunks, so the
-/// masks never depend on the thread count.
+/// probability 1 - p and scaled by 1/(1-p), drawn as the initializers are
+/// ([`sample`]) from streams keyed by (seed, step, the mask's place in the
+/// program), so the masks never depend on the thread count.
 fn dropout_masks<T: Float>(c: &Compiled, seed: u64, step: u64) -> Vec<(NodeId, Value<T>)> {
-    const CHUNK: usize = 1 << 16;
     c.dropout
         .iter()
         .enumerate()
         .map(|(k, m)| {
             let numel: usize = m.shape.iter().product();
-            let keep = T::from_f64(1.0 / (1.0 - m.p));
+            let keep = 1.0 / (1.0 - m.p);
             let stream = format!("dropout#{k}/step-{step}");
-            let mut data = vec![T::zero(); numel];
-            data.par_chunks_mut(CHUNK)
-                .enumerate()
-                .for_each(|(chunk, values)| {
-                    let mut rng = Rng::new(stream_key(seed, &stream, chunk as u64));
-                    for v in values {
-                        if rng.uniform() >= m.p {
-                            *v = keep;
-                        }
-                    }
-                });
+            let data = sample::<T>(&stream, seed, numel, |rng| {
+                if rng.uniform() >= m.p {
+                    keep
+                } else {
+                    0.0
+                }
+            });
             let a = ArrayD::from_shape_vec(IxDyn(&m.shape), data).expect("numel of the shape");
             (m.node, Value::Float(a))
         })
