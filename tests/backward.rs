@@ -49,7 +49,12 @@ fn values(file: &str, dims: &[&str]) -> Vec<(String, Vec<f64>)> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|x| x.as_f64().unwrap_or(f64::NAN))
+                // a mask's values are true/false
+                .map(|x| {
+                    x.as_f64()
+                        .or(x.as_bool().map(f64::from))
+                        .unwrap_or(f64::NAN)
+                })
                 .collect();
             (v["name"].as_str().unwrap().to_string(), data)
         })

@@ -628,6 +628,60 @@ fn document_symbols_outline_the_file() {
     c.finish();
 }
 
+/// A derived dimension (`dim Ho = (H - 1) / 2 + 1`): hover on its name shows
+/// its canonical formula, what it is computed from and its value with the
+/// defaults; types that compute it show the name; the outline gives the formula.
+#[test]
+fn hover_shows_a_derived_dimension_by_name_and_formula() {
+    const CONV: &str = "dim N = 2, H = 9, W = 8, C = 3, O = 4\n\
+                        dim Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1\n\
+                        input x: [N, H, W, C] = zeros\n\
+                        param w: [3, 3, C, O] = zeros\n\
+                        y = conv2d(x, w, stride=2, padding=1)\n\
+                        input t: [N, Ho, Wo, O] = zeros\n\
+                        d = y - t\n";
+    let (mut c, _) = Client::initialized();
+    let diags = c.open(URI, CONV);
+    let errors: Vec<&Value> = diags["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == 1)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let ho = hover_text(&mut c, CONV, "Ho =", 0, 0);
+    assert!(ho.contains("dim Ho = (H + 1) / 2"), "{ho}");
+    assert!(
+        ho.contains("a derived dimension, computed from `H` (5 with the defaults)"),
+        "{ho}"
+    );
+    assert!(ho.contains("`--dim Ho=..` cannot set it"), "{ho}");
+    // at a use, the same
+    let used = hover_text(&mut c, CONV, "Ho, Wo, O]", 0, 0);
+    assert!(used.contains("dim Ho = (H + 1) / 2"), "{used}");
+    let y = hover_text(&mut c, CONV, "y = conv2d", 0, 0);
+    assert!(y.contains("y: [N, Ho, Wo, O]"), "{y}");
+    let r = c.request_ok(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    let ho = r
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Ho")
+        .unwrap();
+    assert_eq!(ho["detail"], "dim = (H + 1) / 2");
+    // go to definition from a use
+    let def = c.at(
+        "textDocument/definition",
+        URI,
+        pos(CONV, "Ho, Wo, O]", 0, 0),
+    );
+    assert_eq!(def["range"]["start"]["line"], 1, "{def}");
+    c.finish();
+}
+
 fn labels_of_symbols(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap_or_else(|| panic!("a list: {v}"))

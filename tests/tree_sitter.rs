@@ -352,6 +352,105 @@ fn editor_grammars_know_every_keyword() {
     }
 }
 
+/// The quoted words of `text` from each occurrence of `start` to the next
+/// `)`, one list per occurrence.
+fn quoted_lists(text: &str, start: &str) -> Vec<Vec<String>> {
+    text.match_indices(start)
+        .map(|(at, _)| {
+            let rest = &text[at + start.len()..];
+            let body = &rest[..rest.find(')').unwrap_or(rest.len())];
+            body.split('"')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+fn quoted_after(text: &str, start: &str) -> Vec<String> {
+    quoted_lists(text, start).concat()
+}
+
+/// Every editor grammar highlights exactly the builtin table's functions
+/// (derivatives, `close`, initializers included) and the optimizers and
+/// schedules of `train`: none missing, none stale, none listed twice.
+#[test]
+fn editor_grammars_highlight_exactly_the_builtin_functions() {
+    let mut expected: Vec<&str> = gradlang::check::BUILTINS.iter().map(|b| b.name).collect();
+    expected.extend(
+        gradlang::check::train::spec::OPTIMIZERS
+            .iter()
+            .map(|r| r.name),
+    );
+    expected.extend(
+        gradlang::check::train::spec::SCHEDULES
+            .iter()
+            .map(|r| r.name),
+    );
+    expected.sort_unstable();
+    expected.dedup();
+
+    // The calls' lists; `.T`/`.mT` (members) and `= zeros`/`= ones` (bare
+    // initializers) are highlighted as builtins too, by patterns of their own.
+    let tree_sitter = |path: PathBuf| {
+        let lists = quoted_lists(&read(&path), "(#any-of? @function.builtin");
+        lists
+            .into_iter()
+            .filter(|l| l != &["T", "mT"] && l != &["zeros", "ones"])
+            .collect::<Vec<_>>()
+            .concat()
+    };
+    let emacs_text = read(&root().join("editors/emacs/gradlang-mode.el"));
+    let mut emacs = quoted_after(&emacs_text, "(defconst gradlang--builtins\n  '(");
+    // the derivatives' own list, which starts with "grad"
+    emacs.extend(quoted_after(&emacs_text, "(regexp-opt '(\"grad\""));
+    emacs.push("grad".to_string());
+    let tm: serde_json::Value = serde_json::from_str(&read(
+        &root().join("editors/vscode/syntaxes/gradlang.tmLanguage.json"),
+    ))
+    .unwrap();
+    let tm_words = |key: &str| -> Vec<String> {
+        let m = tm["repository"][key]["match"].as_str().unwrap_or("");
+        let inner = m.split('(').nth(1).unwrap_or("");
+        let inner = &inner[..inner.find(')').unwrap_or(inner.len())];
+        inner.split('|').map(str::to_string).collect()
+    };
+    let grammars = [
+        (
+            "tree-sitter highlights.scm",
+            tree_sitter(grammar_dir().join("queries/highlights.scm")),
+        ),
+        (
+            "Helix highlights.scm",
+            tree_sitter(root().join("editors/helix/runtime/queries/gradlang/highlights.scm")),
+        ),
+        ("gradlang-mode.el", emacs),
+        (
+            "TextMate grammar",
+            [tm_words("builtin"), tm_words("derivative")].concat(),
+        ),
+    ];
+    for (what, mut words) in grammars {
+        words.sort_unstable();
+        let listed = words.len();
+        words.dedup();
+        assert_eq!(listed, words.len(), "{what} lists a name twice: {words:?}");
+        let missing: Vec<&&str> = expected
+            .iter()
+            .filter(|n| !words.iter().any(|w| w == **n))
+            .collect();
+        let stale: Vec<&String> = words
+            .iter()
+            .filter(|w| !expected.contains(&w.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty() && stale.is_empty(),
+            "{what}: missing {missing:?}, not builtins {stale:?}"
+        );
+    }
+}
+
 /// `test.sh` builds and tests the grammar with the tree-sitter CLI: the generated
 /// parser is up to date, the corpus and highlight tests pass, every .grad file
 /// parses, every query compiles. It needs the CLI (npm's `tree-sitter-cli`, whose

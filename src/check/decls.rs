@@ -273,8 +273,21 @@ impl Checker<'_> {
         ok.then_some(shape)
     }
 
-    /// One dimension expression: integers, dimension names, `+`, `-`, `*`.
+    /// One dimension expression (a shape's axis, a layer's dimension argument,
+    /// a size option): W0004 when it is a bare literal that equals a dimension's
+    /// default, then [`Checker::dim_poly`].
     pub(crate) fn dim_expr(&mut self, e: &Expr, create_generic: bool) -> Option<Poly> {
+        let p = self.dim_poly(e, create_generic)?;
+        if let (ExprKind::Number(_), Some(c)) = (&e.strip_parens().kind, p.as_const()) {
+            self.warn_literal_dim(c, e.span);
+        }
+        Some(p)
+    }
+
+    /// A dimension expression as a polynomial: integers, dimension names,
+    /// parentheses, `+`, `-`, `*` and `/` (floor division). A derived
+    /// dimension's name stands for its definition.
+    pub(crate) fn dim_poly(&mut self, e: &Expr, create_generic: bool) -> Option<Poly> {
         let overflow = |c: &mut Self| {
             c.report(
                 Diagnostic::error(Code::E0313, e.span, "dimension arithmetic overflows")
@@ -298,9 +311,7 @@ impl Checker<'_> {
                     );
                     return None;
                 }
-                let c = *v as i64;
-                self.warn_literal_dim(c, e.span);
-                Some(Poly::constant(c))
+                Some(Poly::constant(*v as i64))
             }
             ExprKind::Name(n) => {
                 let entity = self.lookup(n);
@@ -308,7 +319,7 @@ impl Checker<'_> {
                     self.reference(e.span, entity);
                 }
                 match entity {
-                    Some(Entity::Dim(id)) => Some(Poly::var(id)),
+                    Some(Entity::Dim(id)) => self.dim_symbol(id),
                     Some(Entity::Tensor(t)) if self.tensor_ty(t).is_none() => None,
                     Some(_) => {
                         self.report(
@@ -334,17 +345,18 @@ impl Checker<'_> {
                     }
                 }
             }
-            ExprKind::Paren(inner) => self.dim_expr(inner, create_generic),
+            ExprKind::Paren(inner) => self.dim_poly(inner, create_generic),
             ExprKind::Binary { op, lhs, rhs, .. }
-                if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul) =>
+                if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) =>
             {
-                let a = self.dim_expr(lhs, create_generic);
-                let b = self.dim_expr(rhs, create_generic);
+                let a = self.dim_poly(lhs, create_generic);
+                let b = self.dim_poly(rhs, create_generic);
                 let (a, b) = (a?, b?);
                 let r = match op {
                     BinOp::Add => a.add(&b),
                     BinOp::Sub => a.sub(&b),
-                    _ => a.mul(&b),
+                    BinOp::Mul => a.mul(&b),
+                    _ => return self.dim_div(&a, &b, rhs.span),
                 };
                 r.or_else(|| overflow(self))
             }
@@ -352,11 +364,48 @@ impl Checker<'_> {
                 self.report(
                     Diagnostic::error(Code::E0313, e.span, "this is not a dimension expression")
                         .with_primary_label("not a dimension")
-                        .with_help("dimension expressions use names, integers, `+`, `-` and `*`: `[N, H * W]`, `[T + 1]`"),
+                        .with_help("dimension expressions use names, integers, `+`, `-`, `*` and `/` (floor division): `[N, H * W]`, `[T + 1]`, `[(H - 1) / 2 + 1]`"),
                 );
                 None
             }
         }
+    }
+
+    /// What a dimension's name means in a shape: its symbol, or a derived
+    /// dimension's definition (`None` when that definition has an error, so
+    /// every use is poisoned rather than reported again).
+    pub(crate) fn dim_symbol(&self, id: super::dims::DimId) -> Option<Poly> {
+        match &self.dims.info(id).kind {
+            DimKind::Derived { def } => def.clone(),
+            _ => Some(Poly::var(id)),
+        }
+    }
+
+    /// `a / b` rounded down (SPEC section 3), for shapes, derived dimensions
+    /// and index bounds alike. A constant divisor must be positive (E0313); a
+    /// divisor that names dimensions is checked at run time, where a value
+    /// below 1 is E0613.
+    pub(crate) fn dim_div(&mut self, a: &Poly, b: &Poly, span: Span) -> Option<Poly> {
+        if let Some(c) = b.as_const().filter(|c| *c < 1) {
+            let what = if c == 0 {
+                "a dimension expression divides by zero".to_string()
+            } else {
+                format!("a dimension expression divides by {c}")
+            };
+            self.report(
+                Diagnostic::error(Code::E0313, span, what)
+                    .with_primary_label(format!("this is {c}"))
+                    .with_help("`/` in a dimension divides by a positive integer or a dimension"),
+            );
+            return None;
+        }
+        a.floor_div(b).or_else(|| {
+            self.report(
+                Diagnostic::error(Code::E0313, span, "dimension arithmetic overflows")
+                    .with_primary_label("too large"),
+            );
+            None
+        })
     }
 
     /// W0004: a literal that equals the default of a named dimension.

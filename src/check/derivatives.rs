@@ -230,11 +230,10 @@ impl Checker<'_> {
     /// exceeds the default limit.
     fn warn_large_jacobian(&mut self, shape: &Shape, span: Span, name: &str) {
         let dims = &self.dims;
-        let declared = |d: super::dims::DimId| match dims.info(d).kind {
+        let value = |d: super::dims::DimId| match dims.info(d).kind {
             DimKind::Global { default } => default,
             _ => None,
         };
-        let value = |d: super::dims::DimId| dims.value(d, &declared);
         let mut factors = Vec::new();
         let mut elements: u128 = 1;
         for d in shape {

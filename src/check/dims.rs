@@ -4,6 +4,13 @@
 //! default to 4096, and a literal never equals a named dimension. Dimension
 //! expressions (`H * W`, `T + 1`) are kept as polynomials with integer
 //! coefficients in a canonical order, so `H * W` equals `W * H`.
+//!
+//! Floor division (`(H - 1) / 2 + 1`, a convolution's output size) has one
+//! implementation, [`Poly::floor_div`]: what the divisor divides comes out and
+//! the rest is an opaque quotient with a canonical numerator, so the same
+//! number written two ways is one polynomial. A derived dimension
+//! (`dim Ho = (H - 1) / 2 + 1`) is a name for such a polynomial: shapes hold
+//! the polynomial, display shows the name.
 
 use crate::diagnostics::Span;
 
@@ -18,11 +25,12 @@ pub enum DimKind {
     LayerParam,
     /// A dimension in a layer signature inferred per call (`B`).
     Generic,
-    /// `num / den` rounded down, where the division is not exact symbolically
-    /// (convolution and pooling output sizes). One symbol per distinct
-    /// (numerator, divisor), so equal quotients compare equal; its value is
-    /// computed from the numerator's.
-    Quotient { num: Poly, den: i64 },
+    /// `dim Ho = (H - 1) / 2 + 1`: a name for an expression of other
+    /// dimensions. Shapes never hold the symbol: a use is replaced by the
+    /// definition (so `Ho` equals whatever computes the same expression, such as
+    /// a convolution's output size), and display puts the name back. `None`
+    /// when the definition has an error (uses are then poisoned).
+    Derived { def: Option<Poly> },
 }
 
 #[derive(Clone, Debug)]
@@ -49,62 +57,22 @@ impl Dims {
         DimId(self.infos.len() as u32 - 1)
     }
 
-    /// `floor(num / den)` for `den >= 1`, exact when every coefficient divides
-    /// (`(2 * H + 4) / 2` is `H + 2`); otherwise the multiples of `den` are taken
-    /// out of each coefficient and the rest becomes a quotient symbol:
-    /// `(H - 3) / 2` is `(H + 1) / 2 - 2`. `None` on overflow or `den < 1`.
-    pub fn floor_div(&mut self, num: &Poly, den: i64, span: Span) -> Option<Poly> {
-        if den < 1 {
-            return None;
-        }
-        let mut whole = Vec::new();
-        let mut rest = Vec::new();
-        for (m, c) in num.terms() {
-            let (q, r) = (c.div_euclid(den), c.rem_euclid(den));
-            if q != 0 {
-                whole.push((m.clone(), q));
-            }
-            if r != 0 {
-                rest.push((m, r));
-            }
-        }
-        let whole = Poly::checked(whole)?;
-        let rest = Poly::checked(rest)?;
-        if rest.as_const().is_some() {
-            // 0 <= rest < den
-            return Some(whole);
-        }
-        let existing = self.iter().find_map(|(id, info)| match &info.kind {
-            DimKind::Quotient { num, den: d } if *num == rest && *d == den => Some(id),
-            _ => None,
-        });
-        let id = match existing {
-            Some(id) => id,
-            None => {
-                let name = format!("({}) / {den}", rest.display(self));
-                self.add(
-                    &name,
-                    DimKind::Quotient {
-                        num: rest.clone(),
-                        den,
-                    },
-                    span,
-                )
-            }
-        };
-        whole.add(&Poly::var(id))
+    /// Sets a derived dimension's definition (once its dependencies are known).
+    pub fn define(&mut self, id: DimId, def: Option<Poly>) {
+        self.infos[id.0 as usize].kind = DimKind::Derived { def };
     }
 
-    /// The value of dimension `d` under `value` (for the declared ones); a
-    /// quotient is computed from its numerator.
-    pub fn value(&self, d: DimId, value: &dyn Fn(DimId) -> Option<i64>) -> Option<i64> {
-        match &self.info(d).kind {
-            DimKind::Quotient { num, den } => {
-                let n = num.eval(&|e| self.value(e, value))?;
-                i64::try_from(n.div_euclid(*den as i128)).ok()
-            }
-            _ => value(d),
+    /// The derived dimension that `p` is the definition of, for display: the
+    /// first declared, and only for a definition that is not already a single
+    /// name or a constant (`dim Hh = H` does not rename `H`).
+    fn derived_named(&self, p: &Poly) -> Option<&str> {
+        if p.as_const().is_some() || p.as_var().is_some() {
+            return None;
         }
+        self.infos.iter().find_map(|d| match &d.kind {
+            DimKind::Derived { def: Some(def) } if def == p => Some(d.name.as_str()),
+            _ => None,
+        })
     }
 
     pub fn info(&self, id: DimId) -> &DimInfo {
@@ -255,6 +223,14 @@ impl Poly {
             if r.as_const().is_some() {
                 return Some(q);
             }
+            // floor((floor(x / a) + k) / c) = floor((x + a k) / (a c)) for
+            // positive integers a, c: nested divisions by constants merge, so
+            // a pool after a strided convolution, `((H + 1) / 2) / 2`, is
+            // `(H + 1) / 4`, whichever way it is written.
+            if let Some((x, a, k)) = r.single_quotient() {
+                let inner = x.add(&Poly::constant(a.checked_mul(k)?))?;
+                return q.add(&inner.floor_div(&Poly::constant(a.checked_mul(c)?))?);
+            }
             return q.add(&Self::opaque(r, den.clone()));
         }
         // A single-monomial divisor: exact when it divides every term.
@@ -284,6 +260,27 @@ impl Poly {
             }
         }
         Some(Self::opaque(self.clone(), den.clone()))
+    }
+
+    /// `Some((x, a, k))` when the polynomial is `x / a + k` for a constant
+    /// `a` (and any constant `k`): one quotient with coefficient 1.
+    fn single_quotient(&self) -> Option<(Poly, i64, i64)> {
+        let Repr::General(t) = &self.0 else {
+            return None;
+        };
+        let (mut quotient, mut k) = (None, 0);
+        for (m, c) in t.iter() {
+            match (m.as_slice(), *c) {
+                ([], c) => k = c,
+                ([Atom::Div(q)], 1) if quotient.is_none() => {
+                    let a = q.1.as_const().filter(|a| *a >= 1)?;
+                    quotient = Some((q.0.clone(), a));
+                }
+                _ => return None,
+            }
+        }
+        let (x, a) = quotient?;
+        Some((x, a, k))
     }
 
     fn opaque(num: Poly, den: Poly) -> Poly {
@@ -431,8 +428,62 @@ impl Poly {
         Some(total)
     }
 
-    /// `N`, `H * W`, `T + 1`, `2 * N - 1`, `(H + 1) / 2`.
+    /// How big the polynomial is: its terms and factors, quotients' insides
+    /// included (derived dimensions are limited by it: `dim A2 = A1 * A1`
+    /// doubles the degree with each line).
+    pub fn size(&self) -> usize {
+        match &self.0 {
+            Repr::Const(_) | Repr::Var(_) => 1,
+            Repr::General(t) => t
+                .iter()
+                .map(|(m, _)| {
+                    1 + m
+                        .iter()
+                        .map(|a| match a {
+                            Atom::Var(_) => 1,
+                            Atom::Div(q) => 1 + q.0.size() + q.1.size(),
+                        })
+                        .sum::<usize>()
+                })
+                .sum(),
+        }
+    }
+
+    /// Whether some divisor inside is below 1 under `f` (why [`Poly::eval`]
+    /// fails when every symbol has a value, other than overflow).
+    pub fn divides_by_less_than_one(&self, f: &dyn Fn(DimId) -> Option<i64>) -> bool {
+        let Repr::General(t) = &self.0 else {
+            return false;
+        };
+        t.iter().flat_map(|(m, _)| m).any(|a| match a {
+            Atom::Var(_) => false,
+            Atom::Div(q) => {
+                q.1.eval(f).is_some_and(|d| d < 1)
+                    || q.0.divides_by_less_than_one(f)
+                    || q.1.divides_by_less_than_one(f)
+            }
+        })
+    }
+
+    /// `N`, `H * W`, `T + 1`, `2 * N - 1`, `(H + 1) / 2`; a derived
+    /// dimension's definition is shown by its name (`Ho`), whole or as a
+    /// quotient factor (`Ho * Wo`).
     pub fn display(&self, dims: &Dims) -> String {
+        self.show(dims, true)
+    }
+
+    /// The expression itself even when it defines a derived dimension (hover
+    /// shows `dim Ho = (H + 1) / 2`); its parts still show names.
+    pub fn display_definition(&self, dims: &Dims) -> String {
+        self.show(dims, false)
+    }
+
+    fn show(&self, dims: &Dims, name_whole: bool) -> String {
+        if name_whole {
+            if let Some(name) = dims.derived_named(self) {
+                return name.to_string();
+            }
+        }
         match &self.0 {
             Repr::Const(c) => return c.to_string(),
             Repr::Var(d) => return dims.name(*d).to_string(),
@@ -458,9 +509,19 @@ impl Poly {
                 .map(|a| match a {
                     Atom::Var(d) => dims.name(*d).to_string(),
                     Atom::Div(q) => {
+                        let atom = Poly::from_terms(vec![(vec![a.clone()], 1)]);
+                        // (not the definition being shown by `display_definition`)
+                        if name_whole || atom != *self {
+                            if let Some(name) = dims.derived_named(&atom) {
+                                return name.to_string();
+                            }
+                        }
                         let wrap = |p: &Poly| {
                             let s = p.display(dims);
-                            if p.as_const().is_some() || p.as_var().is_some() {
+                            if p.as_const().is_some()
+                                || p.as_var().is_some()
+                                || dims.derived_named(p).is_some()
+                            {
                                 s
                             } else {
                                 format!("({s})")
@@ -545,5 +606,74 @@ mod tests {
             .unwrap();
         assert_eq!((a, b), (h.clone(), two.clone()));
         assert!(half.linear_in(DimId(0)).is_none());
+    }
+
+    #[test]
+    fn nested_divisions_by_constants_merge() {
+        let mut dims = Dims::default();
+        let h = Poly::var(dims.add("H", DimKind::Global { default: None }, Span::default()));
+        let c = Poly::constant;
+        // a strided convolution, then a 2x2 pool: ((H + 1) / 2 - 2) / 2 + 1
+        let conv = h
+            .sub(&c(1))
+            .unwrap()
+            .floor_div(&c(2))
+            .unwrap()
+            .add(&c(1))
+            .unwrap();
+        let pool = conv
+            .sub(&c(2))
+            .unwrap()
+            .floor_div(&c(2))
+            .unwrap()
+            .add(&c(1))
+            .unwrap();
+        let direct = h.add(&c(1)).unwrap().floor_div(&c(4)).unwrap();
+        assert_eq!(pool, direct);
+        assert_eq!(pool.display(&dims), "(H + 1) / 4");
+        for v in 1..40i64 {
+            let at = |_| Some(v);
+            let want = ((v - 1).div_euclid(2) + 1 - 2).div_euclid(2) + 1;
+            assert_eq!(pool.eval(&at), Some(want as i128), "H={v}");
+        }
+        // floor((floor(x / 3) + 1) / 2) = floor((x + 3) / 6)
+        let q = h
+            .floor_div(&c(3))
+            .unwrap()
+            .add(&c(1))
+            .unwrap()
+            .floor_div(&c(2))
+            .unwrap();
+        assert_eq!(q, h.add(&c(3)).unwrap().floor_div(&c(6)).unwrap());
+    }
+
+    #[test]
+    fn derived_dimensions_display_by_name() {
+        let mut dims = Dims::default();
+        let h = Poly::var(dims.add("H", DimKind::Global { default: None }, Span::default()));
+        let w = Poly::var(dims.add("W", DimKind::Global { default: None }, Span::default()));
+        let c = Poly::constant;
+        let ho = h.add(&c(1)).unwrap().floor_div(&c(2)).unwrap();
+        let wo = w.add(&c(1)).unwrap().floor_div(&c(2)).unwrap();
+        let id = dims.add("Ho", DimKind::Global { default: None }, Span::default());
+        dims.define(id, Some(ho.clone()));
+        let id = dims.add("Wo", DimKind::Global { default: None }, Span::default());
+        dims.define(id, Some(wo.clone()));
+        let alias = dims.add("Hh", DimKind::Global { default: None }, Span::default());
+        dims.define(alias, Some(h.clone()));
+        assert_eq!(ho.display(&dims), "Ho");
+        assert_eq!(ho.display_definition(&dims), "(H + 1) / 2");
+        let hp = ho.floor_div(&w).unwrap();
+        assert_eq!(hp.display_definition(&dims), "Ho / W");
+        assert_eq!(ho.mul(&wo).unwrap().display(&dims), "Ho * Wo");
+        assert_eq!(
+            c(2).mul(&ho).unwrap().add(&c(1)).unwrap().display(&dims),
+            "2 * Ho + 1"
+        );
+        // an alias does not rename the dimension it names
+        assert_eq!(h.display(&dims), "H");
+        // the quotient of a derived dimension shows it inside
+        let pool = ho.floor_div(&w).unwrap();
+        assert_eq!(pool.display(&dims), "Ho / W");
     }
 }

@@ -99,7 +99,7 @@ impl Checker<'_> {
             }
             // A dimension in an expression is the scalar constant of its value.
             Some(Entity::Dim(id)) => Some(TExpr {
-                kind: TExprKind::Dim(Poly::var(id)),
+                kind: TExprKind::Dim(self.dim_symbol(id)?),
                 ty: TensorTy::scalar(),
                 span,
             }),
@@ -825,17 +825,24 @@ impl Checker<'_> {
                 let a = self.index_dim_expr(lhs);
                 let b = self.index_dim_expr(rhs);
                 let (a, b) = (a?, b?);
-                match op {
+                let r = match op {
                     BinOp::Add => a.add(&b),
                     BinOp::Sub => a.sub(&b),
                     BinOp::Mul => a.mul(&b),
-                    _ => a.floor_div(&b),
+                    _ => return self.dim_div(&a, &b, rhs.span),
+                };
+                if r.is_none() {
+                    self.report(
+                        Diagnostic::error(Code::E0313, e.span, "dimension arithmetic overflows")
+                            .with_primary_label("too large"),
+                    );
                 }
+                r
             }
             ExprKind::Number(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => {
                 Some(Poly::constant(*v as i64))
             }
-            _ => self.dim_expr(e, false),
+            _ => self.dim_poly(e, false),
         }
     }
 

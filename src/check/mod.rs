@@ -12,6 +12,7 @@ mod builtins;
 pub mod consts;
 mod decls;
 mod derivatives;
+mod derived;
 pub mod dims;
 mod expr;
 mod layers;
@@ -410,14 +411,17 @@ impl<'a> Checker<'a> {
     }
 
     fn program(&mut self, program: &Program) {
-        // Pass 1: dimensions and layers are visible throughout the file.
+        // Pass 1: dimensions and layers are visible throughout the file, so
+        // derived dimensions are defined once every name is known.
+        let mut derived = Vec::new();
         for stmt in &program.stmts {
             match &stmt.kind {
-                StmtKind::Dim(items) => self.declare_dims(items),
+                StmtKind::Dim(items) => self.declare_dims(items, &mut derived),
                 StmtKind::Layer(layer) => self.register_layer(layer, stmt.span),
                 _ => {}
             }
         }
+        self.define_derived(&derived);
         // Names bound later, for "used before it is bound".
         for stmt in &program.stmts {
             if let Some((name, span)) = bound_name(&stmt.kind) {
@@ -481,16 +485,29 @@ impl<'a> Checker<'a> {
             && matches!(self.lookup(&m.name), Some(Entity::Tensor(_)))
     }
 
-    fn declare_dims(&mut self, items: &[crate::syntax::ast::DimItem]) {
+    /// `dim N, D = 64, Ho = (H - 1) / 2 + 1`: a value that names a dimension
+    /// makes a derived dimension, defined later (into `derived`); literal
+    /// arithmetic is a default.
+    fn declare_dims<'p>(
+        &mut self,
+        items: &'p [crate::syntax::ast::DimItem],
+        derived: &mut Vec<(DimId, &'p crate::syntax::ast::Expr)>,
+    ) {
         for item in items {
-            let default = match &item.default {
-                None => None,
-                Some(e) => self.dim_default(e),
+            let (name, span) = (&item.name.name, item.name.span);
+            let id = match &item.default {
+                Some(e) if derived::names_something(e) => {
+                    let id = self.dims.add(name, DimKind::Derived { def: None }, span);
+                    derived.push((id, e));
+                    id
+                }
+                Some(e) => {
+                    let default = self.dim_default(e);
+                    self.dims.add(name, DimKind::Global { default }, span)
+                }
+                None => self.dims.add(name, DimKind::Global { default: None }, span),
             };
-            let id = self
-                .dims
-                .add(&item.name.name, DimKind::Global { default }, item.name.span);
-            self.bind(&item.name.name, item.name.span, Entity::Dim(id));
+            self.bind(name, span, Entity::Dim(id));
         }
     }
 

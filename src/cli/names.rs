@@ -35,6 +35,9 @@ pub fn validate_dims(dims: &[(String, usize)], checked: &Checked) -> Result<(), 
         .map(|(_, i)| i.name.as_str())
         .collect();
     for (k, (name, value)) in dims.iter().enumerate() {
+        if let Some(d) = derived(checked, name, *value) {
+            return Err(Failure::misuse(d));
+        }
         if !declared.contains(&name.as_str()) {
             return Err(Failure::misuse(unknown_name(
                 "--dim",
@@ -62,6 +65,44 @@ pub fn validate_dims(dims: &[(String, usize)], checked: &Checked) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// E0616: `--dim Ho=..` for a derived dimension, which is computed from its
+/// definition: the help names the dimensions to set instead.
+fn derived(checked: &Checked, name: &str, value: usize) -> Option<Diagnostic> {
+    let (_, info) = checked.dims.iter().find(|(_, i)| i.name == name)?;
+    let DimKind::Derived { def } = &info.kind else {
+        return None;
+    };
+    let formula = def
+        .as_ref()
+        .map(|p| format!(" = {}", p.display_definition(&checked.dims)))
+        .unwrap_or_default();
+    let mut from: Vec<&str> = def
+        .iter()
+        .flat_map(|p| p.vars())
+        .map(|d| checked.dims.name(d))
+        .collect();
+    from.sort_unstable();
+    from.dedup();
+    let help = if from.is_empty() {
+        format!("`{name}` is a constant: remove --dim {name}={value}")
+    } else {
+        let flags: Vec<String> = from.iter().map(|n| format!("--dim {n}=..")).collect();
+        format!(
+            "set what it is computed from instead ({}), or declare `dim {name}` as a dimension of its own",
+            flags.join(" ")
+        )
+    };
+    Some(
+        Diagnostic::error(
+            Code::E0616,
+            info.span,
+            format!("--dim {name}={value}: `{name}` is a derived dimension, computed from its definition"),
+        )
+        .with_primary_label(format!("`dim {name}{formula}`"))
+        .with_help(help),
+    )
 }
 
 /// `--print` restricts or extends the printed list; by default every binding.

@@ -92,6 +92,7 @@ codes! {
     E0613 = "E0613", "dimension or index out of range at run time";
     E0614 = "E0614", "cannot read the program";
     E0615 = "E0615", "params file does not fit the program";
+    E0616 = "E0616", "a derived dimension set on the command line";
     E0699 = "E0699", "internal error";
     // E07xx training: E0701-E0709 are found by checking, E0710 on by running
     E0701 = "E0701", "`train` without a loss";

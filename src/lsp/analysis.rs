@@ -249,12 +249,8 @@ impl Analysis {
         };
         let mut symbols = Vec::new();
         for (id, info) in self.checked.dims.iter() {
-            if matches!(info.kind, DimKind::Quotient { .. }) {
-                // computed by the checker (`(H - 1) / 2`), not declared
-                continue;
-            }
             let layer = match info.kind {
-                DimKind::Global { .. } => None,
+                DimKind::Global { .. } | DimKind::Derived { .. } => None,
                 _ => layer_of(info.span, &self.layer_stmts),
             };
             symbols.push(Symbol {

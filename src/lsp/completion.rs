@@ -161,12 +161,15 @@ fn symbol_item(a: &Analysis, s: &Symbol) -> CompletionItem {
     let (kind, detail) = match &s.kind {
         SymbolKind::Dim(id) => (
             CompletionItemKind::CONSTANT,
-            match c.dims.info(*id).kind {
+            match &c.dims.info(*id).kind {
                 DimKind::Global { default: Some(v) } => format!("dim {} = {v}", s.name),
                 DimKind::Global { default: None } => format!("dim {} (free)", s.name),
                 DimKind::LayerParam => format!("dim {} (layer parameter)", s.name),
                 DimKind::Generic => format!("dim {} (per call)", s.name),
-                DimKind::Quotient { .. } => format!("dim {} (computed)", s.name),
+                DimKind::Derived { def: Some(def) } => {
+                    format!("dim {} = {}", s.name, def.display_definition(&c.dims))
+                }
+                DimKind::Derived { def: None } => format!("dim {} (derived)", s.name),
             },
         ),
         SymbolKind::Layer(i) => (

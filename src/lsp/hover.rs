@@ -111,8 +111,15 @@ fn symbol_code(a: &Analysis, s: &Symbol, hit: Option<Span>) -> Vec<String> {
     match &s.kind {
         SymbolKind::Dim(id) => {
             let info = c.dims.info(*id);
-            match info.kind {
+            match &info.kind {
                 DimKind::Global { default: Some(v) } => vec![format!("dim {} = {v}", s.name)],
+                DimKind::Derived { def: Some(def) } => {
+                    vec![format!(
+                        "dim {} = {}",
+                        s.name,
+                        def.display_definition(&c.dims)
+                    )]
+                }
                 _ => vec![format!("dim {}", s.name)],
             }
         }
@@ -181,7 +188,7 @@ fn symbol_prose(a: &Analysis, s: &Symbol) -> Option<String> {
         .map(|l| l.name.as_str())
         .unwrap_or("?");
     match &s.kind {
-        SymbolKind::Dim(id) => Some(match a.checked.dims.info(*id).kind {
+        SymbolKind::Dim(id) => Some(match &a.checked.dims.info(*id).kind {
             DimKind::Global { default: Some(_) } => {
                 "a dimension with a default value (`--dim` or an input's shape can override it)"
                     .to_string()
@@ -196,8 +203,9 @@ fn symbol_prose(a: &Analysis, s: &Symbol) -> Option<String> {
             DimKind::Generic => format!(
                 "a generic dimension of layer `{layer_name}`: inferred from the arguments of each call"
             ),
-            DimKind::Quotient { .. } => {
-                "a dimension computed by floor division (a convolution's output size)".to_string()
+            DimKind::Derived { def: Some(def) } => derived_prose(a, &s.name, def),
+            DimKind::Derived { def: None } => {
+                "a derived dimension whose definition has an error (see the errors)".to_string()
             }
         }),
         SymbolKind::LayerArg { .. } => Some(format!("an argument of layer `{layer_name}`")),
@@ -212,4 +220,33 @@ fn symbol_prose(a: &Analysis, s: &Symbol) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// A derived dimension: what it is computed from, its value with the
+/// defaults when they give one, and that it is never set.
+fn derived_prose(a: &Analysis, name: &str, def: &crate::check::dims::Poly) -> String {
+    let dims = &a.checked.dims;
+    let mut from: Vec<&str> = def.vars().into_iter().map(|d| dims.name(d)).collect();
+    from.sort_unstable();
+    from.dedup();
+    let from = from
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let default = |d| match dims.info(d).kind {
+        DimKind::Global { default } => default,
+        _ => None,
+    };
+    if from.is_empty() {
+        return format!("a derived dimension that is a constant; `--dim {name}=..` cannot set it");
+    }
+    let value = def
+        .eval(&default)
+        .map(|v| format!(" ({v} with the defaults)"))
+        .unwrap_or_default();
+    format!(
+        "a derived dimension, computed from {from}{value}: equal to every shape that computes \
+         the same expression, such as a convolution's output size; `--dim {name}=..` cannot set it"
+    )
 }

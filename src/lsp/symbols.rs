@@ -32,12 +32,15 @@ fn convert(a: &Analysis, map: &SourceMap<'_>, s: &Symbol) -> DocumentSymbol {
     let (kind, detail) = match &s.kind {
         SymbolKind::Dim(id) => (
             K::CONSTANT,
-            Some(match c.dims.info(*id).kind {
+            Some(match &c.dims.info(*id).kind {
                 DimKind::Global { default: Some(v) } => format!("dim = {v}"),
                 DimKind::Global { default: None } => "dim (free)".to_string(),
                 DimKind::LayerParam => "dim parameter".to_string(),
                 DimKind::Generic => "dim (per call)".to_string(),
-                DimKind::Quotient { .. } => "dim (computed)".to_string(),
+                DimKind::Derived { def: Some(def) } => {
+                    format!("dim = {}", def.display_definition(&a.checked.dims))
+                }
+                DimKind::Derived { def: None } => "dim (derived)".to_string(),
             }),
         ),
         SymbolKind::Layer(i) => (K::CLASS, a.layer_signature(*i)),

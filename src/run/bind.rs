@@ -4,7 +4,7 @@
 //! fit its declaration is an error showing both shapes with dimension names.
 
 use super::RunError;
-use crate::check::dims::{DimKind, Poly};
+use crate::check::dims::{DimId, DimKind, Poly};
 use crate::check::typed::InitExpr;
 use crate::check::{Checked, DeclInfo};
 use crate::data::ArrayData;
@@ -175,7 +175,7 @@ pub fn bind_shapes(
     // declarations (repeated until nothing new is learned). Defaults count as
     // known here: they fill in what nothing else binds.
     if errors.is_empty() {
-        let default_of = |id: crate::check::dims::DimId| match checked.dims.info(id).kind {
+        let default_of = |id: DimId| match checked.dims.info(id).kind {
             DimKind::Global { default: Some(v) } => Some(v),
             _ => None,
         };
@@ -197,7 +197,7 @@ pub fn bind_shapes(
                     let mut unknown: Vec<_> = poly
                         .vars()
                         .into_iter()
-                        .filter(|v| known(*v).is_none())
+                        .filter(|v| known(*v).is_none() && default_of(*v).is_none())
                         .collect();
                     unknown.sort();
                     unknown.dedup();
@@ -245,6 +245,64 @@ pub fn bind_shapes(
             plain.entry(info.name.clone()).or_insert(v as usize);
         }
     }
+    // An axis that still names a dimension without a value could not be solved.
+    let mut unsolved = Vec::new();
+    for (d, shape, what) in &checks {
+        if let Some(diag) = unsolved_axis(d, shape, what, checked, &plain, &ids, &mut unsolved) {
+            errors.push(diag);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(RunError {
+            diagnostics: errors,
+        });
+    }
+    // Derived dimensions follow from the rest (a definition names no derived
+    // dimension: uses were replaced by definitions when checking).
+    let value_of = |id| ids.get(&id).and_then(|n| plain.get(n)).map(|v| *v as i64);
+    let mut derived = Vec::new();
+    for (_, info) in checked.dims.iter() {
+        let DimKind::Derived { def: Some(def) } = &info.kind else {
+            continue;
+        };
+        match def.eval(&value_of) {
+            Some(v) if v >= 1 => derived.push((info, usize::try_from(v).unwrap_or(usize::MAX))),
+            Some(v) => errors.push(
+                Diagnostic::error(
+                    Code::E0613,
+                    info.span,
+                    format!(
+                        "the derived dimension `{}` = {} is {v} with {}: dimensions must be at least 1",
+                        info.name,
+                        def.display_definition(&checked.dims),
+                        values_of(def, checked, &value_of)
+                    ),
+                )
+                .with_primary_label(format!("`{}` = {v}", info.name))
+                .with_help("choose larger dimension values (--dim, input files), or change the definition"),
+            ),
+            None if def.divides_by_less_than_one(&value_of) => errors.push(
+                Diagnostic::error(
+                    Code::E0613,
+                    info.span,
+                    format!(
+                        "the derived dimension `{}` = {} divides by a value below 1 with {}",
+                        info.name,
+                        def.display_definition(&checked.dims),
+                        values_of(def, checked, &value_of)
+                    ),
+                )
+                .with_primary_label(format!("`{}` cannot be computed", info.name))
+                .with_help("choose other dimension values (--dim, input files), or change the definition"),
+            ),
+            // needs a dimension nobody bound: reported where it is used
+            None => {}
+        }
+    }
+    for (info, v) in derived {
+        spans.insert(info.name.clone(), info.span);
+        plain.insert(info.name.clone(), v);
+    }
     // Every supplied value must now fit its declaration exactly.
     for (d, shape, what) in &checks {
         if let Some(diag) = fit(d, shape, what, checked, &plain, &ids) {
@@ -262,6 +320,96 @@ pub fn bind_shapes(
     })
 }
 
+/// `H=3, W=4`: the values of the dimensions `p` names.
+fn values_of(p: &Poly, checked: &Checked, value_of: &dyn Fn(DimId) -> Option<i64>) -> String {
+    let mut vars = p.vars();
+    vars.sort();
+    vars.dedup();
+    vars.iter()
+        .map(|d| {
+            let v = value_of(*d).map_or("?".to_string(), |v| v.to_string());
+            format!("{}={v}", checked.dims.name(*d))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// E0605 for the first axis of a supplied value that names dimensions still
+/// without a value after binding (SPEC section 3): several unknowns in one
+/// axis (`H * W` with neither given), or one that cannot be solved for
+/// (`H * H`, `(H + 1) / 2`). It names them and suggests `--dim`; `reported`
+/// keeps one error per set of unknowns.
+fn unsolved_axis(
+    d: &DeclInfo,
+    shape: &[usize],
+    what: &str,
+    checked: &Checked,
+    values: &HashMap<String, usize>,
+    ids: &HashMap<DimId, String>,
+    reported: &mut Vec<Vec<DimId>>,
+) -> Option<Diagnostic> {
+    if shape.len() != d.ty.shape.len() {
+        return None; // `fit` shows both shapes
+    }
+    let known = |id: &DimId| ids.get(id).is_some_and(|n| values.contains_key(n));
+    for (axis, (poly, &actual)) in d.ty.shape.iter().zip(shape).enumerate() {
+        let mut unknown: Vec<DimId> = poly.vars().into_iter().filter(|v| !known(v)).collect();
+        unknown.sort();
+        unknown.dedup();
+        if unknown.is_empty() || reported.contains(&unknown) {
+            continue;
+        }
+        reported.push(unknown.clone());
+        let names: Vec<String> = unknown
+            .iter()
+            .map(|v| format!("`{}`", checked.dims.name(*v)))
+            .collect();
+        let expr = poly.display(&checked.dims);
+        let (message, help) = if let [one] = unknown.as_slice() {
+            let name = checked.dims.name(*one);
+            (
+                format!(
+                    "{what} has {actual} along axis {axis}, declared `{expr}`, which cannot be solved for `{name}`"
+                ),
+                format!(
+                    "only an axis where `{name}` appears once, not squared or divided, binds it: give it with --dim {name}=.."
+                ),
+            )
+        } else {
+            let first = checked.dims.name(unknown[0]);
+            let last = checked.dims.name(unknown[unknown.len() - 1]);
+            (
+                format!(
+                    "{what} has {actual} along axis {axis}, declared `{expr}`, which does not determine {}",
+                    join_and(&names)
+                ),
+                format!(
+                    "give all but one with --dim (such as --dim {first}=..), and the shape gives the last (`{last}`)"
+                ),
+            )
+        };
+        let mut diag = Diagnostic::error(Code::E0605, d.span, message).with_primary_label(format!(
+            "declared {}",
+            crate::check::types::shape_display(&d.ty.shape, &checked.dims)
+        ));
+        for v in &unknown {
+            let info = checked.dims.info(*v);
+            diag = diag.with_label(info.span, format!("`{}` has no value", info.name));
+        }
+        return Some(diag.with_help(help));
+    }
+    None
+}
+
+/// "`H`", "`H` and `W`", "`A`, `B` and `C`".
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// E0603 when a value's shape differs from the declaration under the bound dimensions.
 fn fit(
     d: &DeclInfo,
@@ -269,7 +417,7 @@ fn fit(
     what: &str,
     checked: &Checked,
     values: &HashMap<String, usize>,
-    ids: &HashMap<crate::check::dims::DimId, String>,
+    ids: &HashMap<DimId, String>,
 ) -> Option<Diagnostic> {
     let value_of = |id| ids.get(&id).and_then(|n| values.get(n)).map(|v| *v as i64);
     let expected: Vec<Option<i128>> = d.ty.shape.iter().map(|p| p.eval(&value_of)).collect();
@@ -308,7 +456,7 @@ fn fit(
 pub fn shape_with_values(
     shape: &[Poly],
     checked: &Checked,
-    value_of: &dyn Fn(crate::check::dims::DimId) -> Option<i64>,
+    value_of: &dyn Fn(DimId) -> Option<i64>,
 ) -> String {
     let parts: Vec<String> = shape
         .iter()

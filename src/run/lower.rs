@@ -13,7 +13,7 @@
 
 use super::init::Init;
 use super::RunError;
-use crate::check::dims::{DimId, Poly};
+use crate::check::dims::{DimId, DimKind, Poly};
 use crate::check::typed::Padding;
 use crate::check::typed::{DerivativeKind, InstanceId, LayerId, TExpr, TExprKind, TStmt, TensorId};
 use crate::check::types::Elem;
@@ -152,11 +152,7 @@ pub fn lower(
     globals: &HashMap<String, usize>,
     opts: &LowerOptions,
 ) -> Result<Lowered, RunError> {
-    let env: Env = checked
-        .dims
-        .iter()
-        .map(|(_, info)| globals.get(&info.name).map(|v| *v as i64))
-        .collect();
+    let env = env_of(checked, globals);
     let mut l = Lowerer {
         g: Graph::new(),
         checked,
@@ -245,6 +241,27 @@ fn engine(span: Span, e: GraphError) -> RunError {
     internal(span, e)
 }
 
+/// Dimension values by id. A derived dimension is computed from its
+/// definition here, whatever `globals` says, so a training graph lowered for
+/// another batch size (`over=N`) sees `dim M = N * 2` follow `N`.
+fn env_of(checked: &Checked, globals: &HashMap<String, usize>) -> Env {
+    let mut env: Env = checked
+        .dims
+        .iter()
+        .map(|(_, info)| match info.kind {
+            DimKind::Derived { .. } => None,
+            _ => globals.get(&info.name).map(|v| *v as i64),
+        })
+        .collect();
+    for (id, info) in checked.dims.iter() {
+        if let DimKind::Derived { def: Some(def) } = &info.kind {
+            let value = def.eval(&|d| env.get(d.0 as usize).copied().flatten());
+            env[id.0 as usize] = value.and_then(|v| i64::try_from(v).ok());
+        }
+    }
+    env
+}
+
 impl<'a> Lowerer<'a> {
     fn node(&self, t: TensorId, span: Span) -> Result<NodeId, RunError> {
         self.nodes[t.0 as usize].ok_or_else(|| {
@@ -258,7 +275,7 @@ impl<'a> Lowerer<'a> {
     /// The value of a dimension expression under `env`.
     fn dim(&self, p: &Poly, env: &Env, span: Span) -> Result<i64, RunError> {
         let declared = |d: DimId| env.get(d.0 as usize).copied().flatten();
-        if let Some(v) = p.eval(&|d| self.checked.dims.value(d, &declared)) {
+        if let Some(v) = p.eval(&declared) {
             return i64::try_from(v)
                 .ok()
                 .filter(|v| v.abs() < 1 << 62)
@@ -268,35 +285,43 @@ impl<'a> Lowerer<'a> {
                         .into()
                 });
         }
-        let missing = p
-            .vars()
-            .into_iter()
-            .find(|d| env.get(d.0 as usize).copied().flatten().is_none())
-            .unwrap_or(DimId(0));
-        Err(self.unbound_dim(missing, span))
+        let missing = p.vars().into_iter().find(|d| declared(*d).is_none());
+        match missing {
+            Some(d) => Err(self.unbound_dim(d, span)),
+            None if !p.divides_by_less_than_one(&declared) => {
+                Err(
+                    Diagnostic::error(Code::E0610, span, "dimension arithmetic overflows")
+                        .with_primary_label("too large")
+                        .into(),
+                )
+            }
+            // every dimension has a value: a divisor is below 1 (`H / (W - 3)`)
+            None => Err(Diagnostic::error(
+                Code::E0613,
+                span,
+                format!(
+                    "the dimension `{}` divides by a value below 1 with {}",
+                    p.display(&self.checked.dims),
+                    self.values_of(p, env)
+                ),
+            )
+            .with_primary_label("division by a value below 1")
+            .with_help("choose other dimension values (--dim), or change the expression")
+            .into()),
+        }
     }
 
     /// A dimension expression used as a size: non-negative.
     fn size(&self, p: &Poly, env: &Env, span: Span) -> Result<usize, RunError> {
         let v = self.dim(p, env, span)?;
         if v < 1 && p.as_const().is_none() {
-            let mut vars = p.vars();
-            vars.sort();
-            vars.dedup();
-            let values: Vec<String> = vars
-                .iter()
-                .filter_map(|d| {
-                    let v = env.get(d.0 as usize).copied().flatten()?;
-                    Some(format!("{}={v}", self.checked.dims.name(*d)))
-                })
-                .collect();
             let shown = p.display(&self.checked.dims);
             return Err(Diagnostic::error(
                 Code::E0613,
                 span,
                 format!(
                     "the dimension `{shown}` is {v} with {}: dimensions must be at least 1",
-                    values.join(", ")
+                    self.values_of(p, env)
                 ),
             )
             .with_primary_label(format!("`{shown}` = {v}"))
@@ -317,6 +342,21 @@ impl<'a> Lowerer<'a> {
 
     fn shape(&self, shape: &[Poly], env: &Env, span: Span) -> Result<Shape, RunError> {
         shape.iter().map(|p| self.size(p, env, span)).collect()
+    }
+
+    /// `H=3, W=4`: the values of the dimensions `p` names.
+    fn values_of(&self, p: &Poly, env: &Env) -> String {
+        let mut vars = p.vars();
+        vars.sort();
+        vars.dedup();
+        let values: Vec<String> = vars
+            .iter()
+            .filter_map(|d| {
+                let v = env.get(d.0 as usize).copied().flatten()?;
+                Some(format!("{}={v}", self.checked.dims.name(*d)))
+            })
+            .collect();
+        values.join(", ")
     }
 
     fn unbound_dim(&self, d: DimId, span: Span) -> RunError {
@@ -588,6 +628,14 @@ impl<'a> Lowerer<'a> {
                     .iter()
                     .map(|a| self.expr(a, env))
                     .collect::<Result<Vec<_>, _>>()?;
+                if matches!(
+                    builtin,
+                    Builtin::Conv1d | Builtin::Conv2d | Builtin::MaxPool2d | Builtin::AvgPool2d
+                ) {
+                    // A window that does not fit the bound sizes is an output
+                    // size below 1: E0613 naming it, before the engine refuses.
+                    self.shape(&e.ty.shape, env, span)?;
+                }
                 self.builtin(*builtin, &nodes, attrs, env, span)
             }
             TExprKind::Derivative {

@@ -149,8 +149,13 @@ pub fn to_dot(
                 (d.kind.name().to_string(), DERIVATIVE)
             } else {
                 let label = match &op {
+                    // a drawing is read, not parsed: `inf`, not the source's `1e999`
                     Some(Op::Constant { value, shape }) if shape.is_empty() => {
-                        super::backward::fmt_num(*value)
+                        if value.is_infinite() {
+                            format!("{value}")
+                        } else {
+                            super::backward::fmt_num(*value)
+                        }
                     }
                     Some(Op::MatMul { trans_a, trans_b }) => match (trans_a, trans_b) {
                         (false, false) => "@".to_string(),

@@ -65,7 +65,7 @@
     "exp" "log" "sqrt" "tanh" "sigmoid" "relu" "abs" "sign" "sin" "cos" "neg"
     "maximum" "minimum" "sum" "mean" "max" "min" "transpose" "reshape"
     "softmax" "log_softmax" "logsumexp" "cross_entropy" "mse" "one_hot"
-    "tensordot" "zeros" "ones" "softplus" "log1p" "expm1" "erf" "silu" "sign"
+    "tensordot" "zeros" "ones" "softplus" "log1p" "expm1" "erf" "silu"
     "floor" "ceil" "round" "gelu" "leaky_relu" "elu" "clip" "where" "float"
     "var" "std" "norm" "argmax" "argmin" "accuracy" "concat" "stack" "take"
     "gather" "tril" "triu" "arange" "eye" "flatten" "conv1d" "conv2d"

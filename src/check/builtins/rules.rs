@@ -63,7 +63,7 @@ impl Checker<'_> {
                 let n = attrs.size.clone()?;
                 Some(TensorTy::float(vec![n.clone(), n]))
             }
-            Rule::Conv { spatial } => self.conv_rule(spatial, def, t, attrs, span),
+            Rule::Conv { spatial } => self.conv_rule(spatial, def, t, attrs),
             Rule::Pool => self.pool_rule(def, t, attrs, span),
             Rule::Elementwise | Rule::AlongAxis => Some(t[0].ty.clone()),
             Rule::Broadcast => {
@@ -302,27 +302,17 @@ impl Checker<'_> {
     }
 
     /// The output length of a window axis: `(n + 2p - d (k - 1) - 1) / s + 1`, or
-    /// `(n + s - 1) / s` for `same` (floor division).
-    #[allow(clippy::too_many_arguments)]
-    fn window_len(
-        &mut self,
-        n: &Poly,
-        k: &Poly,
-        s: i64,
-        d: i64,
-        pad: Option<i64>,
-        span: Span,
-    ) -> Option<Poly> {
+    /// `(n + s - 1) / s` for `same`: the floor division of shapes written by
+    /// hand, so `dim Ho = (H - 1) / 2 + 1` is this length for a 3x3, stride-2,
+    /// padding-1 convolution.
+    fn window_len(n: &Poly, k: &Poly, s: i64, d: i64, pad: Option<i64>) -> Option<Poly> {
         let c = Poly::constant;
         match pad {
-            None => {
-                let num = n.add(&c(s - 1))?;
-                self.dims.floor_div(&num, s, span)
-            }
+            None => n.add(&c(s - 1))?.floor_div(&c(s)),
             Some(p) => {
                 let reach = c(d).mul(&k.sub(&c(1))?)?;
                 let num = n.add(&c(2 * p - 1))?.sub(&reach)?;
-                self.dims.floor_div(&num, s, span)?.add(&c(1))
+                num.floor_div(&c(s))?.add(&c(1))
             }
         }
     }
@@ -338,7 +328,6 @@ impl Checker<'_> {
         def: &BuiltinDef,
         t: &[TExpr],
         attrs: &Attrs,
-        span: Span,
     ) -> Option<TensorTy> {
         let (x, w) = (&t[0], &t[1]);
         let (rx, rw) = (x.ty.rank(), w.ty.rank());
@@ -388,7 +377,7 @@ impl Checker<'_> {
             };
             let n = &x.ty.shape[rx - 1 - spatial + a];
             let k = &w.ty.shape[a];
-            let len = self.window_len(n, k, attrs.stride[slot], attrs.dilation[slot], pad, span);
+            let len = Self::window_len(n, k, attrs.stride[slot], attrs.dilation[slot], pad);
             let Some(len) = len.filter(|l| !Self::too_short(l)) else {
                 let (sx, sw) = (self.show(&x.ty), self.show(&w.ty));
                 self.report(
@@ -458,7 +447,7 @@ impl Checker<'_> {
             };
             let n = &x.ty.shape[r - 3 + a];
             let k = Poly::constant(attrs.window[a]);
-            let len = self.window_len(n, &k, attrs.stride[a], 1, pad, span);
+            let len = Self::window_len(n, &k, attrs.stride[a], 1, pad);
             let Some(len) = len.filter(|l| !Self::too_short(l)) else {
                 let sx = self.show(&x.ty);
                 self.report(

@@ -271,8 +271,21 @@ impl Checker<'_> {
         if let ExprKind::Name(name) = &e.strip_parens().kind {
             if let Some(Entity::Dim(d)) = self.lookup(name) {
                 self.reference(e.span, Entity::Dim(d));
-                if let DimKind::Global { .. } = self.dims.info(d).kind {
-                    return Some(d);
+                match self.dims.info(d).kind {
+                    DimKind::Global { .. } => return Some(d),
+                    DimKind::Derived { .. } => {
+                        self.report(
+                            Diagnostic::error(
+                                Code::E0702,
+                                e.span,
+                                format!("`over=` needs the examples' own dimension, but `{name}` is derived"),
+                            )
+                            .with_primary_label("computed from other dimensions")
+                            .with_help("the examples' dimension is declared free: `dim N` and `train(L, over=N)`"),
+                        );
+                        return None;
+                    }
+                    _ => {}
                 }
             }
         }
