@@ -369,6 +369,8 @@ def main():
     ap.add_argument("--check-line", default=None,
                     help="parse+check result line from `cargo bench --bench check`")
     ap.add_argument("--json", default=None, help="also write raw results here")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated workloads (matmul, linear, mlp, chain, conv)")
     args = ap.parse_args()
 
     frameworks = [("numpy", "NumPy"), ("jax", "JAX"), ("torch", "PyTorch")]
@@ -390,6 +392,8 @@ def main():
         ("chain ×1000 fwd+bwd", "chain", 0, rep(50), 3),
         ("conv layer fwd+bwd", "conv", 0, rep(15), rep(15)),
     ]
+    if args.only:
+        cases = [c for c in cases if c[1] in args.only.split(",")]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for key, wl, size, r, rj in cases:
@@ -439,17 +443,19 @@ def main():
         g = res["gradlang"]["time"]
         ratios = [f"{res[k]['time'] / g:.2f}x" if k in res else "—" for k, _ in cols[1:]]
         lines.append(f"| {key} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
-    lin = results["linear layer fwd+bwd"]
-    rss_cells = [f"{lin[k]['rss_mib']:.0f} MiB" if k in lin else "—" for k, _ in cols]
-    rss_ratio = [f"{lin[k]['rss_mib'] / lin['gradlang']['rss_mib']:.2f}x" if k in lin else "—"
-                 for k, _ in cols[1:]]
-    lines.append("| peak RSS, linear layer process | " + " | ".join(rss_cells) + " | "
-                 + " | ".join(rss_ratio) + " |")
+    lin = results.get("linear layer fwd+bwd")
+    if lin:
+        rss_cells = [f"{lin[k]['rss_mib']:.0f} MiB" if k in lin else "—" for k, _ in cols]
+        rss_ratio = [f"{lin[k]['rss_mib'] / lin['gradlang']['rss_mib']:.2f}x" if k in lin
+                     else "—" for k, _ in cols[1:]]
+        lines.append("| peak RSS, linear layer process | " + " | ".join(rss_cells) + " | "
+                     + " | ".join(rss_ratio) + " |")
     print("\n".join(lines))
     print()
-    one, two = lin["gradlang-1t"]["time"], lin["gradlang"]["time"]
-    print(f"gradlang linear layer: 1 thread {fmt_time(one)}, {args.threads} threads "
-          f"{fmt_time(two)}: {one / two:.2f}x")
+    if lin:
+        one, two = lin["gradlang-1t"]["time"], lin["gradlang"]["time"]
+        print(f"gradlang linear layer: 1 thread {fmt_time(one)}, {args.threads} threads "
+              f"{fmt_time(two)}: {one / two:.2f}x")
     print("gradlang peak RSS per run: " + ", ".join(
         f"{key} {results[key]['gradlang']['rss_mib']:.0f} MiB" for key, *_ in cases))
     if args.check_line:

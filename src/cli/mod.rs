@@ -159,6 +159,9 @@ pub enum Command {
         out: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Report on stderr where the training loop's time went, and steps/s.
+        #[arg(long)]
+        profile: bool,
     },
     /// The loss and every metric of trained params over a data set.
     Eval {
@@ -341,6 +344,7 @@ pub fn main() -> ExitCode {
             plot,
             out,
             format,
+            profile,
         } => train_cmd::run(train_cmd::TrainArgs {
             program,
             precision: precision(dtype),
@@ -362,6 +366,7 @@ pub fn main() -> ExitCode {
             plot,
             out,
             format,
+            profile,
         }),
         Command::Eval {
             program,
