@@ -25,7 +25,9 @@ does; JAX keeps them on the device, read after the epoch; its dropout key
 is folded from the step number inside the jitted step). Every
 measurement is repeated in `--rounds` rounds, the frameworks interleaved
 within a round, and the median kept, so a burst of load on a shared machine
-hits everyone alike. Only the ratios of one run mean anything.
+hits everyone alike. Only the ratios of one run mean anything. With
+`--threads 1` every process is pinned to the same single CPU (JAX's XLA
+ignores thread settings and would use every core).
 
 Tables: examples/s (medians) with the ratios; gradlang's time per step split
 into forward + backward, gather + dropout masks, optimizer and the rest,
@@ -292,8 +294,16 @@ WORKERS = {"torch": worker_torch, "jax": worker_jax}
 # ----------------------------------------------------------------------------
 
 
-def run(cmd, env=None):
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+def one_cpu():
+    """Pins the calling (child) process to one CPU: with `--threads 1` every
+    process gets the same single core (XLA's CPU backend ignores its thread
+    flags and would use every core)."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def run(cmd, env=None, threads=None):
+    pin = one_cpu if threads == 1 and hasattr(os, "sched_setaffinity") else None
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, preexec_fn=pin)
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{p.stderr[-3000:]}")
     return p.stdout, p.stderr
@@ -311,7 +321,7 @@ def measure_gradlang(binary, program, data, batch, threads, tmp):
            "--batch-size", str(batch), "--no-shuffle", "--progress", "none",
            "--threads", str(threads), "--out", os.path.join(tmp, "out"), "--profile"]
     t0 = time.perf_counter()
-    _, err = run(cmd)
+    _, err = run(cmd, threads=threads)
     wall = time.perf_counter() - t0
     m = re.search(r"^profile: .*: (\d+) steps?, (\d+) examples", err, re.M)
     loop = profile_ms(err, "loop")
@@ -342,11 +352,8 @@ def measure_python(python, framework, workload, data, batch, threads):
         env[var] = str(threads)
     env["JAX_PLATFORMS"] = "cpu"
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    if threads == 1:
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
-                            " intra_op_parallelism_threads=1").strip()
     out, _ = run([python, os.path.abspath(__file__), "--worker", framework, workload, data,
-                  str(batch), str(threads)], env)
+                  str(batch), str(threads)], env, threads)
     return json.loads(out.strip().splitlines()[-1])
 
 
