@@ -11,7 +11,9 @@ Every measurement runs in a fresh process: one warm-up, then R timed repeats, th
 median kept; peak RSS is that process's (wait4). Each workload is measured in
 `--rounds` rounds, the frameworks interleaved within a round, and the median over
 rounds is reported, so a burst of load on a shared machine hits everyone alike.
-Only the ratios of one run mean anything.
+Only the ratios of one run mean anything. With `--threads 1` (and gradlang's
+1-thread linear layer) each process is pinned to one CPU, since JAX's XLA
+ignores thread settings.
 """
 
 import argparse
@@ -290,10 +292,18 @@ WORKERS = {"numpy": worker_numpy, "jax": worker_jax, "torch": worker_torch}
 # ----------------------------------------------------------------------------
 
 
-def run_child(cmd, env=None):
-    """Runs cmd; returns (stdout, stderr, peak RSS in MiB, exit status)."""
+def one_cpu():
+    """Pins the calling (child) process to one CPU (JAX's XLA ignores thread
+    settings and would use every core)."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def run_child(cmd, env=None, threads=None):
+    """Runs cmd (on one CPU when `threads` is 1); returns (stdout, stderr, peak
+    RSS in MiB, exit status)."""
+    pin = one_cpu if threads == 1 and hasattr(os, "sched_setaffinity") else None
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, preexec_fn=pin)
         _, status, usage = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -322,7 +332,7 @@ def measure_gradlang(binary, workload, size, repeat, threads, tmp):
     path, extra = grad_file(workload, size, tmp)
     cmd = [binary, "run", path, *extra, "--threads", str(threads),
            "--repeat", str(repeat), "--profile"]
-    out, err, rss, code = run_child(cmd)
+    out, err, rss, code = run_child(cmd, threads=threads)
     if code != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{err}")
     m = re.search(r"^\s*evaluation\s+([0-9.]+) ms", err, re.M)
@@ -338,7 +348,7 @@ def measure_python(python, framework, workload, size, repeat, threads):
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     cmd = [python, os.path.abspath(__file__), "--worker", framework, workload,
            str(size), str(repeat)]
-    out, err, rss, code = run_child(cmd, env)
+    out, err, rss, code = run_child(cmd, env, threads)
     if code != 0:
         raise RuntimeError(f"{framework} {workload} failed:\n{err[-2000:]}")
     return json.loads(out.strip().splitlines()[-1])["time"], rss
@@ -369,6 +379,8 @@ def main():
     ap.add_argument("--check-line", default=None,
                     help="parse+check result line from `cargo bench --bench check`")
     ap.add_argument("--json", default=None, help="also write raw results here")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated workloads (matmul, linear, mlp, chain, conv)")
     args = ap.parse_args()
 
     frameworks = [("numpy", "NumPy"), ("jax", "JAX"), ("torch", "PyTorch")]
@@ -390,6 +402,8 @@ def main():
         ("chain ×1000 fwd+bwd", "chain", 0, rep(50), 3),
         ("conv layer fwd+bwd", "conv", 0, rep(15), rep(15)),
     ]
+    if args.only:
+        cases = [c for c in cases if c[1] in args.only.split(",")]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for key, wl, size, r, rj in cases:
@@ -439,17 +453,19 @@ def main():
         g = res["gradlang"]["time"]
         ratios = [f"{res[k]['time'] / g:.2f}x" if k in res else "—" for k, _ in cols[1:]]
         lines.append(f"| {key} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
-    lin = results["linear layer fwd+bwd"]
-    rss_cells = [f"{lin[k]['rss_mib']:.0f} MiB" if k in lin else "—" for k, _ in cols]
-    rss_ratio = [f"{lin[k]['rss_mib'] / lin['gradlang']['rss_mib']:.2f}x" if k in lin else "—"
-                 for k, _ in cols[1:]]
-    lines.append("| peak RSS, linear layer process | " + " | ".join(rss_cells) + " | "
-                 + " | ".join(rss_ratio) + " |")
+    lin = results.get("linear layer fwd+bwd")
+    if lin:
+        rss_cells = [f"{lin[k]['rss_mib']:.0f} MiB" if k in lin else "—" for k, _ in cols]
+        rss_ratio = [f"{lin[k]['rss_mib'] / lin['gradlang']['rss_mib']:.2f}x" if k in lin
+                     else "—" for k, _ in cols[1:]]
+        lines.append("| peak RSS, linear layer process | " + " | ".join(rss_cells) + " | "
+                     + " | ".join(rss_ratio) + " |")
     print("\n".join(lines))
     print()
-    one, two = lin["gradlang-1t"]["time"], lin["gradlang"]["time"]
-    print(f"gradlang linear layer: 1 thread {fmt_time(one)}, {args.threads} threads "
-          f"{fmt_time(two)}: {one / two:.2f}x")
+    if lin:
+        one, two = lin["gradlang-1t"]["time"], lin["gradlang"]["time"]
+        print(f"gradlang linear layer: 1 thread {fmt_time(one)}, {args.threads} threads "
+              f"{fmt_time(two)}: {one / two:.2f}x")
     print("gradlang peak RSS per run: " + ", ".join(
         f"{key} {results[key]['gradlang']['rss_mib']:.0f} MiB" for key, *_ in cases))
     if args.check_line:

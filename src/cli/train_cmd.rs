@@ -15,6 +15,7 @@ use crate::graph::Float;
 use crate::run::{Precision, RunError};
 use crate::train::checkpoint::{self, LoadError, RunInfo};
 use crate::train::fit::{self, EarlyStop, Model, Observer, Outcome, Position, Settings};
+use crate::train::profile::LoopProfile;
 use crate::train::report::{check_plot_path, write_plot, EpochRecord, Log, Progress, ProgressMode};
 use ndarray::ArrayViewD;
 use std::path::{Path, PathBuf};
@@ -81,6 +82,9 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Report on stderr where the training loop's time went, and steps/s.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 impl TrainArgs {
@@ -337,20 +341,35 @@ where
         settings: &settings,
         format: args.format,
         failed_output: None,
+        loop_profile: None,
     };
     catch_interrupts();
     let mut graphs = crate::train::graphs::Graphs::default();
-    let outcome = fit::fit(
-        &layout,
-        &mut graphs,
-        &mut model,
-        &train_set,
-        val_set.as_ref(),
-        &settings,
-        &mut position,
-        &mut observer,
-    );
+    // The loop runs on a worker of the thread pool, so that each parallel
+    // kernel and update starts on a thread already in the pool instead of
+    // handing the work over from this one and sleeping until it is done.
+    let outcome = rayon::scope(|_| {
+        fit::fit(
+            &layout,
+            &mut graphs,
+            &mut model,
+            &train_set,
+            val_set.as_ref(),
+            &settings,
+            &mut position,
+            &mut observer,
+        )
+    });
     observer.progress.finish();
+    if let Some(p) = &observer.loop_profile {
+        let threads = rayon::current_num_threads();
+        write_stderr(&p.report(&format!(
+            "train {}, {}, {threads} thread{}",
+            args.program.file.display(),
+            T::NAME,
+            if threads == 1 { "" } else { "s" }
+        )));
+    }
     let outcome = outcome?;
     if let Some(code) = observer.failed_output {
         return Ok(code);
@@ -543,6 +562,8 @@ struct CliObserver<'a> {
     format: Format,
     /// A closed stdout: stop quietly with this status.
     failed_output: Option<ExitCode>,
+    /// `--profile`: the loop's phase times, once it has ended.
+    loop_profile: Option<LoopProfile>,
 }
 
 impl<T: Float> Observer<T> for CliObserver<'_>
@@ -597,6 +618,16 @@ where
 
     fn interrupted(&self) -> bool {
         INTERRUPTED.load(Ordering::SeqCst)
+    }
+
+    fn profiling(&self) -> bool {
+        self.args.profile
+    }
+
+    fn loop_profile(&mut self, profile: &LoopProfile) {
+        if self.args.profile {
+            self.loop_profile = Some(profile.clone());
+        }
     }
 }
 

@@ -393,32 +393,67 @@ fn per_output_row<T: Float>(
     }
 }
 
-/// The index (into the image) of the first maximum of `x` in window `(y, xo)` for
-/// each channel, into `idx` (`usize::MAX` when the window holds only padding).
-fn window_argmax<T: Float>(
-    x: &[T],
-    g: &Geo,
-    b: usize,
-    y: usize,
-    xo: usize,
-    best: &mut [T],
-    idx: &mut [usize],
-) {
-    idx.fill(usize::MAX);
-    for ki in 0..g.kh {
-        for kj in 0..g.kw {
-            let Some((hi, wi)) = g.at(y, xo, ki, kj) else {
-                continue;
-            };
-            let p = g.pix(b, hi, wi);
-            for ch in 0..g.c {
-                let v = x[p + ch];
-                if idx[ch] == usize::MAX || v > best[ch] || (v.is_nan() && !best[ch].is_nan()) {
-                    best[ch] = v;
-                    idx[ch] = p + ch;
+/// The first maximum of each channel in one pooling window: `best` the
+/// values, `at` the window element (`ki * KW + kj`) holding each, `starts`
+/// the offset of each element's pixel in the input (unused for padding).
+struct Argmax<T> {
+    best: Vec<T>,
+    /// The next `best`, written whole each step (an update in place would be
+    /// compiled to a store per taken lane, branching).
+    next: Vec<T>,
+    at: Vec<u32>,
+    starts: Vec<usize>,
+}
+
+impl<T: Float> Argmax<T> {
+    fn new(g: &Geo) -> Self {
+        Argmax {
+            best: vec![T::zero(); g.c],
+            next: vec![T::zero(); g.c],
+            at: vec![0; g.c],
+            starts: vec![0; g.kh * g.kw],
+        }
+    }
+
+    /// Finds the first maxima (row-major window order; a NaN beats any
+    /// number) of window `(y, xo)` of image `b`; false when the window holds
+    /// only padding.
+    fn find(&mut self, x: &[T], g: &Geo, b: usize, y: usize, xo: usize) -> bool {
+        let mut first = true;
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let Some((hi, wi)) = g.at(y, xo, ki, kj) else {
+                    continue;
+                };
+                let k = ki * g.kw + kj;
+                let p = g.pix(b, hi, wi);
+                self.starts[k] = p;
+                let xs = &x[p..p + g.c];
+                if first {
+                    self.best.copy_from_slice(xs);
+                    self.at.fill(k as u32);
+                    first = false;
+                    continue;
                 }
+                // Branch-free, so that it vectorizes (and an unpredictable
+                // comparison costs no mispredictions).
+                let k = k as u32;
+                let old = self.best.iter().zip(self.at.iter_mut());
+                for ((nb, (&bv, at)), &v) in self.next.iter_mut().zip(old).zip(xs) {
+                    let take = (v > bv) | (v.is_nan() & !bv.is_nan());
+                    *nb = if take { v } else { bv };
+                    *at = if take { k } else { *at };
+                }
+                std::mem::swap(&mut self.best, &mut self.next);
             }
         }
+        !first
+    }
+
+    /// The input index of channel `ch`'s maximum (after [`Argmax::find`]).
+    #[inline]
+    fn index(&self, ch: usize) -> usize {
+        self.starts[self.at[ch] as usize] + ch
     }
 }
 
@@ -435,16 +470,15 @@ pub(crate) fn pool_select<T: Float>(
     let mut out = pool.take(g.b * g.oh * g.ow * g.c);
     per_output_row(&mut out, g.ow * g.c, |row, o| {
         let (b, y) = (row / g.oh, row % g.oh);
-        let mut best = vec![T::zero(); g.c];
-        let mut idx = vec![0; g.c];
+        let mut am = Argmax::new(&g);
         for xo in 0..g.ow {
-            window_argmax(&xs, &g, b, y, xo, &mut best, &mut idx);
-            for ch in 0..g.c {
-                o[xo * g.c + ch] = if idx[ch] == usize::MAX {
-                    T::zero()
-                } else {
-                    ts[idx[ch]]
-                };
+            let o = &mut o[xo * g.c..(xo + 1) * g.c];
+            if am.find(&xs, &g, b, y, xo) {
+                for (ch, v) in o.iter_mut().enumerate() {
+                    *v = ts[am.index(ch)];
+                }
+            } else {
+                o.fill(T::zero());
             }
         }
     });
@@ -465,17 +499,16 @@ pub(crate) fn pool_scatter<T: Float>(
     let mut out = pool.take(g.b * img);
     per_output_row(&mut out, img, |b, dx| {
         dx.fill(T::zero());
-        let mut best = vec![T::zero(); g.c];
-        let mut idx = vec![0; g.c];
+        let mut am = Argmax::new(&g);
         for y in 0..g.oh {
             for xo in 0..g.ow {
-                window_argmax(&xs, &g, b, y, xo, &mut best, &mut idx);
+                if !am.find(&xs, &g, b, y, xo) {
+                    continue;
+                }
                 let q = ((b * g.oh + y) * g.ow + xo) * g.c;
-                for ch in 0..g.c {
-                    if idx[ch] != usize::MAX {
-                        let k = idx[ch] - b * img;
-                        dx[k] = dx[k] + gs[q + ch];
-                    }
+                for (ch, &gv) in gs[q..q + g.c].iter().enumerate() {
+                    let k = am.index(ch) - b * img;
+                    dx[k] = dx[k] + gv;
                 }
             }
         }

@@ -80,7 +80,15 @@ impl<T: Float> Value<T> {
 
 /// Floating-point element type of an evaluation.
 pub trait Float:
-    LinalgScalar + std::ops::Neg<Output = Self> + PartialOrd + Send + Sync + Debug + Display + 'static
+    LinalgScalar
+    + Default
+    + std::ops::Neg<Output = Self>
+    + PartialOrd
+    + Send
+    + Sync
+    + Debug
+    + Display
+    + 'static
 {
     /// `"f32"` or `"f64"`.
     const NAME: &'static str;

@@ -56,12 +56,12 @@ impl Init {
             Init::None => Vec::new(),
             Init::Fill(v) => vec![T::from_f64(*v); numel],
             Init::Literal(values) => values.iter().map(|v| T::from_f64(*v)).collect(),
-            Init::Normal { mean, std } => {
-                sample(name, seed, numel, |rng| mean + std * rng.normal())
-            }
-            Init::Uniform { low, high } => {
-                sample(name, seed, numel, |rng| low + (high - low) * rng.uniform())
-            }
+            Init::Normal { mean, std } => sample(name, seed, numel, |rng| {
+                T::from_f64(mean + std * rng.normal())
+            }),
+            Init::Uniform { low, high } => sample(name, seed, numel, |rng| {
+                T::from_f64(low + (high - low) * rng.uniform())
+            }),
         }
     }
 
@@ -81,21 +81,24 @@ const CHUNK: usize = 1 << 16;
 /// `numel` values drawn by `draw` from streams keyed by (seed, name, chunk)
 /// in fixed chunks: the same values for any thread count. Initializers and
 /// training's dropout masks draw this way.
-pub fn sample<T: Float>(
+pub fn sample<T: Copy + Default + Send>(
     name: &str,
     seed: u64,
     numel: usize,
-    draw: impl Fn(&mut Rng) -> f64 + Sync,
+    draw: impl Fn(&mut Rng) -> T + Sync,
 ) -> Vec<T> {
-    let mut out = vec![T::from_f64(0.0); numel];
-    out.par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(chunk, values)| {
-            let mut rng = Rng::new(stream_key(seed, name, chunk as u64));
-            for v in values {
-                *v = T::from_f64(draw(&mut rng));
-            }
-        });
+    let mut out = vec![T::default(); numel];
+    let fill = |(chunk, values): (usize, &mut [T])| {
+        let mut rng = Rng::new(stream_key(seed, name, chunk as u64));
+        for v in values {
+            *v = draw(&mut rng);
+        }
+    };
+    if numel > CHUNK {
+        out.par_chunks_mut(CHUNK).enumerate().for_each(fill);
+    } else {
+        out.chunks_mut(CHUNK).enumerate().for_each(fill);
+    }
     out
 }
 
@@ -128,7 +131,7 @@ impl Rng {
         }
     }
 
-    fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -10,7 +10,8 @@
 
 use super::data::{batches, epoch_order, steps_per_epoch, Dataset};
 use super::graphs::{scalar, Compiled, Graphs, Layout, Slot};
-use super::optim::{self, ParamState, StepInfo};
+use super::optim::{self, ParamState};
+use super::profile::{LoopProfile, Phase};
 use super::report::EpochRecord;
 use crate::check::train::spec::{Optimizer, Schedule};
 use crate::diagnostics::{Code, Diagnostic};
@@ -120,6 +121,12 @@ pub trait Observer<T> {
     ) -> Result<(), RunError>;
     /// Whether the run should stop after the current step (Ctrl-C).
     fn interrupted(&self) -> bool;
+    /// Whether the loop should time its phases (`--profile`).
+    fn profiling(&self) -> bool {
+        false
+    }
+    /// Once, when the loop ends (however it ends), with its phase times.
+    fn loop_profile(&mut self, _profile: &LoopProfile) {}
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +152,27 @@ pub fn fit<T: Float>(
     position: &mut Position<T>,
     observer: &mut dyn Observer<T>,
 ) -> Result<Outcome, RunError> {
+    let mut prof = LoopProfile::new(observer.profiling());
+    let outcome = fit_epochs(
+        layout, graphs, model, train, val, settings, position, observer, &mut prof,
+    );
+    prof.lap(Phase::Other);
+    observer.loop_profile(&prof);
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit_epochs<T: Float>(
+    layout: &Layout<'_>,
+    graphs: &mut Graphs,
+    model: &mut Model<T>,
+    train: &Dataset<T>,
+    val: Option<&Dataset<T>>,
+    settings: &Settings,
+    position: &mut Position<T>,
+    observer: &mut dyn Observer<T>,
+    prof: &mut LoopProfile,
+) -> Result<Outcome, RunError> {
     let per_epoch = steps_per_epoch(train.examples, settings.batch_size, settings.drop_last);
     let total = per_epoch * settings.epochs as u64;
     for epoch in position.epoch + 1..=settings.epochs {
@@ -158,7 +186,9 @@ pub fn fit<T: Float>(
             .skip(position.step_in_epoch as usize)
         {
             lr = settings.optimizer.lr * settings.schedule.factor(position.step, total);
-            let values = train_step(layout, graphs, model, train, batch, settings, position, lr)?;
+            let values = train_step(
+                layout, graphs, model, train, batch, settings, position, lr, prof,
+            )?;
             position.step += 1;
             position.step_in_epoch += 1;
             position.sums[0] += batch.len() as f64;
@@ -178,6 +208,7 @@ pub fn fit<T: Float>(
             .cloned()
             .zip(position.sums[1..].iter().map(|s| s / examples))
             .collect();
+        prof.lap(Phase::Other);
         let val_values = match val {
             Some(v) => Some(
                 names
@@ -188,6 +219,7 @@ pub fn fit<T: Float>(
             ),
             None => None,
         };
+        prof.lap(Phase::Validation);
         if position.step_in_epoch > 0 {
             // The lr of the epoch's last step.
             lr = settings.optimizer.lr
@@ -288,10 +320,16 @@ fn train_step<T: Float>(
     settings: &Settings,
     position: &Position<T>,
     lr: f64,
+    prof: &mut LoopProfile,
 ) -> Result<Vec<f64>, RunError> {
+    prof.lap(Phase::Other);
     let compiled = graphs.get(layout, batch.len(), true)?;
+    prof.lap(Phase::Build);
     let masks = dropout_masks::<T>(compiled, settings.seed, position.step + 1);
-    let mut outputs = run_graph(layout, compiled, model, data.gather(batch), masks)?;
+    let rows = data.gather(batch);
+    prof.lap(Phase::Gather);
+    let mut outputs = run_graph(layout, compiled, model, rows, masks, prof.eval_profile())?;
+    prof.lap(Phase::Graph);
     let metrics = compiled.metrics;
     let values: Vec<f64> = outputs[..=metrics].iter().map(scalar).collect();
     let where_ = || {
@@ -321,17 +359,18 @@ fn train_step<T: Float>(
     let trained: Vec<usize> = (0..model.params.len())
         .filter(|&i| model.params[i].trained)
         .collect();
-    for (g, &i) in grads.iter().zip(&trained) {
-        let slice = g.as_slice().expect("standard layout");
-        if let Some((at, v)) = optim::first_non_finite(slice) {
-            let p = &model.params[i];
-            return Err(non_finite(format!(
-                "the gradient of `{}` is {v} at {:?} {}",
-                p.name,
-                unravel(at, p.value.shape()),
-                where_()
-            )));
-        }
+    let slices: Vec<&[T]> = grads
+        .iter()
+        .map(|g| g.as_slice().expect("standard layout"))
+        .collect();
+    if let Some((k, at, v)) = optim::first_non_finite_of(&slices) {
+        let p = &model.params[trained[k]];
+        return Err(non_finite(format!(
+            "the gradient of `{}` is {v} at {:?} {}",
+            p.name,
+            unravel(at, p.value.shape()),
+            where_()
+        )));
     }
     if let Some(c) = settings.clip_norm {
         let slices: Vec<&[T]> = grads
@@ -345,25 +384,29 @@ fn train_step<T: Float>(
             }
         }
     }
-    for (g, &i) in grads.iter().zip(&trained) {
-        let p = &mut model.params[i];
-        let info = StepInfo {
-            lr,
-            t: position.step + 1,
+    let mut steps: Vec<optim::ParamStep<'_, T>> = model
+        .params
+        .iter_mut()
+        .filter(|p| p.trained)
+        .zip(&grads)
+        .map(|(p, g)| optim::ParamStep {
+            theta: p
+                .value
+                .as_slice_mut()
+                .expect("params are kept in standard layout"),
+            grad: g.as_slice().expect("standard"),
+            state: &mut p.state,
             decay: p.decay,
-        };
-        let theta = p
-            .value
-            .as_slice_mut()
-            .expect("params are kept in standard layout");
-        optim::update(
-            &settings.optimizer,
-            info,
-            theta,
-            g.as_slice().expect("standard"),
-            &mut p.state,
-        );
-    }
+        })
+        .collect();
+    optim::update_all(&settings.optimizer, lr, position.step + 1, &mut steps);
+    drop(steps);
+    // The gradients' buffers serve the next step's.
+    compiled
+        .schedule
+        .recycle(grads.into_iter().map(Value::Float).collect());
+    prof.step(batch.len());
+    prof.lap(Phase::Optimizer);
     Ok(values)
 }
 
@@ -380,7 +423,14 @@ pub fn evaluate<T: Float>(
     let mut sums = vec![0.0; layout.metrics.len() + 1];
     for batch in batches(&order, batch_size, false) {
         let compiled = graphs.get(layout, batch.len(), false)?;
-        let outputs = run_graph(layout, compiled, model, data.gather(batch), Vec::new())?;
+        let outputs = run_graph(
+            layout,
+            compiled,
+            model,
+            data.gather(batch),
+            Vec::new(),
+            None,
+        )?;
         for (s, v) in sums.iter_mut().zip(&outputs) {
             *s += scalar(v) * batch.len() as f64;
         }
@@ -397,6 +447,7 @@ fn run_graph<T: Float>(
     model: &mut Model<T>,
     batch: Vec<(String, Value<T>)>,
     masks: Vec<(NodeId, Value<T>)>,
+    profile: Option<&mut crate::graph::Profile>,
 ) -> Result<Vec<Value<T>>, RunError> {
     let mut leaves: HashMap<NodeId, Value<T>> = masks.into_iter().collect();
     let mut batch: Vec<Option<Value<T>>> = batch.into_iter().map(|(_, v)| Some(v)).collect();
@@ -411,7 +462,7 @@ fn run_graph<T: Float>(
         };
         leaves.insert(node, v);
     }
-    let result = c.schedule.run(&c.graph, &leaves, None);
+    let result = c.schedule.run(&c.graph, &leaves, profile);
     for &(slot, node) in &c.leaves {
         let v = leaves.remove(&node);
         match (slot, v) {
@@ -489,13 +540,16 @@ fn dropout_masks<T: Float>(c: &Compiled, seed: u64, step: u64) -> Vec<(NodeId, V
         .enumerate()
         .map(|(k, m)| {
             let numel: usize = m.shape.iter().product();
-            let keep = 1.0 / (1.0 - m.p);
+            let keep = T::from_f64(1.0 / (1.0 - m.p));
+            // `uniform() >= p`, with uniform() = (u >> 11) / 2^53, compared
+            // as integers (exact: p * 2^53 is exact, and the draw an integer).
+            let threshold = (m.p * (1u64 << 53) as f64).ceil() as u64;
             let stream = format!("dropout#{k}/step-{step}");
             let data = sample::<T>(&stream, seed, numel, |rng| {
-                if rng.uniform() >= m.p {
+                if rng.next_u64() >> 11 >= threshold {
                     keep
                 } else {
-                    0.0
+                    T::zero()
                 }
             });
             let a = ArrayD::from_shape_vec(IxDyn(&m.shape), data).expect("numel of the shape");

@@ -5,6 +5,7 @@
 //! - `graphs`: the lowered training-step and evaluation graphs, per batch size.
 //! - `optim`: the optimizers' update rules and global-norm clipping.
 //! - `fit`: the loop (steps, epochs, validation, early stopping).
+//! - `profile`: where the loop's time goes (`gradlang train --profile`).
 //! - `checkpoint`: saving and resuming runs (safetensors).
 //! - `report`: what a run shows and writes (progress, records, logs, charts).
 //!
@@ -16,4 +17,5 @@ pub mod data;
 pub mod fit;
 pub mod graphs;
 pub mod optim;
+pub mod profile;
 pub mod report;

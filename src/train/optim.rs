@@ -11,6 +11,9 @@ use rayon::prelude::*;
 
 /// Elements per parallel task (fixed: results never depend on the pool).
 const CHUNK: usize = 1 << 14;
+/// Below this many elements in all, a pass runs on the calling thread: waking
+/// the pool would cost more than it saves (results are the same either way).
+const PARALLEL_MIN: usize = 1 << 16;
 
 /// One trained param's optimizer state: Adam's `m` and `v`, or SGD's momentum
 /// buffer in `m` (`v` empty). Empty buffers stand for zeros not yet created.
@@ -70,52 +73,202 @@ pub fn update<T: Float>(
     grad: &[T],
     state: &mut ParamState<T>,
 ) {
-    let wd = if step.decay { opt.weight_decay } else { 0.0 };
-    let c = |v: f64| T::from_f64(v);
-    match opt.kind {
-        OptimizerKind::Sgd => {
-            let (lr, mu, wd) = (c(step.lr), c(opt.momentum), c(wd));
-            let first = step.t == 1;
-            if opt.momentum == 0.0 {
-                par_zip2(theta, grad, |p, g| {
-                    let g = *g + wd * *p;
-                    *p = *p - lr * g;
-                });
-                return;
-            }
-            let nesterov = opt.nesterov;
-            par_zip3(theta, grad, &mut state.m, |p, g, b| {
-                let g = *g + wd * *p;
-                *b = if first { g } else { mu * *b + g };
-                let d = if nesterov { g + mu * *b } else { *b };
-                *p = *p - lr * d;
+    update_all(
+        opt,
+        step.lr,
+        step.t,
+        &mut [ParamStep {
+            theta,
+            grad,
+            state,
+            decay: step.decay,
+        }],
+    );
+}
+
+/// One trained param's share of an optimizer step.
+pub struct ParamStep<'a, T> {
+    pub theta: &'a mut [T],
+    /// Its gradient, already clipped.
+    pub grad: &'a [T],
+    pub state: &'a mut ParamState<T>,
+    /// Whether this param gets weight decay.
+    pub decay: bool,
+}
+
+/// Updates every param of `params` for step `t` (from 1) with learning rate
+/// `lr`, as [`update`] does one: a single parallel loop over fixed chunks of
+/// all of them (not one per param), inline when they are small.
+pub fn update_all<T: Float>(opt: &Optimizer, lr: f64, t: u64, params: &mut [ParamStep<'_, T>]) {
+    let total: usize = params.iter().map(|p| p.theta.len()).sum();
+    let mut tasks = Vec::new();
+    for ps in params.iter_mut() {
+        let rule = Rule::new(opt, lr, t, ps.decay);
+        let ParamState { m, v } = &mut *ps.state;
+        let (mut ms, mut vs) = (m.chunks_mut(CHUNK), v.chunks_mut(CHUNK));
+        for (p, g) in ps.theta.chunks_mut(CHUNK).zip(ps.grad.chunks(CHUNK)) {
+            tasks.push(Task {
+                rule,
+                p,
+                g,
+                m: ms.next().unwrap_or_default(),
+                v: vs.next().unwrap_or_default(),
             });
         }
-        OptimizerKind::Adam | OptimizerKind::AdamW => {
-            let decoupled = opt.kind == OptimizerKind::AdamW;
-            let t = step.t as i32;
-            let bc1 = 1.0 - opt.beta1.powi(t);
-            let bc2 = 1.0 - opt.beta2.powi(t);
-            let (b1, b2) = (c(opt.beta1), c(opt.beta2));
-            let (one_b1, one_b2) = (c(1.0 - opt.beta1), c(1.0 - opt.beta2));
-            let (lr, eps) = (c(step.lr), c(opt.eps));
-            let (bc1, bc2) = (c(bc1), c(bc2));
-            // AdamW first shrinks θ by lr·wd (decoupled decay); Adam adds wd·θ
-            // to the gradient.
-            let shrink = c(1.0 - step.lr * wd);
-            let coupled = c(if decoupled { 0.0 } else { wd });
-            let ParamState { m, v } = state;
-            par_zip4(theta, grad, m, v, |p, g, m, v| {
-                if decoupled {
-                    *p = *p * shrink;
+    }
+    if total >= PARALLEL_MIN {
+        tasks.par_iter_mut().for_each(Task::run);
+    } else {
+        tasks.iter_mut().for_each(Task::run);
+    }
+}
+
+/// The constants of one param's update rule in one step.
+#[derive(Clone, Copy)]
+enum Rule<T> {
+    Sgd {
+        lr: T,
+        wd: T,
+    },
+    Momentum {
+        lr: T,
+        mu: T,
+        wd: T,
+        first: bool,
+        nesterov: bool,
+    },
+    Adam {
+        decoupled: bool,
+        shrink: T,
+        coupled: T,
+        b1: T,
+        b2: T,
+        one_b1: T,
+        one_b2: T,
+        bc1: T,
+        bc2: T,
+        lr: T,
+        eps: T,
+    },
+}
+
+impl<T: Float> Rule<T> {
+    fn new(opt: &Optimizer, lr: f64, t: u64, decay: bool) -> Self {
+        let wd = if decay { opt.weight_decay } else { 0.0 };
+        let c = |v: f64| T::from_f64(v);
+        match opt.kind {
+            OptimizerKind::Sgd if opt.momentum == 0.0 => Rule::Sgd {
+                lr: c(lr),
+                wd: c(wd),
+            },
+            OptimizerKind::Sgd => Rule::Momentum {
+                lr: c(lr),
+                mu: c(opt.momentum),
+                wd: c(wd),
+                first: t == 1,
+                nesterov: opt.nesterov,
+            },
+            OptimizerKind::Adam | OptimizerKind::AdamW => {
+                let decoupled = opt.kind == OptimizerKind::AdamW;
+                let t = t as i32;
+                Rule::Adam {
+                    decoupled,
+                    // AdamW first shrinks θ by lr·wd (decoupled decay); Adam
+                    // adds wd·θ to the gradient.
+                    shrink: c(1.0 - lr * wd),
+                    coupled: c(if decoupled { 0.0 } else { wd }),
+                    b1: c(opt.beta1),
+                    b2: c(opt.beta2),
+                    one_b1: c(1.0 - opt.beta1),
+                    one_b2: c(1.0 - opt.beta2),
+                    bc1: c(1.0 - opt.beta1.powi(t)),
+                    bc2: c(1.0 - opt.beta2.powi(t)),
+                    lr: c(lr),
+                    eps: c(opt.eps),
                 }
-                let g = *g + coupled * *p;
-                *m = b1 * *m + one_b1 * g;
-                *v = b2 * *v + one_b2 * g * g;
-                let m_hat = *m / bc1;
-                let v_hat = *v / bc2;
-                *p = *p - lr * m_hat / (v_hat.sqrt() + eps);
-            });
+            }
+        }
+    }
+}
+
+/// A chunk of one param: its values, gradient and state (`m`, `v` empty when
+/// the rule keeps none).
+struct Task<'a, T> {
+    rule: Rule<T>,
+    p: &'a mut [T],
+    g: &'a [T],
+    m: &'a mut [T],
+    v: &'a mut [T],
+}
+
+impl<T: Float> Task<'_, T> {
+    fn run(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2. Vector lanes round exactly as scalar
+            // operations do (and Rust never contracts to FMA), so both paths
+            // give the same bits.
+            return unsafe { self.apply_avx2() };
+        }
+        self.apply()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn apply_avx2(&mut self) {
+        self.apply()
+    }
+
+    /// The rules as SPEC section 11 writes them, element by element.
+    #[inline(always)]
+    fn apply(&mut self) {
+        match self.rule {
+            Rule::Sgd { lr, wd } => {
+                for (p, g) in self.p.iter_mut().zip(self.g) {
+                    let g = *g + wd * *p;
+                    *p = *p - lr * g;
+                }
+            }
+            Rule::Momentum {
+                lr,
+                mu,
+                wd,
+                first,
+                nesterov,
+            } => {
+                for ((p, g), b) in self.p.iter_mut().zip(self.g).zip(self.m.iter_mut()) {
+                    let g = *g + wd * *p;
+                    *b = if first { g } else { mu * *b + g };
+                    let d = if nesterov { g + mu * *b } else { *b };
+                    *p = *p - lr * d;
+                }
+            }
+            Rule::Adam {
+                decoupled,
+                shrink,
+                coupled,
+                b1,
+                b2,
+                one_b1,
+                one_b2,
+                bc1,
+                bc2,
+                lr,
+                eps,
+            } => {
+                let state = self.m.iter_mut().zip(self.v.iter_mut());
+                for ((p, g), (m, v)) in self.p.iter_mut().zip(self.g).zip(state) {
+                    if decoupled {
+                        *p = *p * shrink;
+                    }
+                    let g = *g + coupled * *p;
+                    *m = b1 * *m + one_b1 * g;
+                    *v = b2 * *v + one_b2 * g * g;
+                    let m_hat = *m / bc1;
+                    let v_hat = *v / bc2;
+                    *p = *p - lr * m_hat / (v_hat.sqrt() + eps);
+                }
+            }
         }
     }
 }
@@ -148,49 +301,52 @@ pub fn scale<T: Float>(grad: &mut [T], factor: f64) {
 
 /// The first non-finite element of `values` (index, value), if any.
 pub fn first_non_finite<T: Float>(values: &[T]) -> Option<(usize, f64)> {
-    let chunk = values
-        .par_chunks(CHUNK)
-        .position_first(|c| c.iter().any(|v| !v.to_f64().is_finite()))?;
-    let start = chunk * CHUNK;
-    values[start..]
+    first_non_finite_of(&[values]).map(|(_, i, v)| (i, v))
+}
+
+/// The first non-finite element of the first of `grads` that has one:
+/// (which, index, value). One parallel pass over fixed chunks of all of them,
+/// inline when they are small.
+pub fn first_non_finite_of<T: Float>(grads: &[&[T]]) -> Option<(usize, usize, f64)> {
+    let chunks: Vec<(usize, usize, &[T])> = grads
         .iter()
-        .position(|v| !v.to_f64().is_finite())
-        .map(|i| (start + i, values[start + i].to_f64()))
+        .enumerate()
+        .flat_map(|(k, g)| {
+            g.chunks(CHUNK)
+                .enumerate()
+                .map(move |(c, s)| (k, c * CHUNK, s))
+        })
+        .collect();
+    let bad = |c: &(usize, usize, &[T])| has_non_finite(c.2);
+    let total: usize = grads.iter().map(|g| g.len()).sum();
+    let (k, start, s) = if total >= PARALLEL_MIN {
+        chunks[chunks.par_iter().position_first(bad)?]
+    } else {
+        *chunks.iter().find(|c| bad(c))?
+    };
+    let i = s.iter().position(|v| !v.to_f64().is_finite())?;
+    Some((k, start + i, s[i].to_f64()))
 }
 
-fn par_zip2<T: Float>(a: &mut [T], b: &[T], f: impl Fn(&mut T, &T) + Sync) {
-    a.par_chunks_mut(CHUNK)
-        .zip(b.par_chunks(CHUNK))
-        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| f(x, y)));
-}
-
-fn par_zip3<T: Float>(a: &mut [T], b: &[T], c: &mut [T], f: impl Fn(&mut T, &T, &mut T) + Sync) {
-    a.par_chunks_mut(CHUNK)
-        .zip(b.par_chunks(CHUNK))
-        .zip(c.par_chunks_mut(CHUNK))
-        .for_each(|((a, b), c)| {
-            for ((x, y), z) in a.iter_mut().zip(b).zip(c) {
-                f(x, y, z)
-            }
-        });
-}
-
-fn par_zip4<T: Float>(
-    a: &mut [T],
-    b: &[T],
-    c: &mut [T],
-    d: &mut [T],
-    f: impl Fn(&mut T, &T, &mut T, &mut T) + Sync,
-) {
-    a.par_chunks_mut(CHUNK)
-        .zip(b.par_chunks(CHUNK))
-        .zip(c.par_chunks_mut(CHUNK))
-        .zip(d.par_chunks_mut(CHUNK))
-        .for_each(|(((a, b), c), d)| {
-            for (((x, y), z), w) in a.iter_mut().zip(b).zip(c).zip(d) {
-                f(x, y, z, w)
-            }
-        });
+/// Whether `values` holds an infinity or a NaN: `x - x` is 0 for every finite
+/// `x` and NaN otherwise, summed in eight lanes (a loop that vectorizes).
+#[allow(clippy::eq_op)]
+fn has_non_finite<T: Float>(values: &[T]) -> bool {
+    let mut lanes = [T::zero(); 8];
+    let mut rows = values.chunks_exact(8);
+    for row in &mut rows {
+        for (a, &v) in lanes.iter_mut().zip(row) {
+            *a = *a + (v - v);
+        }
+    }
+    let mut sum = T::zero();
+    for &v in rows.remainder() {
+        sum = sum + (v - v);
+    }
+    for a in lanes {
+        sum = sum + a;
+    }
+    sum.is_nan()
 }
 
 #[cfg(test)]
@@ -298,5 +454,93 @@ mod tests {
         v[70_001] = f32::NAN;
         v[90_000] = f32::INFINITY;
         assert_eq!(first_non_finite(&v).map(|(i, _)| i), Some(70_001));
+        // Across several gradients: the first that has one.
+        let ok = vec![0.5f32; 40_000];
+        let mut bad = vec![0.5f32; 3];
+        bad[2] = f32::NEG_INFINITY;
+        let found = first_non_finite_of::<f32>(&[&ok, &bad, &v]);
+        assert_eq!(found, Some((1, 2, f64::NEG_INFINITY)));
+        assert_eq!(first_non_finite_of::<f32>(&[&ok, &ok[..7]]), None);
+    }
+
+    /// A value in [-1, 1) from an index (deterministic, no RNG crate).
+    fn wobble(i: usize) -> f32 {
+        let z = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+        z as f32 / (1u64 << 23) as f32 - 1.0
+    }
+
+    #[test]
+    fn one_update_of_many_chunked_params_equals_the_rule_element_by_element() {
+        // Sizes across chunk boundaries, a param smaller than a chunk, one
+        // without decay: the chunked, parallel update must give exactly the
+        // bits of the rule applied to each element alone.
+        let sizes = [2 * CHUNK + 7, 5, CHUNK];
+        for (kind, given) in [
+            (
+                OptimizerKind::Adam,
+                vec![("lr", 1e-2), ("weight_decay", 0.1)],
+            ),
+            (OptimizerKind::AdamW, vec![("lr", 1e-2)]),
+            (OptimizerKind::Sgd, vec![("lr", 0.1), ("momentum", 0.9)]),
+            (
+                OptimizerKind::Sgd,
+                vec![("lr", 0.1), ("weight_decay", 0.01)],
+            ),
+        ] {
+            let o = opt(kind, &given);
+            let mut theta: Vec<Vec<f32>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| (0..n).map(|i| wobble(i + 1000 * k)).collect())
+                .collect();
+            let grads: Vec<Vec<f32>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| (0..n).map(|i| wobble(i + 77 + 1000 * k)).collect())
+                .collect();
+            let mut states: Vec<ParamState<f32>> =
+                sizes.iter().map(|&n| ParamState::new(&o, n)).collect();
+            let mut want_theta = theta.clone();
+            let mut want_states = states.clone();
+            for t in 1..=3u64 {
+                let mut steps: Vec<ParamStep<'_, f32>> = theta
+                    .iter_mut()
+                    .zip(&grads)
+                    .zip(states.iter_mut())
+                    .enumerate()
+                    .map(|(k, ((theta, grad), state))| ParamStep {
+                        theta,
+                        grad,
+                        state,
+                        decay: k != 1,
+                    })
+                    .collect();
+                update_all(&o, o.lr, t, &mut steps);
+                for k in 0..sizes.len() {
+                    let ParamState { m, v } = &mut want_states[k];
+                    for i in 0..sizes[k] {
+                        let rule = Rule::<f32>::new(&o, o.lr, t, k != 1);
+                        let mut task = Task {
+                            rule,
+                            p: &mut want_theta[k][i..i + 1],
+                            g: &grads[k][i..i + 1],
+                            m: if m.is_empty() {
+                                &mut []
+                            } else {
+                                &mut m[i..i + 1]
+                            },
+                            v: if v.is_empty() {
+                                &mut []
+                            } else {
+                                &mut v[i..i + 1]
+                            },
+                        };
+                        task.apply();
+                    }
+                }
+            }
+            assert_eq!(theta, want_theta, "{kind:?}");
+            assert_eq!(states, want_states, "{kind:?}");
+        }
     }
 }
