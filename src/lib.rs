@@ -26,6 +26,7 @@
 // are rare, and boxing each would cost more code than the copies it saves.
 #![allow(clippy::result_large_err)]
 
+pub mod cancel;
 pub mod check;
 pub mod cli;
 pub mod data;

@@ -1632,6 +1632,104 @@ fn a_burst_of_changes_on_ten_thousand_lines_checks_only_the_last() {
     c.finish();
 }
 
+/// A change of the document being checked cancels that check: the parser and
+/// the checker stop at their next statement and the stale text's diagnostics
+/// are never published. Seen from outside through `$/logTrace`, which the
+/// server sends for every check once `trace` is on (and no more once it is off).
+#[test]
+fn a_change_cancels_the_running_check_of_the_older_text() {
+    // 50,000 lines: a check long enough (a few hundred ms) that a change sent
+    // as soon as it starts arrives while it runs.
+    let mut text = String::from(
+        "dim N = 8, D = 16
+input x: [N, D] = zeros
+param W: [D, D] = zeros
+h0 = x
+",
+    );
+    let k = 49_995;
+    for k in 1..=k {
+        text.push_str(&format!("h{k} = tanh(h{} @ W)\n", k - 1));
+    }
+    text.push_str(&format!("loss L = sum(h{k})\n"));
+    assert_eq!(text.lines().count(), 50_000);
+    let mut c = Client::start();
+    c.request_ok(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}, "trace": "messages"}),
+    );
+    c.notify("initialized", json!({}));
+    let trace = |c: &mut Client, needle: String| {
+        c.wait_for(move |m| {
+            m["method"] == "$/logTrace"
+                && m["params"]["message"].as_str().unwrap().contains(&needle)
+        })["params"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "gradlang", "version": 1, "text": text}}),
+    );
+    // Each round changes the text as soon as the check of the previous
+    // version starts; a round whose check finished first (a stalled test
+    // thread) is retried with the next version.
+    let mut cancelled = None;
+    for version in 1..=5 {
+        trace(&mut c, format!("checking {URI} (version {version})"));
+        let edited = text.replace("h7 = tanh", &format!("h7 = {version} * tanh"));
+        c.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": URI, "version": version + 1},
+                   "contentChanges": [{"text": edited}]}),
+        );
+        let outcome = trace(&mut c, format!("{URI} (version {version})"));
+        if outcome.contains("cancelled") {
+            assert_eq!(
+                outcome,
+                format!("check of {URI} (version {version}) cancelled: the document changed")
+            );
+            cancelled = Some(version);
+            break;
+        }
+    }
+    let cancelled = cancelled.expect("no check was cancelled in five rounds");
+    let last = c.diagnostics(URI);
+    assert_eq!(last["version"], cancelled + 1, "{last}");
+    assert!(c
+        .pending
+        .iter()
+        .all(|m| m["params"]["version"] != json!(cancelled)));
+    let done = trace(&mut c, format!("checked {URI} (version {})", cancelled + 1));
+    assert!(done.ends_with(" ms"), "{done}");
+    println!("{done}");
+    // With trace off, checks are silent again.
+    c.notify("$/setTrace", json!({"value": "off"}));
+    let last = c.change(
+        URI,
+        100,
+        "dim N = 2\ninput x: [N] = zeros\nloss L = sum(x)\n",
+    );
+    assert_eq!(last["version"], 100);
+    let hover = c.at(
+        "textDocument/hover",
+        URI,
+        json!({"line": 2, "character": 5}),
+    );
+    assert!(hover.to_string().contains("L"), "{hover}");
+    assert!(
+        !c.pending.iter().any(|m| m["method"] == "$/logTrace"
+            && m["params"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("version 100")),
+        "{:?}",
+        c.pending
+    );
+    c.finish();
+}
+
 #[test]
 fn formatting_is_gradlang_fmt() {
     let (mut c, _) = Client::initialized();

@@ -21,6 +21,7 @@ pub mod train;
 pub mod typed;
 pub mod types;
 
+use crate::cancel::Cancel;
 use crate::diagnostics::{Code, Diagnostic, Span};
 use crate::syntax::ast::{BindingRole, Program, StmtKind, TensorRole};
 use dims::{DimId, DimKind, Dims};
@@ -191,8 +192,19 @@ impl Checked {
 
 /// Parses and checks `src`: the diagnostics of both stages, sorted by position.
 pub fn check_source(src: &str) -> (Program, Checked) {
-    let parsed = crate::syntax::parse(src);
-    let mut checked = check(&parsed.program, src);
+    parse_and_check(src, &Cancel::new())
+}
+
+/// [`check_source`], given up as soon as `cancel` is set (then `None`): the
+/// parser and the checker poll it once per statement.
+pub fn check_source_unless(src: &str, cancel: &Cancel) -> Option<(Program, Checked)> {
+    let result = parse_and_check(src, cancel);
+    (!cancel.is_cancelled()).then_some(result)
+}
+
+fn parse_and_check(src: &str, cancel: &Cancel) -> (Program, Checked) {
+    let parsed = crate::syntax::parse_unless(src, cancel);
+    let mut checked = check_unless(&parsed.program, src, cancel);
     let mut all = parsed.diagnostics;
     all.append(&mut checked.diagnostics);
     all.sort_by_key(Diagnostic::sort_key);
@@ -202,7 +214,13 @@ pub fn check_source(src: &str) -> (Program, Checked) {
 
 /// Checks a parsed program. `src` is used for snippets in messages.
 pub fn check(program: &Program, src: &str) -> Checked {
-    let mut c = Checker::new(src);
+    check_unless(program, src, &Cancel::new())
+}
+
+/// [`check`], stopping at the next statement once `cancel` is set (the result
+/// is then truncated, for the caller to throw away).
+fn check_unless(program: &Program, src: &str, cancel: &Cancel) -> Checked {
+    let mut c = Checker::new(src, cancel);
     c.program(program);
     let mut out = c.out;
     out.dims = c.dims;
@@ -226,13 +244,15 @@ pub(crate) struct Checker<'a> {
     scopes: Vec<Scope>,
     /// The layer whose body is being checked, innermost last.
     layer_stack: Vec<LayerId>,
+    cancel: &'a Cancel,
     out: Checked,
 }
 
 impl<'a> Checker<'a> {
-    fn new(src: &'a str) -> Self {
+    fn new(src: &'a str, cancel: &'a Cancel) -> Self {
         Checker {
             src,
+            cancel,
             dims: Dims::default(),
             diags: Vec::new(),
             layer_by_name: HashMap::new(),
@@ -430,12 +450,18 @@ impl<'a> Checker<'a> {
         }
         // Pass 2: every layer, once, generically.
         for i in 0..self.out.layers.len() {
+            if self.cancel.is_cancelled() {
+                return;
+            }
             self.ensure_layer_checked(LayerId(i as u32), None);
         }
         // Pass 3: statements in order; `train` last, as it speaks of the
         // whole program wherever it stands.
         let mut trains = Vec::new();
         for stmt in &program.stmts {
+            if self.cancel.is_cancelled() {
+                return;
+            }
             match &stmt.kind {
                 StmtKind::Dim(_) | StmtKind::Layer(_) => {}
                 StmtKind::Tensor(decl) => {

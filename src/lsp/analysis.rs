@@ -2,10 +2,11 @@
 //! every declared name (the symbols hover, go-to-definition, completion and the
 //! outline share).
 
+use crate::cancel::Cancel;
 use crate::check::dims::{DimId, DimKind};
 use crate::check::typed::{Def, LayerId, TensorKind as CheckedKind};
 use crate::check::types::TensorTy;
-use crate::check::{check_source, Checked};
+use crate::check::{check_source_unless, Checked};
 use crate::diagnostics::{SourceMap, Span};
 use crate::syntax::ast::{Program, Stmt, StmtKind};
 use lsp_types::{Position, Range};
@@ -71,9 +72,10 @@ pub struct Analysis {
 }
 
 impl Analysis {
-    /// Parses and checks `text` (never evaluates it).
-    pub fn new(text: String) -> Analysis {
-        let (program, checked) = check_source(&text);
+    /// Parses and checks `text` (never evaluates it); gives up (`None`) as
+    /// soon as `cancel` is set.
+    pub fn check(text: String, cancel: &Cancel) -> Option<Analysis> {
+        let (program, checked) = check_source_unless(&text, cancel)?;
         let mut types_by_span = HashMap::new();
         for (k, (span, _)) in checked.expr_types.iter().enumerate() {
             types_by_span.insert(*span, k);
@@ -87,7 +89,7 @@ impl Analysis {
             types_by_span,
         };
         a.collect_symbols();
-        a
+        Some(a)
     }
 
     pub fn map(&self) -> SourceMap<'_> {

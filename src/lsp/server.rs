@@ -5,11 +5,17 @@
 //! Checking happens off the message loop, on one worker thread ([`worker`]):
 //! a change records the new text and queues a check, replacing any check of the
 //! same document still waiting, so a burst of keystrokes costs at most the check
-//! already running plus one. A finished check whose document changed meanwhile
-//! is dropped (its diagnostics are never published). Requests are answered from
-//! the analysis of the current text, waiting for it if it is being computed.
+//! already running plus one. A change (or close) of the document being checked
+//! also cancels that check: the parser and the checker stop at their next
+//! statement, so a keystroke never waits for a stale check to finish; a check
+//! that finishes anyway after its document changed is dropped (its diagnostics
+//! are never published). Requests are answered from the analysis of the current
+//! text, waiting for it if it is being computed. With `trace` set to `messages`
+//! or `verbose` (at `initialize` or by `$/setTrace`), every check started,
+//! finished or cancelled is reported by a `$/logTrace` notification.
 
 use super::analysis::Analysis;
+use crate::cancel::Cancel;
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::{
     CodeActionKind, CodeActionOptions, CodeActionParams, CodeActionProviderCapability,
@@ -106,8 +112,30 @@ struct State {
     docs: HashMap<String, Doc>,
     /// Checks waiting for the worker, at most one per document.
     queue: Vec<Job>,
+    /// The document the worker is checking, and how to cancel that check.
+    running: Option<(String, Cancel)>,
     next_generation: u64,
+    /// Whether checks are reported by `$/logTrace` (`trace` is not `off`).
+    tracing: bool,
     stop: bool,
+}
+
+impl State {
+    /// Cancels the running check of `uri`, if there is one: its text is stale.
+    fn cancel_check_of(&self, uri: &str) {
+        if let Some((checking, cancel)) = &self.running {
+            if checking == uri {
+                cancel.cancel();
+            }
+        }
+    }
+
+    /// Cancels whatever check is running (shutdown).
+    fn cancel_running_check(&self) {
+        if let Some((_, cancel)) = &self.running {
+            cancel.cancel();
+        }
+    }
 }
 
 /// The documents and the check queue, shared by the message loop and the worker.
@@ -152,7 +180,10 @@ pub fn serve(conn: &Connection) -> bool {
         next_result_id: 1,
     };
     let clean = server.run(conn);
-    shared.lock().stop = true;
+    let mut st = shared.lock();
+    st.stop = true;
+    st.cancel_running_check();
+    drop(st);
     shared.changed.notify_all();
     if let Ok(handle) = worker {
         let _ = handle.join();
@@ -164,14 +195,17 @@ pub fn serve(conn: &Connection) -> bool {
 /// if the document has not changed since, and publishes its diagnostics.
 fn worker(shared: &Shared, mut send: impl FnMut(Message) -> bool) {
     loop {
-        let job = {
+        let cancel = Cancel::new();
+        let (job, tracing) = {
             let mut st = shared.lock();
             loop {
                 if st.stop {
                     return;
                 }
                 if !st.queue.is_empty() {
-                    break st.queue.remove(0);
+                    let job = st.queue.remove(0);
+                    st.running = Some((job.uri.as_str().to_string(), cancel.clone()));
+                    break (job, st.tracing);
                 }
                 st = shared.changed.wait(st).unwrap_or_else(|e| e.into_inner());
             }
@@ -182,13 +216,26 @@ fn worker(shared: &Shared, mut send: impl FnMut(Message) -> bool) {
             generation,
             text,
         } = job;
+        let what = format!("{} (version {version})", uri.as_str());
+        if tracing && !send(log_trace(format!("checking {what}"))) {
+            return;
+        }
+        let started = Instant::now();
         let checked = catch_unwind(AssertUnwindSafe(|| {
-            let a = Analysis::new(text);
+            let a = Analysis::check(text, &cancel)?;
             let diagnostics = super::diagnostics::to_lsp(&a, &uri);
-            (a, diagnostics)
+            Some((a, diagnostics))
         }));
+        shared.lock().running = None;
         let (analysis, diagnostics) = match checked {
-            Ok((a, d)) => (Some(a), d),
+            Ok(Some((a, d))) => (Some(a), d),
+            Ok(None) => {
+                let message = format!("check of {what} cancelled: the document changed");
+                if tracing && !send(log_trace(message)) {
+                    return;
+                }
+                continue;
+            }
             Err(_) => {
                 eprintln!(
                     "gradlang lsp: internal error while checking {}",
@@ -209,10 +256,37 @@ fn worker(shared: &Shared, mut send: impl FnMut(Message) -> bool) {
             }
         };
         shared.changed.notify_all();
+        if tracing {
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            let message = if current {
+                format!("checked {what} in {ms:.1} ms")
+            } else {
+                format!("checked {what} in {ms:.1} ms; dropped: the document changed")
+            };
+            if !send(log_trace(message)) {
+                return;
+            }
+        }
         if current && !send(publish(uri, diagnostics, Some(version))) {
             return;
         }
     }
+}
+
+fn log_trace(message: String) -> Message {
+    Notification::new(
+        "$/logTrace".to_string(),
+        lsp_types::LogTraceParams {
+            message,
+            verbose: None,
+        },
+    )
+    .into()
+}
+
+/// Whether a `trace` value (`"off"`, `"messages"`, `"verbose"`) asks for traces.
+fn traces(value: Option<&Value>) -> bool {
+    matches!(value.and_then(Value::as_str), Some("messages" | "verbose"))
 }
 
 fn error(id: RequestId, code: ErrorCode, message: &str) -> Response {
@@ -232,6 +306,7 @@ impl Server {
                         } else {
                             initialized = true;
                             self.markdown = !prefers_plaintext(&req.params);
+                            self.shared.lock().tracing = traces(req.params.get("trace"));
                             let result = InitializeResult {
                                 capabilities: capabilities(),
                                 server_info: Some(ServerInfo {
@@ -258,6 +333,7 @@ impl Server {
                         let mut st = self.shared.lock();
                         st.docs.clear();
                         st.queue.clear();
+                        st.cancel_running_check();
                         drop(st);
                         self.tokens.clear();
                         Response::new_ok(req.id, ())
@@ -569,9 +645,14 @@ impl Server {
                 let mut st = self.shared.lock();
                 st.docs.remove(uri.as_str());
                 st.queue.retain(|j| j.uri != uri);
+                st.cancel_check_of(uri.as_str());
                 drop(st);
                 self.tokens.remove(uri.as_str());
                 vec![publish(uri, Vec::new(), None)]
+            }
+            "$/setTrace" => {
+                self.shared.lock().tracing = traces(n.params.get("value"));
+                Vec::new()
             }
             _ => Vec::new(),
         }
@@ -595,6 +676,7 @@ impl Server {
             },
         );
         st.queue.retain(|j| j.uri != uri);
+        st.cancel_check_of(uri.as_str());
         st.queue.push(Job {
             uri,
             version,

@@ -6,4 +6,4 @@
 pub mod ast;
 mod parser;
 
-pub use parser::{parse, Parsed, KEYWORDS, MAX_BRACKET_DEPTH, MAX_EXPR_DEPTH};
+pub use parser::{parse, parse_unless, Parsed, KEYWORDS, MAX_BRACKET_DEPTH, MAX_EXPR_DEPTH};

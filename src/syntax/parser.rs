@@ -7,6 +7,7 @@
 //! the tree conversion could recurse too far.
 
 use super::ast::*;
+use crate::cancel::Cancel;
 use crate::diagnostics::{Code, Diagnostic, Span};
 use pest::error::InputLocation;
 use pest::iterators::{Pair, Pairs};
@@ -37,10 +38,17 @@ pub struct Parsed {
 
 /// Parses a whole file. Never fails: problems are diagnostics.
 pub fn parse(src: &str) -> Parsed {
+    parse_unless(src, &Cancel::new())
+}
+
+/// [`parse`], stopping at the next statement once `cancel` is set: the result
+/// is then truncated, for the caller to throw away.
+pub fn parse_unless(src: &str, cancel: &Cancel) -> Parsed {
     let mut p = Driver {
         src,
         diagnostics: Vec::new(),
         last_stmt: None,
+        cancel,
     };
     // Fast path: a file that parses whole (what an editor sees nearly always)
     // is converted in one go. Anything else is parsed statement by statement,
@@ -60,7 +68,7 @@ pub fn parse(src: &str) -> Parsed {
     }
     let mut stmts = Vec::new();
     let mut pos = skip_trivia(src, 0);
-    while pos < src.len() {
+    while pos < src.len() && !cancel.is_cancelled() {
         if starts_keyword(src, pos, "layer") {
             let (layer, next) = p.layer(pos);
             stmts.extend(layer);
@@ -88,6 +96,7 @@ struct Driver<'s> {
     diagnostics: Vec<Diagnostic>,
     /// Span of the last statement that parsed, to explain errors right after it.
     last_stmt: Option<Span>,
+    cancel: &'s Cancel,
 }
 
 /// Why building a tree failed (the diagnostic is already recorded or is returned).
@@ -283,6 +292,9 @@ impl<'s> Driver<'s> {
     fn whole_program(&mut self, program: Pair<'_, Rule>) -> Result<Vec<Stmt>, Failed> {
         let mut stmts = Vec::new();
         for pair in program.into_inner() {
+            if self.cancel.is_cancelled() {
+                return Err(Failed);
+            }
             match pair.as_rule() {
                 Rule::EOI => {}
                 Rule::layer_decl => {
