@@ -1396,6 +1396,50 @@ fn conv2d_matches_a_direct_loop_and_finite_differences() {
     }
 }
 
+/// Convolutions big enough to be cut into several row tiles and image groups
+/// (the last group short): the output against the direct loop, and both
+/// gradients by the adjoint identity of a bilinear map, exact up to rounding:
+/// for L = sum(conv(x, w) * G), sum(x * dL/dx) = sum(w * dL/dw) = L.
+#[test]
+fn conv2d_in_many_tiles_matches_the_loop_and_its_adjoints() {
+    let mut rng = Rng::new(78);
+    let cases = [
+        // 13 images of 8x8: 4 row tiles, input gradient in groups of 3 images
+        (vec![13, 8, 8, 8], vec![3, 3, 8, 64], win([3, 3], [1, 1], [1, 1], [1, 1], [1, 1])),
+        // images larger than a tile, strided
+        (vec![3, 40, 36, 4], vec![3, 3, 4, 48], win([3, 3], [2, 1], [1, 1], [1, 1], [1, 1])),
+    ];
+    for (xs, ws, wn) in cases {
+        let mut g = Graph::new();
+        let x = g.leaf("x", xs.clone(), DType::Float);
+        let w = g.leaf("w", ws.clone(), DType::Float);
+        let y = g.conv2d(x, w, &wn).unwrap();
+        let ys = g.shape(y).to_vec();
+        let gl = g.leaf("G", ys.clone(), DType::Float);
+        let yg = g.mul(y, gl).unwrap();
+        let l = g.sum_all(yg).unwrap();
+        let dx = g.grad(l, x).unwrap();
+        let dw = g.grad(l, w).unwrap();
+        let (xv, wv, gv) = (
+            rng.array(&xs, -1.0, 1.0),
+            rng.array(&ws, -1.0, 1.0),
+            rng.array(&ys, -1.0, 1.0),
+        );
+        let mut leaves = Leaves::new();
+        leaves.insert(x, fval(xv.clone()));
+        leaves.insert(w, fval(wv.clone()));
+        leaves.insert(gl, fval(gv));
+        let out = eval(&g, &leaves, &[y, l, dx, dw]);
+        assert_close(&out[0], &conv_reference(&xv, &wv, &wn), 1e-12, 1e-12, "conv2d");
+        let lv = out[1].iter().next().copied().unwrap();
+        let xdx: f64 = xv.iter().zip(out[2].iter()).map(|(a, b)| a * b).sum();
+        let wdw: f64 = wv.iter().zip(out[3].iter()).map(|(a, b)| a * b).sum();
+        let tol = 1e-10 * (1.0 + lv.abs());
+        assert!((xdx - lv).abs() < tol, "{xs:?}: sum(x * dx) = {xdx}, L = {lv}");
+        assert!((wdw - lv).abs() < tol, "{xs:?}: sum(w * dw) = {wdw}, L = {lv}");
+    }
+}
+
 #[test]
 fn conv1d_matches_finite_differences() {
     check_fn(

@@ -1,15 +1,16 @@
 //! Convolution and pooling kernels, channels last (`[B, H, W, C]`).
 //!
 //! A convolution is a product on the tuned GEMM: the rows of the output
-//! (`B * OH * OW` of them) are cut into fixed tiles of `tile_rows(KH * KW * C)`
-//! rows (a function of the shape only); each tile gathers its input patches into a
-//! column buffer `[rows, KH * KW * C]` (im2col) and multiplies it by the weight seen
-//! as `[KH * KW * C, O]` in one sequential GEMM call. A 1x1 convolution with
-//! stride 1 and no padding skips the gather (the input already is the column
-//! buffer).
+//! (`B * OH * OW` of them) are cut into fixed tiles of nearly equal size
+//! ([`row_tiles`], a function of the shape only); each tile gathers its input
+//! patches into a column buffer `[rows, KH * KW * C]` (im2col) and multiplies it
+//! by the weight seen as `[KH * KW * C, O]` in one sequential GEMM call. A 1x1
+//! convolution with stride 1 and no padding skips the gather (the input already
+//! is the column buffer).
 //!
-//! - The input gradient runs per image: `g_b @ Wᵀ` gives the patch gradients,
-//!   which are added back into the image (col2im) in a fixed order.
+//! - The input gradient runs per group of whole images (again a function of
+//!   the shape): `g @ Wᵀ` over the group's rows gives the patch gradients,
+//!   which are added back into each image (col2im) in a fixed order.
 //! - The weight gradient is `colsᵀ @ g` summed over the row tiles: each tile's
 //!   partial product is one GEMM and the partials are added in tile order.
 //!
@@ -20,6 +21,7 @@
 //! (row-major; padding never wins), `PoolScatter` is its adjoint; `PoolSum` and
 //! `PoolSumT` are window sums (padding counts as zeros) and their adjoint.
 
+use super::kernels::{MIN_TILES, PAR_GEMM};
 use super::op::Window;
 use super::pool::Pool;
 use super::{EvalError, Float};
@@ -31,10 +33,19 @@ fn internal(msg: impl Into<String>) -> EvalError {
     EvalError::Internal(msg.into())
 }
 
-/// Rows of one output tile of a convolution with `kc` column entries per row:
-/// about 128 Ki column elements per tile (a buffer that stays in L2), at least 64.
-fn tile_rows(kc: usize) -> usize {
-    ((1usize << 17) / kc.max(1)).max(64)
+/// Rows of one output tile of a product of `m` rows, `kc` column entries per
+/// row and `o` outputs: about 128 Ki column elements per tile (a buffer that
+/// stays in L2), at least 64 rows, and at least [`MIN_TILES`] tiles when the
+/// product is big enough to be worth splitting ([`PAR_GEMM`] multiply-adds) and
+/// has the rows; the rows are spread evenly over the tiles, so no thread waits
+/// on one big tile while another finishes a sliver.
+fn row_tiles(m: usize, kc: usize, o: usize) -> usize {
+    let by_cache = ((1usize << 17) / kc.max(1)).max(64);
+    let mut tiles = m.div_ceil(by_cache).max(1);
+    if m.saturating_mul(kc).saturating_mul(o) >= PAR_GEMM {
+        tiles = tiles.max(MIN_TILES.min(m / 16).max(1));
+    }
+    m.div_ceil(tiles).max(1)
 }
 
 /// Tiles of the weight gradient's row sum computed at once (bounds the memory
@@ -178,7 +189,7 @@ pub(crate) fn conv2d<T: Float>(
         out.fill(T::zero());
         return finish(shape, out, "conv2d");
     }
-    let t = tile_rows(kc);
+    let t = row_tiles(m, kc, o);
     let optr = Ptr(out.as_mut_ptr());
     let (xp, wp) = (Ptr(xs.as_ptr() as *mut T), Ptr(ws.as_ptr() as *mut T));
     let pointwise = g.pointwise();
@@ -245,24 +256,30 @@ pub(crate) fn conv2d_input_grad<T: Float>(
     if img == 0 {
         return finish(shape, out, "conv2d_input_grad");
     }
-    let t = tile_rows(kc);
-    let each = |(b, dx): (usize, &mut [T])| {
+    // Whole images per task, as many as the row tiles of the product
+    // `g @ Wᵀ` ([B * OH * OW, O] @ [O, KC]) would hold; then the rows of a
+    // task's images are contiguous in `g`.
+    let t = row_tiles(g.b * per_image, o, kc);
+    let images = (t / per_image.max(1)).clamp(1, g.b.max(1));
+    let each = |(task, dx): (usize, &mut [T])| {
         dx.fill(T::zero());
         if o == 0 || per_image == 0 {
             return;
         }
-        let mut dcols = vec![T::zero(); t.min(per_image) * kc];
-        for r0 in (0..per_image).step_by(t) {
-            let rows = t.min(per_image - r0);
-            // SAFETY: g rows [rows, o] of image b; wᵀ is [o, kc] by strides; dcols
-            // holds [rows, kc].
+        let b0 = task * images;
+        let task_rows = (dx.len() / img) * per_image;
+        let mut dcols = vec![T::zero(); t.min(task_rows) * kc];
+        for r0 in (0..task_rows).step_by(t) {
+            let rows = t.min(task_rows - r0);
+            // SAFETY: g rows [rows, o] from row r0 of image b0; wᵀ is [o, kc] by
+            // strides; dcols holds [rows, kc].
             unsafe {
                 T::gemm(
                     rows,
                     o,
                     kc,
                     T::one(),
-                    gs.as_ptr().add((b * per_image + r0) * o),
+                    gs.as_ptr().add((b0 * per_image + r0) * o),
                     o as isize,
                     1,
                     ws.as_ptr(),
@@ -275,15 +292,16 @@ pub(crate) fn conv2d_input_grad<T: Float>(
                 );
             }
             for i in 0..rows {
-                let rem = r0 + i;
+                let (b, rem) = ((r0 + i) / per_image, (r0 + i) % per_image);
                 let (y, xo) = (rem / g.ow, rem % g.ow);
+                let image = &mut dx[b * img..(b + 1) * img];
                 let row = &dcols[i * kc..(i + 1) * kc];
                 for ki in 0..g.kh {
                     for kj in 0..g.kw {
                         if let Some((hi, wi)) = g.at(y, xo, ki, kj) {
                             let p = (hi * g.w + wi) * g.c;
                             let src = &row[(ki * g.kw + kj) * g.c..(ki * g.kw + kj + 1) * g.c];
-                            for (d, &s) in dx[p..p + g.c].iter_mut().zip(src) {
+                            for (d, &s) in image[p..p + g.c].iter_mut().zip(src) {
                                 *d = *d + s;
                             }
                         }
@@ -292,10 +310,10 @@ pub(crate) fn conv2d_input_grad<T: Float>(
             }
         }
     };
-    if g.b > 1 {
-        out.par_chunks_mut(img).enumerate().for_each(each);
+    if g.b > images {
+        out.par_chunks_mut(img * images).enumerate().for_each(each);
     } else {
-        out.chunks_mut(img).enumerate().for_each(each);
+        out.chunks_mut(img * images).enumerate().for_each(each);
     }
     finish(shape, out, "conv2d_input_grad")
 }
@@ -318,7 +336,7 @@ pub(crate) fn conv2d_weight_grad<T: Float>(
     if m == 0 || kc == 0 || o == 0 {
         return finish(shape, out, "conv2d_weight_grad");
     }
-    let t = tile_rows(kc);
+    let t = row_tiles(m, kc, o);
     let pointwise = g.pointwise();
     let partial = |tile: usize| -> Vec<T> {
         let r0 = tile * t;

@@ -19,12 +19,12 @@ const PAR_MIN: usize = 1 << 15;
 /// Fixed accumulation chunk of reductions (independent of the thread count).
 const CHUNK: usize = 1 << 12;
 /// Matrix products with at least this many multiply-adds are tiled and parallel.
-const PAR_GEMM: usize = 1 << 21;
+pub(crate) const PAR_GEMM: usize = 1 << 21;
 /// Tiles of a parallel product: at least this many (see [`tile_shape`]). Measured
 /// on 2 cores: 2 packs least but balances badly when a core is busy or when two
 /// products run at once (the linear layer's backward); 8 repacks more (1024³ ~7 %
 /// slower); 4 is the compromise.
-const MIN_TILES: usize = 4;
+pub(crate) const MIN_TILES: usize = 4;
 
 fn internal(msg: impl Into<String>) -> EvalError {
     EvalError::Internal(msg.into())
