@@ -257,9 +257,10 @@ pub(crate) fn conv2d_input_grad<T: Float>(
         return finish(shape, out, "conv2d_input_grad");
     }
     // Whole images per task, as many as the row tiles of the product
-    // `g @ Wᵀ` ([B * OH * OW, O] @ [O, KC]) would hold; then the rows of a
-    // task's images are contiguous in `g`.
-    let t = row_tiles(g.b * per_image, o, kc);
+    // `g @ Wᵀ` ([B * OH * OW, O] @ [O, KC], into a patch buffer of KC
+    // columns) would hold; then the rows of a task's images are contiguous in
+    // `g`.
+    let t = row_tiles(g.b * per_image, kc, o);
     let images = (t / per_image.max(1)).clamp(1, g.b.max(1));
     let each = |(task, dx): (usize, &mut [T])| {
         dx.fill(T::zero());
