@@ -37,12 +37,12 @@ impl Checker<'_> {
         if ty_y.elem != Elem::Float {
             self.require_float(&ty_y, y.span, &format!("`{name}`"))?;
         }
-        let (sy, sx) = (self.show(&ty_y), self.show(&ty_x));
         let concat =
             |a: &Shape, b: &Shape| -> Shape { a.iter().chain(b.iter()).cloned().collect() };
         let result = match kind {
             DerivativeKind::Grad | DerivativeKind::Hessian => {
                 if !ty_y.is_scalar() {
+                    let sy = self.show(&ty_y);
                     let yq = self.snippet(y.span).unwrap_or("y").to_string();
                     let xq = self.snippet(x.span).unwrap_or("x").to_string();
                     self.report(
@@ -54,37 +54,22 @@ impl Checker<'_> {
                     );
                     return None;
                 }
+                self.derivative_note(kind, span, y, x, &ty_y, &ty_x);
                 if kind == DerivativeKind::Grad {
-                    self.note(
-                        span,
-                        format!(
-                            "grad({}, {}): shape of {} = {sx}",
-                            self.snip(y),
-                            self.snip(x),
-                            self.snip(x)
-                        ),
-                    );
                     ty_x.shape.clone()
                 } else {
-                    self.note(
-                        span,
-                        format!("hessian({}, {}): {sx} ++ {sx}", self.snip(y), self.snip(x)),
-                    );
                     concat(&ty_x.shape, &ty_x.shape)
                 }
             }
             DerivativeKind::Jacobian => {
-                self.note(
-                    span,
-                    format!("jacobian({}, {}): {sy} ++ {sx}", self.snip(y), self.snip(x)),
-                );
+                self.derivative_note(kind, span, y, x, &ty_y, &ty_x);
                 concat(&ty_y.shape, &ty_x.shape)
             }
             DerivativeKind::Vjp => {
                 let tv = ty_third.as_ref()?;
                 let v = third?;
                 if tv.shape != ty_y.shape || tv.elem != Elem::Float {
-                    let sv = self.show(tv);
+                    let (sv, sy) = (self.show(tv), self.show(&ty_y));
                     self.report(
                         Diagnostic::error(Code::E0402, v.span, format!("the cotangent of `vjp` must have the shape of {} ({sy}), but it is {sv}", self.quote(y.span)))
                             .with_primary_label(format!("this is {sv}"))
@@ -93,22 +78,14 @@ impl Checker<'_> {
                     );
                     return None;
                 }
-                self.note(
-                    span,
-                    format!(
-                        "vjp({}, {}, v): v is {sy}, result is shape of {} = {sx}",
-                        self.snip(y),
-                        self.snip(x),
-                        self.snip(x)
-                    ),
-                );
+                self.derivative_note(kind, span, y, x, &ty_y, &ty_x);
                 ty_x.shape.clone()
             }
             DerivativeKind::Jvp => {
                 let tu = ty_third.as_ref()?;
                 let u = third?;
                 if tu.shape != ty_x.shape || tu.elem != Elem::Float {
-                    let su = self.show(tu);
+                    let (su, sx) = (self.show(tu), self.show(&ty_x));
                     self.report(
                         Diagnostic::error(Code::E0403, u.span, format!("the tangent of `jvp` must have the shape of {} ({sx}), but it is {su}", self.quote(x.span)))
                             .with_primary_label(format!("this is {su}"))
@@ -117,15 +94,7 @@ impl Checker<'_> {
                     );
                     return None;
                 }
-                self.note(
-                    span,
-                    format!(
-                        "jvp({}, {}, u): u is {sx}, result is shape of {} = {sy}",
-                        self.snip(y),
-                        self.snip(x),
-                        self.snip(y)
-                    ),
-                );
+                self.derivative_note(kind, span, y, x, &ty_y, &ty_x);
                 ty_y.shape.clone()
             }
         };
@@ -165,6 +134,27 @@ impl Checker<'_> {
 
     fn snip(&self, e: &Expr) -> String {
         self.snippet(e.span).unwrap_or("...").to_string()
+    }
+
+    /// The rule the derivative's shape came from, worded only when shown
+    /// ([`super::Note::Derivative`]).
+    fn derivative_note(
+        &mut self,
+        kind: DerivativeKind,
+        span: Span,
+        y: &Expr,
+        x: &Expr,
+        ty_y: &TensorTy,
+        ty_x: &TensorTy,
+    ) {
+        let note = super::Note::Derivative {
+            kind,
+            y: self.snip(y),
+            x: self.snip(x),
+            ty_y: ty_y.clone(),
+            ty_x: ty_x.clone(),
+        };
+        self.out.notes.push((span, note));
     }
 
     /// The variable of a derivative: a name or an instance parameter path.

@@ -651,7 +651,6 @@ impl<'a> Checker<'a> {
         };
         let sig = self.layer_info(layer).clone();
         let sig_args = self.layer_args(&sig);
-        let signature = self.signature_text(&sig);
         let mut slots: Vec<Option<&crate::syntax::ast::Expr>> = vec![None; sig_args.len()];
         let mut arity_ok = true;
         for (k, a) in args.iter().enumerate() {
@@ -679,7 +678,10 @@ impl<'a> Checker<'a> {
                     ),
                 )
                 .with_primary_label(format!("{} given", args.len()))
-                .with_label(sig.header_span, format!("signature: {signature}")),
+                .with_label(
+                    sig.header_span,
+                    format!("signature: {}", self.signature_text(&sig)),
+                ),
             );
             for a in args {
                 self.expr(&a.value);
@@ -712,9 +714,7 @@ impl<'a> Checker<'a> {
             };
             let ty = &typed.ty;
             if ty.elem != pty.elem || ty.rank() != pty.rank() {
-                self.signature_mismatch(
-                    &inst, &sig, &signature, pty, ty, &bound, *aspan, callee, pname,
-                );
+                self.signature_mismatch(&inst, &sig, pty, ty, &bound, *aspan, callee, pname);
                 failed = true;
                 continue;
             }
@@ -724,7 +724,7 @@ impl<'a> Checker<'a> {
                     Unify::Later => pending.push((k, axis)),
                     Unify::Mismatch => {
                         self.signature_mismatch(
-                            &inst, &sig, &signature, pty, ty, &bound, *aspan, callee, pname,
+                            &inst, &sig, pty, ty, &bound, *aspan, callee, pname,
                         );
                         failed = true;
                         break;
@@ -743,9 +743,7 @@ impl<'a> Checker<'a> {
             match unify_axis(&pty.shape[axis], &ty.shape[axis], &sig.generic, &mut bound) {
                 Unify::Ok => {}
                 Unify::Mismatch => {
-                    self.signature_mismatch(
-                        &inst, &sig, &signature, pty, ty, &bound, aspan, callee, pname,
-                    );
+                    self.signature_mismatch(&inst, &sig, pty, ty, &bound, aspan, callee, pname);
                     failed = true;
                 }
                 Unify::Later => {
@@ -756,7 +754,10 @@ impl<'a> Checker<'a> {
                             format!("cannot infer the dimensions of `{}` in this call", pname),
                         )
                         .with_primary_label(format!("this is {}", self.show(ty)))
-                        .with_label(sig.header_span, format!("signature: {signature}"))
+                        .with_label(
+                            sig.header_span,
+                            format!("signature: {}", self.signature_text(&sig)),
+                        )
                         .with_help(
                             "a per-call dimension must appear alone on some axis of an argument",
                         ),
@@ -770,14 +771,13 @@ impl<'a> Checker<'a> {
         }
         let ret = sig.ret.as_ref()?;
         let shape = subst_shape(ret, &bound)?;
-        self.note(
+        self.out.notes.push((
             span,
-            format!(
-                "{}: {} (an instance of {signature})",
-                inst.name,
-                self.show(&TensorTy::float(shape.clone()))
-            ),
-        );
+            super::Note::InstanceCall {
+                instance: id,
+                ty: TensorTy::float(shape.clone()),
+            },
+        ));
         let generic = sig
             .generic
             .iter()
@@ -799,7 +799,6 @@ impl<'a> Checker<'a> {
         &mut self,
         inst: &InstanceInfo,
         sig: &LayerInfo,
-        signature: &str,
         expected: &TensorTy,
         got: &TensorTy,
         bound: &HashMap<DimId, Poly>,
@@ -834,7 +833,10 @@ impl<'a> Checker<'a> {
             callee,
             format!("`{}` is {}[{args_text}]", inst.name, sig.name),
         )
-        .with_label(sig.header_span, format!("signature: {signature}"));
+        .with_label(
+            sig.header_span,
+            format!("signature: {}", self.signature_text(sig)),
+        );
         if got.rank() == 2
             && want.rank() == 2
             && got.shape[1] == want.shape[0]

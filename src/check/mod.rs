@@ -139,13 +139,64 @@ pub struct Checked {
     /// Every name use (and every declaration) and what it refers to.
     pub references: Vec<(Span, Def)>,
     /// Explanations attached to spans, such as the rule a derivative's shape
-    /// came from (`jacobian(y, x): [N, M] ++ [N, D]`).
-    pub notes: Vec<(Span, String)>,
+    /// came from (`jacobian(y, x): [N, M] ++ [N, D]`); see [`Checked::note_text`].
+    pub notes: Vec<(Span, Note)>,
     /// The `train` statement, resolved (SPEC section 11).
     pub train: Option<TrainSpec>,
 }
 
+/// An explanation attached to a span, shown on hover. Most are never shown,
+/// so they are kept as data and worded by [`Checked::note_text`] on demand.
+#[derive(Clone, Debug)]
+pub enum Note {
+    /// `fc1(x)`: the call's type, and the layer of the instance.
+    InstanceCall { instance: InstanceId, ty: TensorTy },
+    /// `jacobian(y, x)`: the rule of its shape, with the operands as written.
+    Derivative {
+        kind: typed::DerivativeKind,
+        y: String,
+        x: String,
+        ty_y: TensorTy,
+        ty_x: TensorTy,
+    },
+}
+
 impl Checked {
+    /// The words of a note: `fc1(x): [N, H] (an instance of Dense[I, O](..) -> ..)`.
+    pub fn note_text(&self, note: &Note) -> String {
+        match note {
+            Note::InstanceCall { instance, ty } => {
+                let info = self.instance(*instance);
+                let shown = self.display(ty);
+                match info.layer {
+                    Some(l) => format!(
+                        "{}: {shown} (an instance of {})",
+                        info.name,
+                        layer_signature(self.layer(l), self)
+                    ),
+                    None => format!("{}: {shown}", info.name),
+                }
+            }
+            Note::Derivative {
+                kind,
+                y,
+                x,
+                ty_y,
+                ty_x,
+            } => {
+                use typed::DerivativeKind as K;
+                let (sy, sx) = (self.display(ty_y), self.display(ty_x));
+                match kind {
+                    K::Grad => format!("grad({y}, {x}): shape of {x} = {sx}"),
+                    K::Hessian => format!("hessian({y}, {x}): {sx} ++ {sx}"),
+                    K::Jacobian => format!("jacobian({y}, {x}): {sy} ++ {sx}"),
+                    K::Vjp => format!("vjp({y}, {x}, v): v is {sy}, result is shape of {x} = {sx}"),
+                    K::Jvp => format!("jvp({y}, {x}, u): u is {sx}, result is shape of {y} = {sy}"),
+                }
+            }
+        }
+    }
+
     pub fn has_errors(&self) -> bool {
         crate::diagnostics::has_errors(&self.diagnostics)
     }
@@ -689,10 +740,6 @@ impl<'a> Checker<'a> {
     /// Records that `use_span` refers to `entity`.
     pub(crate) fn reference(&mut self, use_span: Span, entity: Entity) {
         self.out.references.push((use_span, entity.def()));
-    }
-
-    pub(crate) fn note(&mut self, span: Span, text: String) {
-        self.out.notes.push((span, text));
     }
 
     pub(crate) fn record_type(&mut self, span: Span, ty: &TensorTy) {

@@ -118,12 +118,12 @@ impl Analysis {
     }
 
     /// Notes (derivative rules, instance signatures) attached to exactly `span`.
-    pub fn notes_of(&self, span: Span) -> impl Iterator<Item = &str> {
+    pub fn notes_of(&self, span: Span) -> impl Iterator<Item = String> + '_ {
         self.checked
             .notes
             .iter()
             .filter(move |(s, _)| *s == span)
-            .map(|(_, n)| n.as_str())
+            .map(|(_, n)| self.checked.note_text(n))
     }
 
     /// The innermost typed expression containing `offset`.

@@ -91,7 +91,7 @@ fn expr_hover(a: &Analysis, span: Span) -> Option<String> {
     let ty = a.type_of(span)?;
     let what = a.snippet(span, 60).unwrap_or("(expression)");
     let mut lines = vec![format!("{what}: {}", a.checked.display(ty))];
-    lines.extend(a.notes_of(span).map(str::to_string));
+    lines.extend(a.notes_of(span));
     Some(code_block(&lines))
 }
 
@@ -166,7 +166,7 @@ fn symbol_code(a: &Analysis, s: &Symbol, hit: Option<Span>) -> Vec<String> {
             };
             let mut lines = vec![format!("{prefix}{}: {shown}", s.name)];
             if let Some(v) = value {
-                lines.extend(a.notes_of(*v).map(str::to_string));
+                lines.extend(a.notes_of(*v));
             }
             lines
         }

@@ -417,20 +417,21 @@ fn deepen(e: Expr, child_depth: usize) -> Result<(Expr, usize), Failed> {
 }
 
 /// A statement's pair may end with the whitespace and comments pest skipped
-/// after its last token; a statement's span ends at its last token.
+/// after its last token; a statement's span ends at its last token. Scans
+/// back from the end, one line at a time: the trivia is short, the statement
+/// may not be.
 pub(super) fn without_trailing_trivia(src: &str, span: Span) -> Span {
     let text = &src[span.start..span.end.min(src.len())];
-    let mut end = 0;
-    let mut in_comment = false;
-    for (i, ch) in text.char_indices() {
-        match ch {
-            '#' => in_comment = true,
-            '\n' => in_comment = false,
-            c if !in_comment && !c.is_whitespace() => end = i + c.len_utf8(),
-            _ => {}
+    let mut line_end = text.len();
+    loop {
+        let line_start = text[..line_end].rfind('\n').map_or(0, |k| k + 1);
+        let line = &text[line_start..line_end];
+        let code = line.find('#').map_or(line, |k| &line[..k]).trim_end();
+        if !code.is_empty() || line_start == 0 {
+            return Span::new(span.start, span.start + line_start + code.len());
         }
+        line_end = line_start - 1;
     }
-    Span::new(span.start, span.start + end)
 }
 
 pub(super) fn span_of(pair: &Pair<'_, Rule>, base: usize) -> Span {

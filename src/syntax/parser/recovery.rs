@@ -121,16 +121,36 @@ pub(super) fn skip_block(src: &str, pos: usize) -> usize {
 
 /// True when no statement of the file nests brackets or operators deeply enough
 /// to be refused: the whole-file parse may then run without the per-statement
-/// guard of the recovering path.
+/// guard of the recovering path. One pass with [`check_nesting`]'s counting (a
+/// statement ends at a line end, `;` or `{` outside brackets), which is what
+/// running it at every line start would find: a scan from a statement's first
+/// line sees at least the depth and operators of one from a later line.
 pub(super) fn shallow_enough(src: &str) -> bool {
-    let mut pos = skip_trivia(src, 0);
-    while pos < src.len() {
-        if check_nesting(src, pos).is_some() {
-            return false;
+    let (mut depth, mut operators, mut in_comment) = (0usize, 0usize, false);
+    for &b in src.as_bytes() {
+        if in_comment {
+            if b != b'\n' {
+                continue;
+            }
+            in_comment = false;
         }
-        match src[pos..].find('\n') {
-            Some(nl) => pos = skip_trivia(src, pos + nl + 1),
-            None => break,
+        match b {
+            b'\n' | b';' | b'{' if depth == 0 => operators = 0,
+            b'#' => in_comment = true,
+            b'(' | b'[' => {
+                depth += 1;
+                if depth > MAX_BRACKET_DEPTH {
+                    return false;
+                }
+            }
+            b')' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'*' => {
+                operators += 1;
+                if operators > MAX_OPERATORS_PER_STATEMENT {
+                    return false;
+                }
+            }
+            _ => {}
         }
     }
     true
