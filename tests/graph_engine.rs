@@ -1405,9 +1405,17 @@ fn conv2d_in_many_tiles_matches_the_loop_and_its_adjoints() {
     let mut rng = Rng::new(78);
     let cases = [
         // 13 images of 8x8: 4 row tiles, input gradient in groups of 3 images
-        (vec![13, 8, 8, 8], vec![3, 3, 8, 64], win([3, 3], [1, 1], [1, 1], [1, 1], [1, 1])),
+        (
+            vec![13, 8, 8, 8],
+            vec![3, 3, 8, 64],
+            win([3, 3], [1, 1], [1, 1], [1, 1], [1, 1]),
+        ),
         // images larger than a tile, strided
-        (vec![3, 40, 36, 4], vec![3, 3, 4, 48], win([3, 3], [2, 1], [1, 1], [1, 1], [1, 1])),
+        (
+            vec![3, 40, 36, 4],
+            vec![3, 3, 4, 48],
+            win([3, 3], [2, 1], [1, 1], [1, 1], [1, 1]),
+        ),
     ];
     for (xs, ws, wn) in cases {
         let mut g = Graph::new();
@@ -1430,13 +1438,25 @@ fn conv2d_in_many_tiles_matches_the_loop_and_its_adjoints() {
         leaves.insert(w, fval(wv.clone()));
         leaves.insert(gl, fval(gv));
         let out = eval(&g, &leaves, &[y, l, dx, dw]);
-        assert_close(&out[0], &conv_reference(&xv, &wv, &wn), 1e-12, 1e-12, "conv2d");
+        assert_close(
+            &out[0],
+            &conv_reference(&xv, &wv, &wn),
+            1e-12,
+            1e-12,
+            "conv2d",
+        );
         let lv = out[1].iter().next().copied().unwrap();
         let xdx: f64 = xv.iter().zip(out[2].iter()).map(|(a, b)| a * b).sum();
         let wdw: f64 = wv.iter().zip(out[3].iter()).map(|(a, b)| a * b).sum();
         let tol = 1e-10 * (1.0 + lv.abs());
-        assert!((xdx - lv).abs() < tol, "{xs:?}: sum(x * dx) = {xdx}, L = {lv}");
-        assert!((wdw - lv).abs() < tol, "{xs:?}: sum(w * dw) = {wdw}, L = {lv}");
+        assert!(
+            (xdx - lv).abs() < tol,
+            "{xs:?}: sum(x * dx) = {xdx}, L = {lv}"
+        );
+        assert!(
+            (wdw - lv).abs() < tol,
+            "{xs:?}: sum(w * dw) = {wdw}, L = {lv}"
+        );
     }
 }
 

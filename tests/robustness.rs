@@ -280,6 +280,43 @@ fn running_out_of_memory_is_e0610_not_an_abort() {
     );
 }
 
+/// From a pipe the data's size is unknown until it ends: a header declaring
+/// 2.8 GB followed by a few bytes is truncated data, read without reserving
+/// the declared size first (the `data` fuzz target's finding).
+#[test]
+fn a_huge_array_declared_on_a_pipe_is_truncated_data_not_an_allocation() {
+    let c = Case::new("dim A, B, C\ninput x: [A, B, C]\ny = sum(x)\n");
+    let mut header =
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 44444443, 4), }".to_string();
+    while !(10 + header.len() + 1).is_multiple_of(64) {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut f = File::create(c.path("huge.npy")).unwrap();
+    f.write_all(b"\x93NUMPY\x01\x00").unwrap();
+    f.write_all(&(header.len() as u16).to_le_bytes()).unwrap();
+    f.write_all(header.as_bytes()).unwrap();
+    f.write_all(&[0u8; 200]).unwrap();
+    drop(f);
+    let exe = env!("CARGO_BIN_EXE_gradlang");
+    let out = Command::new("sh")
+        .current_dir(c.dir.path())
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 1048576 && cat huge.npy | '{exe}' run p.grad --threads 1 --input x=/dev/stdin"
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status(&out), 1, "{stderr}");
+    assert!(
+        stderr.contains("E0602")
+            && stderr.contains("truncated data")
+            && stderr.contains("200 bytes"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn an_initializer_too_large_for_memory_is_e0610_not_an_abort() {
     // 1.6 GB of float32, under the 16 GiB per-value cap, over a 1 GiB limit.
