@@ -6,8 +6,9 @@
 //! differences can resolve for the loss's magnitude).
 //!
 //! Axes written as arithmetic (`axis=2-1`) are generated only with
-//! GRADLANG_FUZZ_AXIS_ARITH=1: lowering mishandles them today (issue 8, owned
-//! by the checker/lowering rewrite), and would stop every run at once.
+//! GRADLANG_FUZZ_AXIS_ARITH=1: lowering mishandled them before the front-end
+//! rewrite (issue 8); a run with them on found check and run in agreement
+//! (fuzz/README.md).
 #![no_main]
 use arbitrary::Unstructured;
 use gradlang::graph::Value;
