@@ -247,21 +247,31 @@ fn a_large_npz_member_is_held_once() {
     );
 }
 
+/// The magic, version, length and header of a version-1 `.npy` file, the
+/// header padded to a 64-byte boundary as NumPy writes it.
+fn npy_preamble(dict: &str) -> Vec<u8> {
+    let mut header = dict.to_string();
+    while !(10 + header.len() + 1).is_multiple_of(64) {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out
+}
+
 #[test]
 fn running_out_of_memory_is_e0610_not_an_abort() {
     // A sparse 4 GiB .npy file; the process may map at most 1 GiB.
     let c = Case::new("dim N\ninput x: [N]\ny = sum(x)\n");
     let n: u64 = 1 << 30;
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n},), }}");
-    while !(10 + header.len() + 1).is_multiple_of(64) {
-        header.push(' ');
-    }
-    header.push('\n');
+    let preamble = npy_preamble(&format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({n},), }}"
+    ));
     let mut f = File::create(c.path("big.npy")).unwrap();
-    f.write_all(b"\x93NUMPY\x01\x00").unwrap();
-    f.write_all(&(header.len() as u16).to_le_bytes()).unwrap();
-    f.write_all(header.as_bytes()).unwrap();
-    f.set_len(10 + header.len() as u64 + n * 4).unwrap();
+    f.write_all(&preamble).unwrap();
+    f.set_len(preamble.len() as u64 + n * 4).unwrap();
     drop(f);
     let exe = env!("CARGO_BIN_EXE_gradlang");
     let out = Command::new("sh")
@@ -286,16 +296,11 @@ fn running_out_of_memory_is_e0610_not_an_abort() {
 #[test]
 fn a_huge_array_declared_on_a_pipe_is_truncated_data_not_an_allocation() {
     let c = Case::new("dim A, B, C\ninput x: [A, B, C]\ny = sum(x)\n");
-    let mut header =
-        "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 44444443, 4), }".to_string();
-    while !(10 + header.len() + 1).is_multiple_of(64) {
-        header.push(' ');
-    }
-    header.push('\n');
     let mut f = File::create(c.path("huge.npy")).unwrap();
-    f.write_all(b"\x93NUMPY\x01\x00").unwrap();
-    f.write_all(&(header.len() as u16).to_le_bytes()).unwrap();
-    f.write_all(header.as_bytes()).unwrap();
+    f.write_all(&npy_preamble(
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 44444443, 4), }",
+    ))
+    .unwrap();
     f.write_all(&[0u8; 200]).unwrap();
     drop(f);
     let exe = env!("CARGO_BIN_EXE_gradlang");
