@@ -135,6 +135,7 @@ fn setting_a_derived_dimension_is_misuse_e0616() {
     assert!(err.contains("`Ho` is a derived dimension"), "{err}");
     assert!(err.contains("dim Ho = (H + 1) / 2"), "{err}");
     assert!(err.contains("--dim H=.."), "{err}");
+    insta::assert_snapshot!("e0616_a_derived_dimension_set_by_dim", err);
     let (code, out, _) = run(
         dir.path(),
         &["run", "p.grad", "--dim", "Hp=1", "--format", "json"],
